@@ -1,0 +1,133 @@
+"""`conveyor`: the command line over the same library functions the DAGs and jobs call.
+
+User mistakes (ConveyorError) print one red line and exit non-zero; no tracebacks.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+from collections.abc import Callable
+from functools import wraps
+from typing import Annotated, Any, TypeVar
+
+import typer
+from rich.console import Console
+from rich.table import Table
+
+from conveyor.errors import ConveyorError
+from conveyor.settings import Settings, get_settings
+
+app = typer.Typer(no_args_is_help=True, add_completion=False, help=__doc__)
+stack_app = typer.Typer(no_args_is_help=True, help="The embedded Kafka/HDFS/Airflow stack.")
+app.add_typer(stack_app, name="stack")
+console = Console(stderr=True)
+out = Console()
+
+F = TypeVar("F", bound=Callable[..., Any])
+
+
+def friendly(func: F) -> F:
+    """Turn ConveyorError into one clear line and its exit code."""
+
+    @wraps(func)
+    def wrapper(*args: Any, **kwargs: Any) -> Any:
+        try:
+            return func(*args, **kwargs)
+        except ConveyorError as exc:
+            console.print(f"[bold red]error:[/] {exc}", highlight=False)
+            raise typer.Exit(exc.exit_code) from None
+
+    return wrapper  # type: ignore[return-value]
+
+
+def _settings() -> Settings:
+    return get_settings()
+
+
+@app.command()
+@friendly
+def jars() -> None:
+    """Resolve the JVM jars (Kafka broker, HDFS, Spark's Kafka source, Delta) with Maven, once."""
+    from conveyor.jars import resolve_all
+
+    settings = _settings()
+    with console.status("resolving JVM artifacts with mvn"):
+        outcome = resolve_all(settings.jvm_artifacts_file, settings.jars_dir)
+    for name, what in outcome.items():
+        console.print(f"jars [bold]{name}[/]: {what} in {settings.jars_dir / name}")
+
+
+@stack_app.command("up")
+@friendly
+def stack_up(
+    fresh: Annotated[bool, typer.Option(help="Delete all stack data first and start empty.")] = False,
+) -> None:
+    """Start Kafka, HDFS and Airflow on loopback (free ports); harmless when already up."""
+    from conveyor.stack.local import LocalStack
+
+    stack = LocalStack(_settings())
+    with console.status("starting the embedded stack") as status:
+        result = stack.up(fresh=fresh, progress=lambda msg: status.update(msg) or console.log(msg))
+    _print_status(result)
+
+
+@stack_app.command("down")
+@friendly
+def stack_down() -> None:
+    """Stop everything `stack up` started (by process group) and wait until it is gone."""
+    from conveyor.stack.local import LocalStack
+
+    stopped = LocalStack(_settings()).down(progress=console.log)
+    console.print(f"stopped {len(stopped)} component(s)" if stopped else "nothing was running")
+
+
+@stack_app.command("status")
+@friendly
+def stack_status(as_json: Annotated[bool, typer.Option("--json")] = False) -> None:
+    """Each component's state and the stack's endpoints."""
+    from conveyor.stack.local import LocalStack
+
+    result = LocalStack(_settings()).status()
+    if as_json:
+        out.print_json(json.dumps(result))
+    else:
+        _print_status(result)
+    if not result["running"]:
+        raise typer.Exit(3)
+
+
+def _print_status(result: dict[str, Any]) -> None:
+    table = Table(title="Conveyor embedded stack", show_header=True)
+    table.add_column("component")
+    table.add_column("state")
+    table.add_column("log")
+    for name, comp in result["components"].items():
+        colour = "green" if comp["state"] == "running" else "red"
+        table.add_row(name, f"[{colour}]{comp['state']}[/]", comp["log"])
+    out.print(table)
+    for key in ("kafka_bootstrap", "hdfs_uri", "lake_uri", "airflow_url"):
+        if result.get(key):
+            out.print(f"{key:16} {result[key]}")
+    if result.get("airflow_url"):
+        out.print(f"{'airflow login':16} {result['airflow_user']} / password in "
+                  f"{result['airflow_password_file']}")
+
+
+@app.command()
+@friendly
+def demo(
+    events: Annotated[int, typer.Option(help="Sample click events to produce.")] = 2000,
+) -> None:
+    """Run the pipeline end to end on the embedded stack and print a summary."""
+    from conveyor.demo import run_demo
+
+    run_demo(_settings(), events=events, console=out)
+
+
+def main() -> None:  # pragma: no cover - console script entry
+    app()
+
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit(app())

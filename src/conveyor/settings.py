@@ -1,0 +1,151 @@
+"""Conveyor's one settings object: every endpoint, path and knob, from `CONVEYOR_*` variables.
+
+With nothing set, endpoints come from the embedded stack's state file (written by
+`conveyor stack up`), so every command points at the running local stack. On a real cluster set
+`CONVEYOR_KAFKA_BOOTSTRAP`, `CONVEYOR_HDFS_URI`, `CONVEYOR_SPARK_MASTER` and friends instead.
+
+This module is the ground floor: it imports only `conveyor.errors`.
+"""
+
+from __future__ import annotations
+
+import json
+from functools import cached_property
+from pathlib import Path
+from typing import Any
+
+from pydantic import Field, SecretStr
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+from conveyor.errors import ConveyorError
+
+LOOPBACK = "127.0.0.1"
+STATE_FILE_NAME = "stack.json"
+
+
+def project_root() -> Path:
+    """The repository root when running from a checkout, else the working directory."""
+    here = Path(__file__).resolve()
+    for parent in here.parents:
+        if (parent / "pyproject.toml").is_file() and (parent / "jvm").is_dir():
+            return parent
+    return Path.cwd()
+
+
+class Settings(BaseSettings):
+    """Typed configuration. Explicit values win; unset endpoints fall back to the local stack."""
+
+    model_config = SettingsConfigDict(env_prefix="CONVEYOR_", extra="ignore", frozen=True)
+
+    home: Path = Field(default_factory=lambda: project_root() / ".conveyor")
+    jars_dir: Path = Field(default_factory=lambda: project_root() / ".jars")
+    jvm_artifacts_file: Path = Field(default_factory=lambda: project_root() / "jvm/artifacts.toml")
+    catalog: Path = Field(default_factory=lambda: project_root() / "conveyor.yaml")
+    dags_folder: Path = Field(default_factory=lambda: project_root() / "dags")
+    plugins_folder: Path = Field(default_factory=lambda: project_root() / "plugins")
+    jobs_folder: Path = Field(default_factory=lambda: project_root() / "jobs")
+
+    # Endpoints. Unset means "the embedded stack's".
+    kafka_bootstrap: str | None = None
+    hdfs_uri: str | None = None
+    airflow_url: str | None = None
+
+    # Kafka client security; passed through to every Kafka client, never written in code.
+    kafka_security_protocol: str = "PLAINTEXT"
+    kafka_sasl_mechanism: str | None = None
+    kafka_sasl_username: str | None = None
+    kafka_sasl_password: SecretStr | None = None
+    kafka_ssl_cafile: Path | None = None
+
+    # Where the lake and the streaming checkpoints live inside the file system (never nested).
+    lake_path: str = "/lake"
+    checkpoint_path: str = "/checkpoints"
+
+    # Spark.
+    spark_master: str = "local[2]"
+    spark_driver_memory: str = "1g"
+    spark_shuffle_partitions: int = 2
+    spark_extra_conf: dict[str, str] = Field(default_factory=dict)
+    trigger_interval: str = "5 seconds"
+
+    # Embedded stack: fixed ports are optional; 0 means "pick a free one (reused on restart)".
+    kafka_port: int = 0
+    hdfs_port: int = 0
+    airflow_port: int = 0
+    stack_start_timeout_s: float = 180.0
+    airflow_parallelism: int = 2
+    airflow_user: str = "admin"
+    airflow_kafka_conn_id: str = "conveyor_kafka"
+
+    @property
+    def state_file(self) -> Path:
+        return self.home / STATE_FILE_NAME
+
+    @cached_property
+    def stack_state(self) -> dict[str, Any]:
+        """Endpoints the embedded stack recorded, or {} when it was never started."""
+        try:
+            state: dict[str, Any] = json.loads(self.state_file.read_text())
+        except (FileNotFoundError, json.JSONDecodeError):
+            return {}
+        return state.get("endpoints", {})
+
+    def _endpoint(self, explicit: str | None, key: str) -> str:
+        if explicit:
+            return explicit
+        value = self.stack_state.get(key)
+        if not value:
+            raise EndpointNotConfigured(key, self.state_file)
+        return str(value)
+
+    @property
+    def kafka_servers(self) -> str:
+        """Kafka bootstrap servers (host:port[,host:port])."""
+        return self._endpoint(self.kafka_bootstrap, "kafka_bootstrap")
+
+    @property
+    def fs_uri(self) -> str:
+        """Default file system URI, e.g. hdfs://namenode:8020."""
+        return self._endpoint(self.hdfs_uri, "hdfs_uri")
+
+    @property
+    def lake_uri(self) -> str:
+        return self.fs_uri.rstrip("/") + self.lake_path
+
+    @property
+    def checkpoint_uri(self) -> str:
+        return self.fs_uri.rstrip("/") + self.checkpoint_path
+
+    @property
+    def airflow_api(self) -> str:
+        return self._endpoint(self.airflow_url, "airflow_url")
+
+    def kafka_client_options(self) -> dict[str, Any]:
+        """Keyword arguments for kafka-python clients (security included, secrets unwrapped)."""
+        options: dict[str, Any] = {
+            "bootstrap_servers": self.kafka_servers.split(","),
+            "security_protocol": self.kafka_security_protocol,
+        }
+        if self.kafka_sasl_mechanism:
+            options["sasl_mechanism"] = self.kafka_sasl_mechanism
+            options["sasl_plain_username"] = self.kafka_sasl_username
+            if self.kafka_sasl_password is not None:
+                options["sasl_plain_password"] = self.kafka_sasl_password.get_secret_value()
+        if self.kafka_ssl_cafile:
+            options["ssl_cafile"] = str(self.kafka_ssl_cafile)
+        return options
+
+
+class EndpointNotConfigured(ConveyorError):
+    """An endpoint is neither set in the environment nor recorded by a running local stack."""
+
+    def __init__(self, key: str, state_file: Path) -> None:
+        super().__init__(
+            f"{key} is not configured: set CONVEYOR_{key.upper()} or start the embedded stack "
+            f"with `conveyor stack up` (no state at {state_file})"
+        )
+
+
+def get_settings(**overrides: Any) -> Settings:
+    """Settings from the environment, with keyword overrides (used by tests and the CLI)."""
+    return Settings(**overrides)

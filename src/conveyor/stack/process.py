@@ -1,0 +1,134 @@
+"""Start, watch and stop local server processes, each in its own process group.
+
+Processes are stopped by process group id (recorded at start), never by name. Liveness ignores
+zombies, so a parent that has not reaped its child still sees it as gone.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import signal
+import socket
+import subprocess
+import time
+from collections.abc import Callable, Mapping, Sequence
+from pathlib import Path
+
+from conveyor.errors import ConveyorError
+
+
+class ComponentStartError(ConveyorError):
+    """A stack component did not come up; the message carries the tail of its log."""
+
+
+def free_port(host: str = "127.0.0.1") -> int:
+    """A TCP port that is free on host right now (the OS picks it)."""
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        sock.bind((host, 0))
+        return int(sock.getsockname()[1])
+
+
+def port_is_free(port: int, host: str = "127.0.0.1") -> bool:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        try:
+            sock.bind((host, port))
+        except OSError:
+            return False
+        return True
+
+
+def port_accepts(port: int, host: str = "127.0.0.1") -> bool:
+    with contextlib.suppress(OSError), socket.create_connection((host, port), timeout=1.0):
+        return True
+    return False
+
+
+def spawn(
+    command: Sequence[str], log_file: Path, env: Mapping[str, str], cwd: Path | None = None
+) -> int:
+    """Start command in a new session (its own process group); returns the group id."""
+    log_file.parent.mkdir(parents=True, exist_ok=True)
+    with log_file.open("ab") as log:
+        proc = subprocess.Popen(
+            list(command),
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            stdin=subprocess.DEVNULL,
+            env=dict(env),
+            cwd=cwd,
+            start_new_session=True,
+        )
+    return proc.pid
+
+
+def group_members(pgid: int) -> list[int]:
+    """Live (non-zombie) process ids in a process group."""
+    members = []
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            stat = (entry / "stat").read_text()
+        except OSError:
+            continue
+        # fields after the command name: state ppid pgrp ...
+        fields = stat.rsplit(")", 1)[1].split()
+        if int(fields[2]) == pgid and fields[0] != "Z":
+            members.append(int(entry.name))
+    _reap(pgid)
+    return members
+
+
+def is_running(pgid: int) -> bool:
+    return bool(group_members(pgid))
+
+
+def stop_group(pgid: int, timeout_s: float = 30.0) -> None:
+    """SIGTERM the group, wait for it to exit, SIGKILL what is left after timeout_s."""
+    if not is_running(pgid):
+        return
+    with contextlib.suppress(ProcessLookupError):
+        os.killpg(pgid, signal.SIGTERM)
+    if wait_until(lambda: not is_running(pgid), timeout_s, raise_on_timeout=False):
+        return
+    with contextlib.suppress(ProcessLookupError):
+        os.killpg(pgid, signal.SIGKILL)
+    wait_until(lambda: not is_running(pgid), 15.0, what=f"process group {pgid} to exit")
+
+
+def wait_until(
+    condition: Callable[[], bool],
+    timeout_s: float,
+    *,
+    what: str = "condition",
+    interval_s: float = 0.25,
+    raise_on_timeout: bool = True,
+) -> bool:
+    """Poll condition until it is true or timeout_s passes (then raise TimeoutError or False)."""
+    deadline = time.monotonic() + timeout_s
+    while True:
+        if condition():
+            return True
+        if time.monotonic() >= deadline:
+            if raise_on_timeout:
+                raise TimeoutError(f"gave up after {timeout_s:.0f}s waiting for {what}")
+            return False
+        time.sleep(interval_s)
+
+
+def log_tail(log_file: Path, lines: int = 25) -> str:
+    try:
+        text = log_file.read_text(errors="replace")
+    except OSError:
+        return "(no log written)"
+    return "\n".join(text.strip().splitlines()[-lines:])
+
+
+def _reap(pgid: int) -> None:
+    """Collect exited children of this process (they would otherwise linger as zombies)."""
+    with contextlib.suppress(ChildProcessError, OSError):
+        while True:
+            pid, _ = os.waitpid(-pgid, os.WNOHANG)
+            if pid == 0:
+                return
