@@ -61,14 +61,21 @@ def jars() -> None:
 @stack_app.command("up")
 @friendly
 def stack_up(
-    fresh: Annotated[bool, typer.Option(help="Delete all stack data first and start empty.")] = False,
+    fresh: Annotated[
+        bool, typer.Option(help="Delete all stack data first and start empty.")
+    ] = False,
 ) -> None:
     """Start Kafka, HDFS and Airflow on loopback (free ports); harmless when already up."""
     from conveyor.stack.local import LocalStack
 
     stack = LocalStack(_settings())
     with console.status("starting the embedded stack") as status:
-        result = stack.up(fresh=fresh, progress=lambda msg: status.update(msg) or console.log(msg))
+
+        def progress(message: str) -> None:
+            status.update(message)
+            console.log(message)
+
+        result = stack.up(fresh=fresh, progress=progress)
     _print_status(result)
 
 
@@ -110,8 +117,10 @@ def _print_status(result: dict[str, Any]) -> None:
         if result.get(key):
             out.print(f"{key:16} {result[key]}")
     if result.get("airflow_url"):
-        out.print(f"{'airflow login':16} {result['airflow_user']} / password in "
-                  f"{result['airflow_password_file']}")
+        out.print(
+            f"{'airflow login':16} {result['airflow_user']} / password in "
+            f"{result['airflow_password_file']}"
+        )
 
 
 @app.command()

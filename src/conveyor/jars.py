@@ -51,7 +51,9 @@ def load_classpaths(artifacts_file: Path) -> dict[str, Classpath]:
     for name, table in raw.items():
         artifacts = table.get("artifacts")
         if not isinstance(artifacts, list) or not all(a.count(":") == 2 for a in artifacts):
-            raise ConveyorError(f"{artifacts_file}: [{name}].artifacts must be group:artifact:version")
+            raise ConveyorError(
+                f"{artifacts_file}: [{name}].artifacts must be group:artifact:version"
+            )
         classpaths[name] = Classpath(
             name, tuple(artifacts), bool(table.get("skip_bundled_with_pyspark", False))
         )
@@ -128,7 +130,9 @@ def artifact_name(jar: str) -> str:
 def _drop_bundled(folder: Path) -> None:
     import pyspark
 
-    bundled = {artifact_name(p.name) for p in (Path(pyspark.__file__).parent / "jars").glob("*.jar")}
+    bundled = {
+        artifact_name(p.name) for p in (Path(pyspark.__file__).parent / "jars").glob("*.jar")
+    }
     for jar in folder.glob("*.jar"):
         if artifact_name(jar.name) in bundled:
             jar.unlink()

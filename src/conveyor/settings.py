@@ -48,6 +48,7 @@ class Settings(BaseSettings):
     # Endpoints. Unset means "the embedded stack's".
     kafka_bootstrap: str | None = None
     hdfs_uri: str | None = None
+    webhdfs_url: str | None = None
     airflow_url: str | None = None
 
     # Kafka client security; passed through to every Kafka client, never written in code.
@@ -107,6 +108,11 @@ class Settings(BaseSettings):
     def fs_uri(self) -> str:
         """Default file system URI, e.g. hdfs://namenode:8020."""
         return self._endpoint(self.hdfs_uri, "hdfs_uri")
+
+    @property
+    def namenode_http(self) -> str:
+        """WebHDFS base URL of the NameNode, e.g. http://namenode:9870."""
+        return self._endpoint(self.webhdfs_url, "namenode_http")
 
     @property
     def lake_uri(self) -> str:

@@ -6,10 +6,11 @@ same jars and configuration to `spark-submit`, so both paths run identical code.
 
 from __future__ import annotations
 
+import os
 from typing import TYPE_CHECKING
 
 from conveyor import jars
-from conveyor.settings import Settings
+from conveyor.settings import LOOPBACK, Settings
 
 if TYPE_CHECKING:
     from pyspark.sql import SparkSession
@@ -42,6 +43,8 @@ def build_session(settings: Settings, app_name: str) -> SparkSession:
     """Create (or reuse) the SparkSession for app_name. Callers stop it when done."""
     from pyspark.sql import SparkSession
 
+    # Bind the driver to loopback unless told otherwise (the host name may resolve elsewhere).
+    os.environ.setdefault("SPARK_LOCAL_IP", LOOPBACK)
     builder = SparkSession.builder.appName(app_name).master(settings.spark_master)
     for key, value in spark_conf(settings).items():
         builder = builder.config(key, value)

@@ -72,13 +72,22 @@ def kafka_launch(settings: Settings, ports: Mapping[str, int]) -> Launch:
     server = config_files.write("kafka-server.properties", values, root / "server.properties")
     log4j = config_files.write("kafka-log4j2.properties", {}, root / "log4j2.properties")
     classpath = _classpath(settings, "kafka")
-    base = [java(), "-Xms64m", "-Xmx512m", "-XX:+UseSerialGC",
-            f"-Dlog4j2.configurationFile={log4j}", "-cp", classpath]
+    base = [
+        java(),
+        "-Xms64m",
+        "-Xmx512m",
+        "-XX:+UseSerialGC",
+        f"-Dlog4j2.configurationFile={log4j}",
+        "-cp",
+        classpath,
+    ]
     if not (data / "meta.properties").is_file():
         cluster_id = base64.urlsafe_b64encode(uuid.uuid4().bytes).decode().rstrip("=")
         result = subprocess.run(
             [*base, "kafka.tools.StorageTool", "format", "-t", cluster_id, "-c", str(server)],
-            capture_output=True, text=True, check=False,
+            capture_output=True,
+            text=True,
+            check=False,
         )
         if result.returncode != 0:
             raise ComponentStartError(
@@ -141,9 +150,16 @@ def hdfs_conf_dir(settings: Settings, ports: Mapping[str, int]) -> Path:
 
 
 def _hadoop_command(settings: Settings, conf: Path, main: str, heap: str) -> list[str]:
-    return [java(), "-Xms64m", f"-Xmx{heap}", "-XX:+UseSerialGC",
-            "-Dhadoop.log.dir=" + str(settings.home / "logs"),
-            "-cp", _classpath(settings, "hdfs", conf), main]
+    return [
+        java(),
+        "-Xms64m",
+        f"-Xmx{heap}",
+        "-XX:+UseSerialGC",
+        "-Dhadoop.log.dir=" + str(settings.home / "logs"),
+        "-cp",
+        _classpath(settings, "hdfs", conf),
+        main,
+    ]
 
 
 def namenode_launch(settings: Settings, ports: Mapping[str, int]) -> Launch:
@@ -151,9 +167,15 @@ def namenode_launch(settings: Settings, ports: Mapping[str, int]) -> Launch:
     main = "org.apache.hadoop.hdfs.server.namenode.NameNode"
     if not (settings.home / "hdfs" / "name" / "current" / "VERSION").is_file():
         result = subprocess.run(
-            [*_hadoop_command(settings, conf, main, "256m"), "-format", "-nonInteractive",
-             "-force"],
-            capture_output=True, text=True, check=False,
+            [
+                *_hadoop_command(settings, conf, main, "256m"),
+                "-format",
+                "-nonInteractive",
+                "-force",
+            ],
+            capture_output=True,
+            text=True,
+            check=False,
         )
         if result.returncode != 0:
             raise ComponentStartError(f"namenode: format failed:\n{result.stdout[-3000:]}")
@@ -219,12 +241,19 @@ def hdfs_mkdirs(http: str, path: str, user: str) -> None:
 AIRFLOW_PARTS = ("api-server", "scheduler", "dag-processor", "triggerer")
 
 
-def airflow_env(settings: Settings, ports: Mapping[str, int], secrets: Mapping[str, str],
-                endpoints: Mapping[str, str]) -> dict[str, str]:
+def airflow_env(
+    settings: Settings,
+    ports: Mapping[str, int],
+    secrets: Mapping[str, str],
+    endpoints: Mapping[str, str],
+) -> dict[str, str]:
     """Environment shared by every Airflow process of the embedded stack (and by dag.test())."""
     home = settings.home / "airflow"
     api = f"http://{LOOPBACK}:{ports['airflow']}"
-    kafka_conn = {"conn_type": "kafka", "extra": {"bootstrap.servers": endpoints["kafka_bootstrap"]}}
+    kafka_conn = {
+        "conn_type": "kafka",
+        "extra": {"bootstrap.servers": endpoints["kafka_bootstrap"]},
+    }
     spark_conn = {"conn_type": "spark", "host": settings.spark_master}
     venv_bin = str(Path(sys.executable).parent)
     env = {
@@ -263,7 +292,11 @@ def airflow_launches(settings: Settings, env: Mapping[str, str]) -> list[Launch]
     full_env = {**os.environ, **env}
     result = subprocess.run(
         [sys.executable, "-m", "airflow", "db", "migrate"],
-        capture_output=True, text=True, env=full_env, check=False, cwd=home,
+        capture_output=True,
+        text=True,
+        env=full_env,
+        check=False,
+        cwd=home,
     )
     if result.returncode != 0:
         tail = "\n".join((result.stdout + result.stderr).strip().splitlines()[-25:])
@@ -297,8 +330,12 @@ def airflow_health(api: str) -> dict[str, object]:
 
 
 def _airflow_part_healthy(api: str, part: str) -> Callable[[], bool]:
-    key = {"api-server": "metadatabase", "scheduler": "scheduler",
-           "dag-processor": "dag_processor", "triggerer": "triggerer"}[part]
+    key = {
+        "api-server": "metadatabase",
+        "scheduler": "scheduler",
+        "dag-processor": "dag_processor",
+        "triggerer": "triggerer",
+    }[part]
 
     def check() -> bool:
         entry = airflow_health(api).get(key)

@@ -12,7 +12,7 @@ import os
 import secrets
 import shutil
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -30,8 +30,16 @@ from conveyor.stack.process import (
 )
 
 PORT_NAMES = (
-    "kafka", "kafka_controller", "namenode", "namenode_http", "datanode", "datanode_http",
-    "datanode_ipc", "airflow", "airflow_worker_logs", "airflow_trigger_logs",
+    "kafka",
+    "kafka_controller",
+    "namenode",
+    "namenode_http",
+    "datanode",
+    "datanode_http",
+    "datanode_ipc",
+    "airflow",
+    "airflow_worker_logs",
+    "airflow_trigger_logs",
 )
 Progress = Callable[[str], None]
 
@@ -95,18 +103,19 @@ class LocalStack:
         self._write_state(state)
         return self.status()
 
-    def _launches(self, state: dict[str, Any], running: set[str], say: Progress) -> list[Launch]:
-        """Launch descriptions in start order; built lazily so each sees the earlier ones up."""
+    def _launches(
+        self, state: dict[str, Any], running: set[str], say: Progress
+    ) -> Iterator[Launch]:
+        """Launch descriptions in start order, built lazily so each sees the earlier ones up."""
         ports = state["ports"]
-        launches = [components.kafka_launch(self.settings, ports)]
-        launches.append(components.namenode_launch(self.settings, ports))
-        launches.append(components.datanode_launch(self.settings, ports))
+        yield components.kafka_launch(self.settings, ports)
+        yield components.namenode_launch(self.settings, ports)
+        yield components.datanode_launch(self.settings, ports)
         env = self.airflow_env(state)
         self._write_airflow_password(state)
         if not {f"airflow-{p}" for p in components.AIRFLOW_PARTS} <= running:
             say("airflow: migrating the metadata database")
-            launches += components.airflow_launches(self.settings, env)
-        return launches
+            yield from components.airflow_launches(self.settings, env)
 
     def _start(self, launch: Launch, state: dict[str, Any], say: Progress) -> None:
         for port in launch.ports:
@@ -120,13 +129,17 @@ class LocalStack:
         began = time.monotonic()
         pgid = spawn(launch.command, launch.log_file, launch.env, cwd=launch.cwd)
         state["components"][launch.name] = {
-            "pgid": pgid, "log": str(launch.log_file), "started": time.time(),
+            "pgid": pgid,
+            "log": str(launch.log_file),
+            "started": time.time(),
         }
         self._write_state(state)
 
         def ready() -> bool:
             if not is_running(pgid):
-                raise ComponentStartError(components.failure_message(launch, "exited while starting"))
+                raise ComponentStartError(
+                    components.failure_message(launch, "exited while starting")
+                )
             return launch.healthy()
 
         try:
@@ -137,8 +150,11 @@ class LocalStack:
 
     def _choose_ports(self, previous: dict[str, int]) -> dict[str, int]:
         """Fixed ports from settings; otherwise last run's ports when free, else fresh free ones."""
-        fixed = {"kafka": self.settings.kafka_port, "namenode": self.settings.hdfs_port,
-                 "airflow": self.settings.airflow_port}
+        fixed = {
+            "kafka": self.settings.kafka_port,
+            "namenode": self.settings.hdfs_port,
+            "airflow": self.settings.airflow_port,
+        }
         chosen: dict[str, int] = {}
         for name in PORT_NAMES:
             if fixed.get(name):
@@ -179,7 +195,9 @@ class LocalStack:
         """The Airflow environment of this stack (for dag.test() and the airflow CLI)."""
         state = state or self._read_state()
         if not state.get("ports"):
-            raise ComponentStartError("the embedded stack was never started: run `conveyor stack up`")
+            raise ComponentStartError(
+                "the embedded stack was never started: run `conveyor stack up`"
+            )
         return components.airflow_env(
             self.settings, state["ports"], state["secrets"], state["endpoints"]
         )
@@ -187,7 +205,9 @@ class LocalStack:
     def _write_airflow_password(self, state: dict[str, Any]) -> None:
         path = self.password_file
         path.parent.mkdir(parents=True, exist_ok=True)
-        path.write_text(json.dumps({self.settings.airflow_user: state["secrets"]["airflow_password"]}))
+        path.write_text(
+            json.dumps({self.settings.airflow_user: state["secrets"]["airflow_password"]})
+        )
         os.chmod(path, 0o600)
 
     @property
@@ -230,8 +250,11 @@ class LocalStack:
         """Component states and endpoints; the keys CI and users script against are stable."""
         state = self._read_state()
         comps = {
-            name: {"state": "running" if is_running(info["pgid"]) else "stopped",
-                   "pgid": info["pgid"], "log": info["log"]}
+            name: {
+                "state": "running" if is_running(info["pgid"]) else "stopped",
+                "pgid": info["pgid"],
+                "log": info["log"],
+            }
             for name, info in state["components"].items()
         }
         endpoints = state.get("endpoints", {})

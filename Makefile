@@ -1,0 +1,52 @@
+# Conveyor's entry points. `make demo` and `make test` set everything up themselves, idempotently:
+# the venv and pinned Python packages (requirements.lock), the JVM jars (mvn, into .jars/).
+
+PYTHON ?= python3
+VENV   := .venv
+BIN    := $(VENV)/bin
+STAMP  := $(VENV)/.installed
+
+.PHONY: help setup jars demo test lint stop status lock clean
+
+help:
+	@echo "make demo   - install everything, start the embedded stack, run the pipeline end to end"
+	@echo "make test   - install everything, lint, type-check and run every test"
+	@echo "make stop   - stop the embedded stack (data is kept; 'conveyor stack up --fresh' wipes it)"
+
+setup: $(STAMP) jars
+
+$(STAMP): pyproject.toml requirements.lock
+	@$(PYTHON) -c 'import sys; assert sys.version_info >= (3, 11), "Python >= 3.11 needed"'
+	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install -q --upgrade pip
+	$(BIN)/python -m pip install -q -r requirements.lock
+	$(BIN)/python -m pip install -q --no-deps -e .
+	@touch $@
+
+jars: $(STAMP)
+	$(BIN)/conveyor jars
+
+demo: setup
+	$(BIN)/conveyor demo
+
+lint: $(STAMP)
+	$(BIN)/ruff check src tests dags jobs plugins
+	$(BIN)/ruff format --check src tests dags jobs plugins
+	$(BIN)/mypy
+
+test: setup lint
+	$(BIN)/pytest
+
+stop:
+	@test -x $(BIN)/conveyor && $(BIN)/conveyor stack down || echo "nothing to stop"
+
+status:
+	$(BIN)/conveyor stack status
+
+# Refresh the lock from the current venv (after changing pyproject.toml deliberately).
+lock: $(STAMP)
+	{ sed -n '1,3p' requirements.lock; $(BIN)/python -m pip freeze --exclude-editable; } > requirements.lock.new
+	mv requirements.lock.new requirements.lock
+
+clean: stop
+	rm -rf $(VENV) .jars .conveyor

@@ -1,0 +1,60 @@
+"""
+### Conveyor health
+
+Checks that the pieces the pipeline stands on answer: the Kafka broker (through the
+`conveyor_kafka` Airflow connection) and the lake's file system (the lake and checkpoint roots
+exist). Runs hourly and on demand; a failure here explains failures elsewhere.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime, timedelta
+
+from airflow.sdk import dag, task
+
+KAFKA_CONN_ID = "conveyor_kafka"
+
+
+@dag(
+    dag_id="conveyor_health",
+    schedule="@hourly",
+    start_date=datetime(2026, 1, 1),
+    catchup=False,
+    max_active_runs=1,
+    tags=["conveyor", "ops"],
+    default_args={"owner": "conveyor", "retries": 1, "retry_delay": timedelta(seconds=30)},
+    doc_md=__doc__,
+)
+def conveyor_health() -> None:
+    @task
+    def kafka_answers() -> list[str]:
+        """List the broker's topics through the Airflow connection."""
+        from airflow.sdk import BaseHook
+        from kafka import KafkaAdminClient
+
+        conn = BaseHook.get_connection(KAFKA_CONN_ID)
+        servers = conn.extra_dejson["bootstrap.servers"]
+        admin = KafkaAdminClient(bootstrap_servers=servers.split(","))
+        try:
+            return sorted(t for t in admin.list_topics() if not t.startswith("__"))
+        finally:
+            admin.close()
+
+    @task
+    def lake_answers() -> list[str]:
+        """The lake and checkpoint roots exist on the file system."""
+        from conveyor.lake import webhdfs
+        from conveyor.settings import get_settings
+
+        settings = get_settings()
+        for path in (settings.lake_path, settings.checkpoint_path):
+            status = webhdfs(settings, path, "GETFILESTATUS")["FileStatus"]
+            if status["type"] != "DIRECTORY":
+                raise NotADirectoryError(f"{settings.fs_uri}{path} is not a directory")
+        return [settings.lake_uri, settings.checkpoint_uri]
+
+    kafka_answers()
+    lake_answers()
+
+
+conveyor_health()

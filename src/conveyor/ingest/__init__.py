@@ -1,0 +1,1 @@
+"""Streaming ingest: Kafka records into bronze, silver and quarantine Delta tables."""

@@ -1,0 +1,163 @@
+"""Realistic sample events and a producer that sends them to Kafka.
+
+The generator is seeded and pure (same seed, same events); users browse in sessions that walk a
+funnel (page views, clicks, add-to-cart, purchase). `send_events` does the I/O.
+"""
+
+from __future__ import annotations
+
+import json
+import random
+import time
+import uuid
+from collections.abc import Callable, Iterable, Iterator
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+from conveyor.errors import ConveyorError
+from conveyor.settings import Settings
+
+PAGES = (
+    "/",
+    "/search",
+    "/category/shoes",
+    "/category/books",
+    "/product/42",
+    "/product/7",
+    "/product/1337",
+    "/cart",
+    "/checkout",
+    "/help",
+)
+COUNTRIES = ("US", "DE", "FR", "GB", "IN", "BR", "JP", "NL")
+DEVICES = ("desktop", "mobile", "tablet")
+SERVICES = ("checkout", "search", "catalog", "auth")
+LEVELS = ("DEBUG", "INFO", "INFO", "INFO", "WARN", "ERROR")
+
+
+class ProduceError(ConveyorError):
+    """The broker refused or lost some of the records we sent."""
+
+
+@dataclass(frozen=True)
+class Event:
+    """One record to send: key and value as Kafka will carry them."""
+
+    key: bytes | None
+    value: bytes | None
+
+
+def click_events(
+    count: int, *, seed: int = 7, start: datetime | None = None, users: int = 200
+) -> Iterator[dict[str, Any]]:
+    """count click events in time order from `start`, as users walking sessions through a funnel."""
+    rng = random.Random(seed)
+    clock = start or datetime(2026, 11, 23, 8, 0, tzinfo=UTC)
+    made = 0
+    while made < count:
+        user = f"u{rng.randrange(users):05d}"
+        session = str(uuid.UUID(int=rng.getrandbits(128)))
+        device = rng.choice(DEVICES)
+        country = rng.choice(COUNTRIES)
+        referrer = rng.choice((None, "https://search.example/", "https://social.example/"))
+        for event_type, url in _session_path(rng):
+            if made >= count:
+                return
+            clock += timedelta(milliseconds=rng.randrange(200, 20_000))
+            event: dict[str, Any] = {
+                "event_id": str(uuid.UUID(int=rng.getrandbits(128))),
+                "user_id": user,
+                "session_id": session,
+                "event_type": event_type,
+                "url": url,
+                "ts": clock.isoformat(timespec="milliseconds"),
+                "referrer": referrer,
+                "country": country,
+                "device": device,
+            }
+            if event_type == "purchase":
+                event["revenue"] = round(rng.uniform(5, 250), 2)
+            made += 1
+            yield event
+
+
+def _session_path(rng: random.Random) -> list[tuple[str, str]]:
+    steps = [("page_view", rng.choice(PAGES[:4]))]
+    for _ in range(rng.randrange(0, 6)):
+        steps.append((rng.choice(("page_view", "click")), rng.choice(PAGES)))
+    if rng.random() < 0.3:
+        steps.append(("add_to_cart", "/cart"))
+        if rng.random() < 0.5:
+            steps.append(("purchase", "/checkout"))
+    return steps
+
+
+def log_events(
+    count: int, *, seed: int = 11, start: datetime | None = None
+) -> Iterator[dict[str, Any]]:
+    """count application log lines in time order."""
+    rng = random.Random(seed)
+    clock = start or datetime(2026, 11, 23, 8, 0, tzinfo=UTC)
+    for _ in range(count):
+        clock += timedelta(milliseconds=rng.randrange(50, 5_000))
+        level = rng.choice(LEVELS)
+        yield {
+            "ts": clock.isoformat(timespec="milliseconds"),
+            "level": level,
+            "service": rng.choice(SERVICES),
+            "message": f"{level.lower()} handling request {rng.randrange(10**6)}",
+            "trace_id": uuid.UUID(int=rng.getrandbits(128)).hex if rng.random() < 0.5 else None,
+        }
+
+
+def encode(event: dict[str, Any], key_field: str | None) -> Event:
+    key = event.get(key_field) if key_field else None
+    return Event(
+        key=str(key).encode() if key is not None else None,
+        value=json.dumps(event, separators=(",", ":")).encode(),
+    )
+
+
+def send_events(
+    settings: Settings,
+    topic: str,
+    events: Iterable[Event],
+    *,
+    rate: float | None = None,
+    on_sent: Callable[[int], None] | None = None,
+) -> int:
+    """Send events to topic (acks=all, idempotent producer); rate in events/s, None = as fast
+    as possible. Returns the number sent; raises if any send failed."""
+    from kafka import KafkaProducer
+
+    producer = KafkaProducer(
+        **settings.kafka_client_options(),
+        acks="all",
+        enable_idempotence=True,
+        linger_ms=20,
+    )
+    failures: list[BaseException] = []
+    sent = 0
+    began = time.monotonic()
+    try:
+        for event in events:
+            if rate:
+                ahead = sent / rate - (time.monotonic() - began)
+                if ahead > 0:
+                    time.sleep(ahead)  # pacing the producer to the requested rate, not a wait
+            future = producer.send(topic, key=event.key, value=event.value)
+            future.add_errback(failures.append)
+            sent += 1
+            if on_sent and sent % 500 == 0:
+                on_sent(500)
+        producer.flush()
+        if failures:
+            raise ProduceError(
+                f"{len(failures)} of {sent} sends to topic '{topic}' failed: {failures[0]}"
+            )
+        if on_sent:
+            on_sent(sent % 500)
+    finally:
+        producer.close()
+    return sent
