@@ -58,6 +58,17 @@ def jars() -> None:
         console.print(f"jars [bold]{name}[/]: {what} in {settings.jars_dir / name}")
 
 
+@app.command("spark-args")
+@friendly
+def spark_args() -> None:
+    """Print the spark-submit arguments (master, jars, conf) Conveyor's jobs need."""
+    import shlex
+
+    from conveyor.spark.session import spark_submit_args
+
+    out.print(shlex.join(spark_submit_args(_settings())), soft_wrap=True, highlight=False)
+
+
 @stack_app.command("up")
 @friendly
 def stack_up(
