@@ -7,14 +7,19 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 
 from rich.console import Console
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+from rich.progress import (
+    BarColumn,
+    MofNCompleteColumn,
+    Progress,
+    TaskID,
+    TextColumn,
+    TimeElapsedColumn,
+)
 from rich.table import Table
 
-from conveyor.produce import click_events, encode, send_events
+from conveyor.produce import send_events, stream_samples
 from conveyor.settings import Settings
 from conveyor.stack.local import LocalStack
-
-DEMO_TOPIC = "clicks"
 
 
 @contextmanager
@@ -26,7 +31,11 @@ def _step(console: Console, title: str) -> Iterator[None]:
 
 
 def run_demo(settings: Settings, *, events: int, console: Console) -> None:
-    """Stack up, create the topic, produce sample clicks, land them in Delta, read them back."""
+    """Stack up, provision topics from the catalog, produce sample events (with some bad,
+    duplicate and late ones), ingest every stream exactly once, and summarise the tables."""
+    from conveyor.catalog import load_catalog
+
+    catalog = load_catalog(settings.catalog)
     stack = LocalStack(settings)
     with _step(console, "1. embedded stack (Kafka, HDFS, Airflow)"):
         status = stack.up(progress=console.log)
@@ -35,71 +44,99 @@ def run_demo(settings: Settings, *, events: int, console: Console) -> None:
             **settings.model_dump(),
             "kafka_bootstrap": status["kafka_bootstrap"],
             "hdfs_uri": status["hdfs_uri"],
+            "webhdfs_url": status.get("namenode_http"),
         }
     )
 
-    with _step(console, f"2. topic '{DEMO_TOPIC}'"):
-        _ensure_topic(settings, DEMO_TOPIC, partitions=4)
+    with _step(console, "2. Kafka topics from the catalog (conveyor topics apply)"):
+        from conveyor.kafka.topics import admin_client, apply_plan, plan_topics
 
-    with _step(console, f"3. produce {events} sample click events"):
-        with Progress(
-            TextColumn("producing"),
-            BarColumn(),
-            MofNCompleteColumn(),
-            TimeElapsedColumn(),
-            console=console,
-        ) as bar:
-            task = bar.add_task("produce", total=events)
-            sent = send_events(
-                settings,
-                DEMO_TOPIC,
-                (encode(e, "user_id") for e in click_events(events)),
-                on_sent=lambda n: bar.advance(task, n),
-            )
-        console.print(f"sent {sent} events to '{DEMO_TOPIC}'")
+        with admin_client(settings) as admin:
+            result = apply_plan(plan_topics(catalog, admin), admin)
+        console.print(result.summary(), highlight=False)
 
-    with _step(console, "4. Spark: Kafka -> Delta on HDFS (available-now), then read back"):
-        from conveyor.ingest.stream import land_topic
+    produced: dict[str, int] = {}
+    with _step(console, "3. produce sample events (2% bad, 1% duplicates, 2% late)"):
+        for name in catalog.stream_names:
+            stream = catalog.stream(name)
+            count = events if name == "clicks" else max(1, events // 4)
+            with Progress(
+                TextColumn(f"{name:10}"),
+                BarColumn(),
+                MofNCompleteColumn(),
+                TimeElapsedColumn(),
+                console=console,
+            ) as bar:
+                task = bar.add_task(name, total=count)
+
+                def advance(n: int, bar: Progress = bar, task: TaskID = task) -> None:
+                    bar.advance(task, n)
+
+                produced[name] = send_events(
+                    settings,
+                    stream.topic.name,
+                    stream_samples(
+                        stream,
+                        count,
+                        seed=int(time.time()),
+                        bad_fraction=0.02,
+                        duplicate_fraction=0.01,
+                        late_fraction=0.02,
+                    ),
+                    on_sent=advance,
+                )
+
+    with _step(console, "4. Spark: ingest every stream, exactly once (available-now)"):
+        from conveyor.ingest.stream import ingest_stream
         from conveyor.spark.session import build_session
 
         spark = build_session(settings, "conveyor-demo")
         try:
-            result = land_topic(spark, settings, DEMO_TOPIC)
-            by_partition = (
-                spark.read.format("delta")
-                .load(result.table_uri)
-                .groupBy("partition")
-                .count()
-                .orderBy("partition")
-                .collect()
-            )
+            summaries = {
+                n: ingest_stream(spark, settings, catalog, n, available_now=True)
+                for n in catalog.stream_names
+            }
+            counts = _table_counts(spark, settings, catalog)
         finally:
             spark.stop()
 
-    table = Table(title="Demo summary")
-    table.add_column("what")
-    table.add_column("value", justify="right")
-    table.add_row("events produced this run", str(sent))
-    table.add_row(f"rows in {result.table_uri}", str(result.rows_in_table))
-    for row in by_partition:
-        table.add_row(f"  Kafka partition {row['partition']}", str(row["count"]))
+    table = Table(title="Demo summary: this run, and rows now in each table")
+    for column in (
+        "stream",
+        "produced",
+        "read",
+        "silver",
+        "quarantined",
+        "duplicates",
+        "bronze rows",
+        "silver rows",
+        "quarantine rows",
+    ):
+        table.add_column(column, justify="right")
+    for name, summary in summaries.items():
+        table.add_row(
+            name,
+            str(produced[name]),
+            *(
+                str(summary.total(k))
+                for k in ("rows_read", "silver_rows", "quarantined", "duplicates_dropped")
+            ),
+            *(str(counts[(name, layer)]) for layer in ("bronze", "silver", "quarantine")),
+        )
     console.print(table)
     _say_where_things_are(console, status)
 
 
-def _ensure_topic(settings: Settings, topic: str, partitions: int) -> None:
-    from kafka import KafkaAdminClient
-    from kafka.admin import NewTopic
-    from kafka.errors import TopicAlreadyExistsError
+def _table_counts(spark: object, settings: Settings, catalog: object) -> dict[tuple[str, str], int]:
+    from conveyor.catalog import Catalog, table_uri
 
-    admin = KafkaAdminClient(**settings.kafka_client_options())
-    try:
-        admin.create_topics([NewTopic(topic, partitions, 1)])
-        print(f"created topic '{topic}' with {partitions} partitions")
-    except TopicAlreadyExistsError:
-        print(f"topic '{topic}' already exists")
-    finally:
-        admin.close()
+    assert isinstance(catalog, Catalog)
+    return {
+        (ref.stream, ref.layer.value): spark.read.format("delta")  # type: ignore[attr-defined]
+        .load(table_uri(settings, ref))
+        .count()
+        for ref in catalog.tables()
+    }
 
 
 def _say_where_things_are(console: Console, status: dict[str, object]) -> None:

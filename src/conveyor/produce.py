@@ -15,6 +15,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
+from conveyor.catalog import StreamSpec
 from conveyor.errors import ConveyorError
 from conveyor.settings import Settings
 
@@ -161,3 +162,126 @@ def send_events(
     finally:
         producer.close()
     return sent
+
+
+# ---------------------------------------------------------------- mixed samples for a stream
+
+BAD_KINDS = (
+    "malformed_json",
+    "not_an_object",
+    "missing_field",
+    "wrong_type",
+    "not_allowed",
+    "bad_timestamp",
+    "timestamp_out_of_range",
+    "empty_value",
+    "tombstone",
+    "invalid_utf8",
+    "oversized",
+)
+
+
+def good_events(
+    stream: str, count: int, *, seed: int, start: datetime | None = None
+) -> Iterator[dict[str, Any]]:
+    """Realistic valid events for the catalog's sample streams (clicks, app_logs)."""
+    if stream.startswith("app_logs") or "log" in stream:
+        return log_events(count, seed=seed, start=start)
+    return click_events(count, seed=seed, start=start)
+
+
+def bad_event(
+    kind: str, template: dict[str, Any], *, event_time: str, required: str, max_bytes: int
+) -> bytes | None:
+    """One record of the given bad kind, built from a valid template event."""
+    broken = dict(template)
+    if kind == "malformed_json":
+        return b'{"event_id": "x", "broken": '
+    if kind == "not_an_object":
+        return b'["a", "list", "not", "an", "object"]'
+    if kind == "missing_field":
+        broken.pop(required, None)
+    elif kind == "wrong_type":
+        broken[required] = 12345
+    elif kind == "not_allowed":
+        broken["event_type" if "event_type" in broken else "level"] = "no-such-value"
+    elif kind == "bad_timestamp":
+        broken[event_time] = "yesterday at noon"
+    elif kind == "timestamp_out_of_range":
+        broken[event_time] = "1970-01-02T00:00:00+00:00"
+    elif kind == "empty_value":
+        return b""
+    elif kind == "tombstone":
+        return None
+    elif kind == "invalid_utf8":
+        return b'{"event_id": "\xff\xfe"}'
+    elif kind == "oversized":
+        broken["padding"] = "x" * (max_bytes + 1)
+    return json.dumps(broken).encode()
+
+
+def sample_events(
+    stream: str,
+    count: int,
+    *,
+    key_field: str | None,
+    event_time: str,
+    required: str,
+    max_bytes: int,
+    seed: int = 7,
+    bad_fraction: float = 0.0,
+    duplicate_fraction: float = 0.0,
+    late_fraction: float = 0.0,
+    late_by: timedelta = timedelta(hours=1),
+    start: datetime | None = None,
+) -> Iterator[Event]:
+    """count records for stream: valid events, with the given shares of bad records (cycling
+    through every bad kind), exact duplicates of earlier events, and late events (event time
+    moved back by late_by). Deterministic for a seed."""
+    rng = random.Random(seed)
+    recent: list[dict[str, Any]] = []
+    bad_made = 0
+    for event in good_events(stream, count, seed=seed, start=start):
+        roll = rng.random()
+        if roll < bad_fraction:
+            kind = BAD_KINDS[bad_made % len(BAD_KINDS)]
+            bad_made += 1
+            value = bad_event(
+                kind, event, event_time=event_time, required=required, max_bytes=max_bytes
+            )
+            key = str(event.get(key_field, "")).encode() if key_field else None
+            # Kafka needs a key or a value: a keyless stream's tombstone still carries a key
+            yield Event(
+                key=key if key is not None or value is not None else b"tombstone", value=value
+            )
+            continue
+        if roll < bad_fraction + duplicate_fraction and recent:
+            yield encode(rng.choice(recent), key_field)
+            continue
+        if roll < bad_fraction + duplicate_fraction + late_fraction:
+            moved = datetime.fromisoformat(event[event_time]) - late_by
+            event = {**event, event_time: moved.isoformat(timespec="milliseconds")}
+        recent = [*recent[-99:], event]
+        yield encode(event, key_field)
+
+
+def stream_samples(stream: StreamSpec, count: int, **options: Any) -> Iterator[Event]:
+    """sample_events for a catalog stream (its key, event-time field and size limit)."""
+    schema = stream.event_schema
+    required = next(
+        (
+            n
+            for n, f in schema.fields.items()
+            if f.required and f.type == "string" and n not in (schema.event_time, schema.key)
+        ),
+        next(iter(schema.fields)),
+    )
+    return sample_events(
+        stream.name,
+        count,
+        key_field=schema.key,
+        event_time=schema.event_time,
+        required=required,
+        max_bytes=schema.max_event_bytes,
+        **options,
+    )

@@ -141,6 +141,35 @@ class Settings(BaseSettings):
             options["ssl_cafile"] = str(self.kafka_ssl_cafile)
         return options
 
+    def spark_kafka_options(self) -> dict[str, str]:
+        """`kafka.*` options for Spark's Kafka source (security included; never log these)."""
+        return _spark_kafka_security(self)
+
+
+_JAAS_MODULES = {
+    "PLAIN": "org.apache.kafka.common.security.plain.PlainLoginModule",
+    "SCRAM-SHA-256": "org.apache.kafka.common.security.scram.ScramLoginModule",
+    "SCRAM-SHA-512": "org.apache.kafka.common.security.scram.ScramLoginModule",
+}
+
+
+def _spark_kafka_security(settings: Settings) -> dict[str, str]:
+    options = {"kafka.security.protocol": settings.kafka_security_protocol}
+    mechanism = settings.kafka_sasl_mechanism
+    if mechanism:
+        options["kafka.sasl.mechanism"] = mechanism
+        password = (
+            settings.kafka_sasl_password.get_secret_value() if settings.kafka_sasl_password else ""
+        )
+        module = _JAAS_MODULES.get(mechanism.upper(), _JAAS_MODULES["PLAIN"])
+        options["kafka.sasl.jaas.config"] = (
+            f'{module} required username="{settings.kafka_sasl_username}" password="{password}";'
+        )
+    if settings.kafka_ssl_cafile:
+        options["kafka.ssl.truststore.type"] = "PEM"
+        options["kafka.ssl.truststore.location"] = str(settings.kafka_ssl_cafile)
+    return options
+
 
 class EndpointNotConfigured(ConveyorError):
     """An endpoint is neither set in the environment nor recorded by a running local stack."""

@@ -45,8 +45,12 @@ def read_kafka(
     *,
     starting_offsets: str = "earliest",
     options: dict[str, str] | None = None,
+    kafka_options: dict[str, str] | None = None,
 ) -> DataFrame:
-    """A streaming DataFrame over topic from the explicit starting offsets, with headers."""
+    """A streaming DataFrame over topic from the explicit starting offsets, with headers.
+
+    kafka_options are `kafka.*` client settings (security); options are source options and win.
+    """
     reader = (
         spark.readStream.format("kafka")  # type: ignore[attr-defined]
         .option("kafka.bootstrap.servers", bootstrap)
@@ -55,7 +59,7 @@ def read_kafka(
         .option("includeHeaders", "true")
         .option("failOnDataLoss", "true")
     )
-    for key, value in (options or {}).items():
+    for key, value in {**(kafka_options or {}), **(options or {})}.items():
         reader = reader.option(key, value)
     frame: DataFrame = reader.load()
     return frame

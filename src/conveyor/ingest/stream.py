@@ -1,61 +1,157 @@
-"""Wire the streaming I/O: read a Kafka topic, land it in Delta on the lake, with a checkpoint.
+"""Run one catalog stream: Kafka topic -> bronze, silver, quarantine and the ledger.
 
-Transforms live in their own modules as DataFrame -> DataFrame functions; this module is where
-triggers, checkpoints and table locations meet.
+This is where the I/O is wired: the checkpoint (outside every table folder), the data-loss check
+before starting, the Kafka source with explicit starting offsets, the trigger, and the
+`foreachBatch` sink that lands each micro-batch exactly once (`conveyor.ingest.batch`).
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+import logging
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
 from typing import TYPE_CHECKING
 
-from conveyor.ingest.bronze import read_kafka, to_bronze
+from conveyor.catalog import Catalog, checkpoint_uri
+from conveyor.errors import ConveyorError
+from conveyor.ingest.batch import StreamTarget, process_batch
+from conveyor.ingest.bronze import read_kafka
+from conveyor.ingest.ledger import LedgerEntry, append_entry, recorded_gaps
+from conveyor.ingest.offsets import (
+    DataLossError,
+    checkpoint_app_id,
+    expected_start,
+    find_gaps,
+    kafka_bounds,
+)
 from conveyor.settings import Settings
 
 if TYPE_CHECKING:
-    from pyspark.sql import SparkSession
+    from pyspark.sql import DataFrame, SparkSession
+
+log = logging.getLogger(__name__)
+CHECKPOINT_NAME = "ingest"
 
 
-@dataclass(frozen=True)
-class LandingResult:
-    """What one available-now landing run did."""
-
-    topic: str
-    table_uri: str
-    rows_in_table: int
-    batches: int
+class IngestFailed(ConveyorError):
+    """The streaming query stopped with an error; the message carries Spark's reason."""
 
 
-def land_topic(
+@dataclass
+class IngestSummary:
+    """What one run of a stream did (totals over its micro-batches)."""
+
+    stream: str
+    batches: list[LedgerEntry] = field(default_factory=list)
+
+    def total(self, name: str) -> int:
+        return sum(int(getattr(b, name)) for b in self.batches)
+
+
+def ingest_stream(
     spark: SparkSession,
     settings: Settings,
-    topic: str,
+    catalog: Catalog,
+    name: str,
     *,
-    table: str | None = None,
-    available_now: bool = True,
-) -> LandingResult:
-    """Land every record of topic in the bronze Delta table `<lake>/<table>/bronze`.
+    available_now: bool = False,
+    accept_data_loss: bool = False,
+    max_offsets_per_trigger: int | None = None,
+) -> IngestSummary:
+    """Run stream `name` until the backlog is landed (available_now) or until stopped.
 
-    Checkpoints live under the checkpoint root, never inside the table folder. With
-    available_now the call returns when the backlog is written; otherwise it blocks.
+    Raises DataLossError when Kafka no longer holds offsets the checkpoint expects (unless
+    accept_data_loss, which records the gap in the ledger and continues from the earliest
+    offsets), IngestFailed when the query fails for another reason.
     """
-    name = table or topic
-    table_uri = f"{settings.lake_uri}/{name}/bronze"
-    checkpoint = f"{settings.checkpoint_uri}/{name}/bronze"
-    rows = to_bronze(read_kafka(spark, settings.kafka_servers, topic))
+    stream = catalog.stream(name)
+    checkpoint = checkpoint_uri(settings, name, CHECKPOINT_NAME)
+    app_id = checkpoint_app_id(spark, checkpoint, name)
+    target = StreamTarget.resolve(settings, stream, app_id)
+    _check_for_gaps(spark, settings, target, checkpoint, accept_data_loss)
+
+    options = {"failOnDataLoss": "false" if accept_data_loss else "true"}
+    if max_offsets_per_trigger:
+        options["maxOffsetsPerTrigger"] = str(max_offsets_per_trigger)
+    source = read_kafka(
+        spark,
+        settings.kafka_servers,
+        stream.topic.name,
+        options=options,
+        kafka_options=settings.spark_kafka_options(),
+    )
+    summary = IngestSummary(stream=name)
+
+    def land(batch: DataFrame, batch_id: int) -> None:
+        entry = process_batch(spark, settings, target, batch, batch_id)
+        if entry is not None:
+            summary.batches.append(entry)
+            log.info(
+                "stream %s batch %d: %d read, %d silver, %d quarantined, %d duplicates",
+                name,
+                batch_id,
+                entry.rows_read,
+                entry.silver_rows,
+                entry.quarantined,
+                entry.duplicates_dropped,
+            )
+
     writer = (
-        rows.writeStream.format("delta")
+        source.writeStream.foreachBatch(land)
         .option("checkpointLocation", checkpoint)
-        .partitionBy("ingest_date")
-        .queryName(f"land_{name}")
+        .queryName(f"conveyor_{name}")
     )
     writer = (
         writer.trigger(availableNow=True)
         if available_now
         else writer.trigger(processingTime=settings.trigger_interval)
     )
-    query = writer.start(table_uri)
-    query.awaitTermination()
-    batches = len(query.recentProgress)
-    count = spark.read.format("delta").load(table_uri).count()
-    return LandingResult(topic=topic, table_uri=table_uri, rows_in_table=count, batches=batches)
+    from pyspark.errors import StreamingQueryException
+
+    query = writer.start()
+    try:
+        query.awaitTermination()
+    except StreamingQueryException as exc:
+        gaps = find_gaps(
+            expected_start(spark, checkpoint),
+            kafka_bounds(settings, stream.topic.name),
+            stream.topic.name,
+        )
+        if gaps and not accept_data_loss:
+            raise DataLossError(name, gaps) from None
+        first_line = str(exc).strip().splitlines()[0] if str(exc).strip() else repr(exc)
+        raise IngestFailed(f"stream '{name}': the streaming query failed: {first_line}") from exc
+    return summary
+
+
+def _check_for_gaps(
+    spark: SparkSession, settings: Settings, target: StreamTarget, checkpoint: str, accept: bool
+) -> None:
+    topic = target.stream.topic.name
+    gaps = find_gaps(expected_start(spark, checkpoint), kafka_bounds(settings, topic), topic)
+    if not gaps:
+        return
+    if not accept:
+        raise DataLossError(target.stream.name, gaps)
+    new = [g for g in gaps if g not in recorded_gaps(spark, target.ledger, target.stream.name)]
+    if new:
+        now = datetime.now(UTC)
+        append_entry(
+            spark,
+            target.ledger,
+            LedgerEntry(
+                stream=target.stream.name,
+                kind="gap",
+                app_id=target.app_id,
+                batch_id=-1,
+                started_at=now,
+                ended_at=now,
+                gaps=new,
+            ),
+            txn=False,
+        )
+    log.warning(
+        "stream %s: accepted data loss, continuing after %s",
+        target.stream.name,
+        "; ".join(g.describe() for g in gaps),
+    )

@@ -246,6 +246,16 @@ class LocalStack:
             self._write_state(state)
         return stopped
 
+    def stop_component(self, name: str) -> None:
+        """Stop one component (e.g. to rehearse an outage); `up` starts it again."""
+        state = self._read_state()
+        info = state["components"].get(name)
+        if info is None:
+            raise ComponentStartError(f"no component named {name!r} was started by this stack")
+        stop_group(info["pgid"])
+        state["components"].pop(name)
+        self._write_state(state)
+
     def status(self) -> dict[str, Any]:
         """Component states and endpoints; the keys CI and users script against are stable."""
         state = self._read_state()

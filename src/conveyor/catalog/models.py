@@ -1,0 +1,342 @@
+"""The catalog's frozen models: streams, their topic, event schema, tables and service levels."""
+
+from __future__ import annotations
+
+import re
+import types
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from datetime import timedelta
+from enum import StrEnum
+from pathlib import Path
+from typing import Annotated, Any, ClassVar, Literal
+
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    ConfigDict,
+    Field,
+    PrivateAttr,
+    StrictBool,
+    model_validator,
+)
+
+from conveyor.catalog.values import (
+    AS_DICT,
+    Count,
+    Duration,
+    FieldName,
+    Names,
+    Retention,
+    Size,
+    StreamName,
+    TableName,
+    TablePath,
+    TopicName,
+    freeze,
+)
+from conveyor.errors import ConveyorError
+from conveyor.settings import Settings
+from conveyor.units import duration_ms
+
+LEDGER_PATH = "_conveyor/ledger"
+"""The ledger table, shared by all streams, relative to the lake."""
+
+DELTA_MIN_VACUUM_RETENTION = timedelta(days=7)
+"""Delta's retention check (kept on) refuses to VACUUM with less than this."""
+
+
+class Layer(StrEnum):
+    """The tables every stream lands in."""
+
+    BRONZE = "bronze"
+    SILVER = "silver"
+    QUARANTINE = "quarantine"
+
+
+# Columns the ingest job adds itself; bronze and quarantine hold unparsed payloads, so only
+# these can partition them.
+LANDING_COLUMNS = frozenset({"ingest_date"})
+SILVER_DERIVED_COLUMNS = frozenset({"event_date", "ingest_date"})
+DEFAULT_PARTITIONING: Mapping[Layer, tuple[str, ...]] = types.MappingProxyType(
+    {
+        Layer.BRONZE: ("ingest_date",),
+        Layer.SILVER: ("event_date",),
+        Layer.QUARANTINE: ("ingest_date",),
+    }
+)
+
+
+class CatalogError(ConveyorError):
+    """The catalog cannot be used; `problems` has one line per problem found."""
+
+    def __init__(self, problems: Sequence[str]) -> None:
+        self.problems = list(problems)
+        super().__init__("\n".join(self.problems))
+
+
+class UnknownStream(ConveyorError):
+    """A stream name that the catalog does not declare."""
+
+
+class Spec(BaseModel):
+    model_config = ConfigDict(frozen=True, extra="forbid")
+    # Keys Conveyor fills in itself; not offered as "expected keys" in messages.
+    _internal_keys: ClassVar[frozenset[str]] = frozenset()
+
+
+class FieldSpec(Spec):
+    """One field of an event: its type, whether it must be present, and what values are allowed."""
+
+    type: Literal["string", "integer", "number", "boolean", "timestamp"]
+    required: StrictBool = False
+    unique: StrictBool = False
+    allowed: tuple[str, ...] | None = None
+    pattern: str | None = None
+    minimum: float | None = None
+    maximum: float | None = None
+    formats: tuple[Literal["iso8601", "epoch_millis"], ...] | None = None
+    description: str = ""
+
+    @property
+    def timestamp_formats(self) -> tuple[str, ...]:
+        """Accepted encodings of a timestamp field (both when the catalog names none)."""
+        return self.formats or ("iso8601", "epoch_millis")
+
+
+class EventSchema(Spec):
+    """The event's fields and the roles some of them play."""
+
+    fields: Annotated[
+        Mapping[FieldName, FieldSpec],
+        Field(min_length=1),
+        AfterValidator(freeze),
+        AS_DICT,
+    ]
+    event_time: str
+    key: str | None = None
+    dedup_key: Names = ()
+    late_tolerance: Duration
+    max_event_bytes: Size = 1024 * 1024
+
+
+class TopicConfigs(Spec):
+    """Topic-level Kafka settings, under their Kafka names."""
+
+    retention: Retention = Field(alias="retention.ms")
+    cleanup_policy: Literal["delete", "compact", "compact,delete"] = Field(
+        "delete", alias="cleanup.policy"
+    )
+    min_insync_replicas: Count = Field(1, alias="min.insync.replicas")
+    max_message_bytes: Size = Field(1048588, alias="max.message.bytes")
+    compression_type: Literal["producer", "uncompressed", "gzip", "snappy", "lz4", "zstd"] = Field(
+        "producer", alias="compression.type"
+    )
+
+    def to_kafka(self) -> dict[str, str]:
+        """The settings as the broker spells them (`retention.ms` in milliseconds)."""
+        retention = "-1" if self.retention is None else str(duration_ms(self.retention))
+        return {
+            "retention.ms": retention,
+            "cleanup.policy": self.cleanup_policy,
+            "min.insync.replicas": str(self.min_insync_replicas),
+            "max.message.bytes": str(self.max_message_bytes),
+            "compression.type": self.compression_type,
+        }
+
+
+class TopicSpec(Spec):
+    """The stream's Kafka topic (named after the stream unless given)."""
+
+    name: TopicName
+    partitions: Count
+    replication_factor: Count
+    configs: TopicConfigs
+
+
+class TableSpec(Spec):
+    """One Delta table; name `<stream>_<layer>` and path `<stream>/<layer>` unless given."""
+
+    name: TableName
+    path: TablePath
+    partition_by: Names
+    zorder_by: Names = ()
+
+
+class MaintenancePolicy(Spec):
+    """When compaction is worth it, what to Z-order by, and how long VACUUM keeps old files."""
+
+    target_file_size: Size = 128 * 1024 * 1024
+    small_file_threshold: Size = 32 * 1024 * 1024
+    min_small_files: Count = 10
+    vacuum_retention: Duration = DELTA_MIN_VACUUM_RETENTION
+
+
+class TablesSpec(Spec):
+    """The stream's bronze, silver and quarantine tables and their maintenance policy."""
+
+    bronze: TableSpec
+    silver: TableSpec
+    quarantine: TableSpec
+    maintenance: MaintenancePolicy = MaintenancePolicy()
+
+
+class ServiceLevels(Spec):
+    """What the stream must survive: `retention.ms` has to cover both."""
+
+    max_downtime: Duration
+    backfill_window: Duration
+
+
+class AnalyticsSpec(Spec):
+    """Knobs of the batch analytics over the stream."""
+
+    session_gap: Duration = timedelta(minutes=30)
+
+
+@dataclass(frozen=True)
+class TableRef:
+    """One table of the catalog, with everything maintenance needs to know about it."""
+
+    stream: str
+    layer: Layer
+    name: str
+    path: str
+    partition_by: tuple[str, ...]
+    zorder_by: tuple[str, ...]
+    maintenance: MaintenancePolicy
+
+
+class StreamSpec(Spec):
+    """One stream: topic, event schema, tables, service levels."""
+
+    _internal_keys: ClassVar[frozenset[str]] = frozenset({"name"})
+
+    name: StreamName
+    description: str = ""
+    topic: TopicSpec
+    event_schema: EventSchema = Field(alias="schema")
+    tables: TablesSpec
+    service_levels: ServiceLevels
+    analytics: AnalyticsSpec | None = None
+
+    @model_validator(mode="before")
+    @classmethod
+    def _conventions(cls, data: Any) -> Any:
+        """Fill in the names and paths derived from the stream's name."""
+        if not isinstance(data, dict) or not isinstance(data.get("name"), str):
+            return data
+        name = data["name"]
+        data = dict(data)
+        if isinstance(data.get("topic"), dict):
+            data["topic"] = {"name": name, **data["topic"]}
+        tables = data.get("tables") or {}
+        if isinstance(tables, dict):
+            tables = dict(tables)
+            for layer in Layer:
+                given = tables.get(layer.value)
+                if given is None or isinstance(given, dict):
+                    tables[layer.value] = {
+                        "name": f"{name}_{layer.value}",
+                        "path": f"{name}/{layer.value}",
+                        "partition_by": DEFAULT_PARTITIONING[layer],
+                        **(given or {}),
+                    }
+            data["tables"] = tables
+        return data
+
+    def table(self, layer: Layer | str) -> TableRef:
+        """The stream's table in `layer`."""
+        layer = Layer(layer)
+        spec: TableSpec = getattr(self.tables, layer.value)
+        return TableRef(
+            stream=self.name,
+            layer=layer,
+            name=spec.name,
+            path=spec.path,
+            partition_by=spec.partition_by,
+            zorder_by=spec.zorder_by,
+            maintenance=self.tables.maintenance,
+        )
+
+
+class Catalog(Spec):
+    """Every stream Conveyor runs, by name. Load with `load_catalog`."""
+
+    version: Literal[1] = 1
+    streams: Annotated[
+        Mapping[StreamName, StreamSpec],
+        Field(min_length=1),
+        AfterValidator(freeze),
+        AS_DICT,
+    ]
+    _source: Path = PrivateAttr(default=Path("conveyor.yaml"))
+
+    @model_validator(mode="before")
+    @classmethod
+    def _name_streams(cls, data: Any) -> Any:
+        if isinstance(data, dict) and isinstance(data.get("streams"), dict):
+            streams = {k: with_name(k, v) for k, v in data["streams"].items()}
+            data = {**data, "streams": streams}
+        return data
+
+    @property
+    def source(self) -> Path:
+        """The file the catalog was loaded from."""
+        return self._source
+
+    @property
+    def stream_names(self) -> tuple[str, ...]:
+        return tuple(self.streams)
+
+    def stream(self, name: str) -> StreamSpec:
+        """The stream called `name`; raises UnknownStream naming the ones that exist."""
+        try:
+            return self.streams[name]
+        except KeyError:
+            known = ", ".join(self.streams) or "none"
+            raise UnknownStream(
+                f"{shown_path(self.source)}: no stream named {name!r} (streams: {known})"
+            ) from None
+
+    def tables(self) -> tuple[TableRef, ...]:
+        """Every table of every stream, bronze, silver, quarantine in stream order."""
+        return tuple(spec.table(layer) for spec in self.streams.values() for layer in Layer)
+
+    def problem(self, path: str, message: str) -> str:
+        """A problem line in the loader's format, for checks made later (e.g. against Kafka)."""
+        return f"{shown_path(self.source)}: {path}: {message}"
+
+
+def with_name(name: Any, raw: Any) -> Any:
+    return {"name": name, **raw} if isinstance(raw, dict) else raw
+
+
+# --- locations ---------------------------------------------------------------------------------
+
+
+def table_uri(settings: Settings, table: TableRef | str) -> str:
+    """Full URI of a table: the lake URI joined with the table's relative path."""
+    path = table.path if isinstance(table, TableRef) else table
+    return f"{settings.lake_uri.rstrip('/')}/{path}"
+
+
+def ledger_uri(settings: Settings) -> str:
+    """Full URI of the ledger table shared by all streams."""
+    return table_uri(settings, LEDGER_PATH)
+
+
+def checkpoint_uri(settings: Settings, stream: str, name: str) -> str:
+    """`<checkpoint_uri>/<stream>/<name>`: outside the lake, so never inside a table folder."""
+    for part in (stream, name):
+        if not re.fullmatch(r"[A-Za-z0-9][A-Za-z0-9_.-]*", part):
+            raise ValueError(f"not a valid checkpoint path segment: {part!r}")
+    return f"{settings.checkpoint_uri.rstrip('/')}/{stream}/{name}"
+
+
+def shown_path(path: Path) -> str:
+    """The path relative to the working directory when inside it, else as given."""
+    try:
+        return str(path.resolve().relative_to(Path.cwd().resolve()))
+    except ValueError:
+        return str(path)

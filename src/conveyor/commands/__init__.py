@@ -1,0 +1,38 @@
+"""Typer command groups the CLI mounts (`conveyor topics ...`), and what they share.
+
+`friendly` lives here rather than in `conveyor.cli` so command modules need not import the CLI
+that imports them.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from functools import wraps
+from typing import Any, TypeVar
+
+import typer
+from rich.console import Console
+from rich.markup import escape
+
+from conveyor.errors import ConveyorError
+
+console = Console(stderr=True, soft_wrap=True)
+"""Progress, warnings and errors (stderr)."""
+out = Console(soft_wrap=True)
+"""Results (stdout)."""
+
+F = TypeVar("F", bound=Callable[..., Any])
+
+
+def friendly(func: F) -> F:
+    """Turn ConveyorError into one clear message and its exit code; no traceback."""
+
+    @wraps(func)
+    def wrapper(*args: Any, **kwargs: Any) -> Any:
+        try:
+            return func(*args, **kwargs)
+        except ConveyorError as exc:
+            console.print(f"[bold red]error:[/] {escape(str(exc))}", highlight=False)
+            raise typer.Exit(exc.exit_code) from None
+
+    return wrapper  # type: ignore[return-value]

@@ -1,0 +1,175 @@
+"""`conveyor ingest | produce | status`: run a stream, feed it sample events, see how it is doing."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Annotated
+
+import typer
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+from rich.table import Table
+
+from conveyor.catalog import Catalog, load_catalog
+from conveyor.commands import console, friendly, out
+from conveyor.settings import Settings, get_settings
+
+CatalogOption = Annotated[
+    Path | None,
+    typer.Option(
+        "--catalog",
+        help="Catalog file (default: $CONVEYOR_CATALOG or conveyor.yaml).",
+        dir_okay=False,
+    ),
+]
+
+
+def _load(catalog: Path | None) -> tuple[Settings, Catalog]:
+    settings = get_settings()
+    return settings, load_catalog(catalog or settings.catalog)
+
+
+def register(app: typer.Typer) -> None:
+    """Mount these commands on the top-level CLI."""
+    app.command("ingest")(ingest)
+    app.command("produce")(produce)
+    app.command("status")(status)
+
+
+@friendly
+def ingest(
+    stream: Annotated[str, typer.Argument(help="Stream name from the catalog.")],
+    available_now: Annotated[
+        bool,
+        typer.Option(
+            "--available-now", help="Land the backlog and stop (default: run continuously)."
+        ),
+    ] = False,
+    accept_data_loss: Annotated[
+        bool,
+        typer.Option(
+            "--accept-data-loss",
+            help="Continue from the earliest offsets Kafka still has; the gap goes to the ledger.",
+        ),
+    ] = False,
+    catalog: CatalogOption = None,
+) -> None:
+    """Stream a topic into its bronze, silver and quarantine tables, exactly once."""
+    from conveyor.ingest.stream import ingest_stream
+    from conveyor.spark.session import build_session
+
+    settings, spec = _load(catalog)
+    spec.stream(stream)  # fail fast on an unknown name, before starting Spark
+    spark = build_session(settings, f"conveyor-ingest-{stream}")
+    try:
+        with console.status(f"ingesting '{stream}'"):
+            summary = ingest_stream(
+                spark,
+                settings,
+                spec,
+                stream,
+                available_now=available_now,
+                accept_data_loss=accept_data_loss,
+            )
+    finally:
+        spark.stop()
+    table = Table(title=f"stream {stream}: {len(summary.batches)} micro-batch(es)")
+    for column in ("read", "bronze", "silver", "quarantined", "duplicates dropped"):
+        table.add_column(column, justify="right")
+    table.add_row(
+        *(
+            str(summary.total(n))
+            for n in (
+                "rows_read",
+                "bronze_rows",
+                "silver_rows",
+                "quarantined",
+                "duplicates_dropped",
+            )
+        )
+    )
+    out.print(table)
+
+
+@friendly
+def produce(
+    stream: Annotated[str, typer.Argument(help="Stream name from the catalog.")],
+    count: Annotated[int, typer.Option("--count", min=1, help="Records to send.")] = 1000,
+    rate: Annotated[
+        float | None, typer.Option("--rate", min=0.1, help="Records per second (default: max).")
+    ] = None,
+    bad_fraction: Annotated[float, typer.Option(min=0, max=1)] = 0.0,
+    duplicate_fraction: Annotated[float, typer.Option(min=0, max=1)] = 0.0,
+    late_fraction: Annotated[float, typer.Option(min=0, max=1)] = 0.0,
+    seed: Annotated[int, typer.Option()] = 7,
+    catalog: CatalogOption = None,
+) -> None:
+    """Send realistic sample events (users, sessions, funnels) to a stream's topic."""
+    from conveyor.produce import send_events, stream_samples
+
+    settings, spec = _load(catalog)
+    records = stream_samples(
+        spec.stream(stream),
+        count,
+        seed=seed,
+        bad_fraction=bad_fraction,
+        duplicate_fraction=duplicate_fraction,
+        late_fraction=late_fraction,
+    )
+    with Progress(
+        TextColumn(f"producing to {spec.stream(stream).topic.name}"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TimeElapsedColumn(),
+        console=console,
+    ) as bar:
+        task = bar.add_task("produce", total=count)
+        sent = send_events(
+            settings,
+            spec.stream(stream).topic.name,
+            records,
+            rate=rate,
+            on_sent=lambda n: bar.advance(task, n),
+        )
+    out.print(f"sent {sent} records to topic '{spec.stream(stream).topic.name}'")
+
+
+@friendly
+def status(
+    as_json: Annotated[bool, typer.Option("--json")] = False,
+    catalog: CatalogOption = None,
+) -> None:
+    """Per stream: lag per partition, last batch time, rows/s, quarantined in the last hour."""
+    from conveyor.ingest.monitor import stream_status
+    from conveyor.spark.session import build_session
+
+    settings, spec = _load(catalog)
+    spark = build_session(settings, "conveyor-status")
+    try:
+        report = [stream_status(spark, settings, spec.stream(n)) for n in spec.stream_names]
+    finally:
+        spark.stop()
+    if as_json:
+        typer.echo(json.dumps([r.to_dict() for r in report], indent=2, default=str))
+        return
+    table = Table(title="Conveyor streams")
+    for column in (
+        "stream",
+        "lag (per partition)",
+        "last batch",
+        "rows/s",
+        "quarantined 1h",
+        "top reasons",
+    ):
+        table.add_column(column)
+    for r in report:
+        lag = ", ".join(f"p{p}={n}" for p, n in sorted(r.lag.items())) or "-"
+        table.add_row(
+            r.stream,
+            f"{r.total_lag} ({lag})",
+            str(r.last_batch_at or "never"),
+            f"{r.rows_per_second:.1f}",
+            str(r.quarantined_last_hour),
+            ", ".join(f"{k}: {v}" for k, v in r.top_reasons[:3]) or "-",
+        )
+    out.print(table)

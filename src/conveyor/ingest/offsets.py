@@ -1,0 +1,177 @@
+"""Offsets: what the checkpoint expects next, what Kafka still holds, and the monitoring group.
+
+Spark's checkpoint keeps, per batch, the end offsets of every partition (`offsets/<batch>`) and
+which batches committed (`commits/<batch>`). Before a stream starts, `find_gaps` compares the
+offsets the next batch will start from with the earliest offsets Kafka still has; a gap means
+records were lost to retention or a recreated topic, and the job must not skip them silently.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from typing import TYPE_CHECKING, Any
+
+from conveyor.errors import ConveyorError
+from conveyor.ingest.ledger import Gap, PartitionRange
+from conveyor.settings import Settings
+
+if TYPE_CHECKING:
+    from pyspark.sql import SparkSession
+
+
+class DataLossError(ConveyorError):
+    """Kafka no longer holds offsets the checkpoint expects."""
+
+    exit_code = 3
+
+    def __init__(self, stream: str, gaps: list[Gap]) -> None:
+        self.stream = stream
+        self.gaps = gaps
+        ranges = "; ".join(g.describe() for g in gaps)
+        super().__init__(
+            f"stream '{stream}': Kafka no longer holds records the checkpoint expects "
+            f"({ranges}). They were deleted by retention or the topic was recreated. Nothing was "
+            f"written. To continue from the earliest available offsets and record the gap in the "
+            f"ledger, run `conveyor ingest {stream} --accept-data-loss`."
+        )
+
+
+class _HadoopFiles:
+    """Just enough of the Hadoop FileSystem API (through Spark's JVM) to read a checkpoint."""
+
+    def __init__(self, spark: SparkSession, uri: str) -> None:
+        jvm: Any = spark._jvm
+        jsc: Any = spark._jsc
+        self._jvm = jvm
+        self._path = jvm.org.apache.hadoop.fs.Path(uri)
+        self._fs = self._path.getFileSystem(jsc.hadoopConfiguration())
+
+    def child(self, *parts: str) -> Any:
+        path = self._path
+        for part in parts:
+            path = self._jvm.org.apache.hadoop.fs.Path(path, part)
+        return path
+
+    def exists(self, *parts: str) -> bool:
+        return bool(self._fs.exists(self.child(*parts)))
+
+    def names(self, *parts: str) -> list[str]:
+        if not self.exists(*parts):
+            return []
+        return [s.getPath().getName() for s in self._fs.listStatus(self.child(*parts))]
+
+    def read(self, *parts: str) -> str:
+        stream = self._fs.open(self.child(*parts))
+        try:
+            return str(self._jvm.org.apache.commons.io.IOUtils.toString(stream, "UTF-8"))
+        finally:
+            stream.close()
+
+    def write_new(self, text: str, *parts: str) -> bool:
+        """Create a file only if absent; False when it already existed."""
+        if self.exists(*parts):
+            return False
+        out = self._fs.create(self.child(*parts), False)
+        try:
+            out.write(bytearray(text.encode()))
+        finally:
+            out.close()
+        return True
+
+
+def checkpoint_app_id(spark: SparkSession, checkpoint: str, stream: str) -> str:
+    """The Delta txnAppId of this checkpoint: created with it, so a new checkpoint gets a new id."""
+    import uuid
+
+    files = _HadoopFiles(spark, checkpoint)
+    files.write_new(f"conveyor-{stream}-{uuid.uuid4()}", "_conveyor_app_id")
+    return files.read("_conveyor_app_id").strip()
+
+
+def expected_start(spark: SparkSession, checkpoint: str) -> dict[tuple[str, int], int]:
+    """Offsets the next batch starts from, per (topic, partition); {} for a new checkpoint."""
+    files = _HadoopFiles(spark, checkpoint)
+    batches = sorted(int(n) for n in files.names("offsets") if n.isdigit())
+    if not batches:
+        return {}
+    committed = {int(n) for n in files.names("commits") if n.isdigit()}
+    latest = batches[-1]
+    # an uncommitted last batch is replayed from the end of the one before it
+    source = latest if latest in committed else (latest - 1)
+    if source < 0 or source not in batches:
+        return {}
+    lines = files.read("offsets", str(source)).strip().splitlines()
+    starts: dict[tuple[str, int], int] = {}
+    for line in lines[2:]:
+        try:
+            offsets = json.loads(line)
+        except json.JSONDecodeError:
+            continue
+        if not isinstance(offsets, dict):
+            continue
+        for topic, partitions in offsets.items():
+            for partition, offset in partitions.items():
+                starts[(topic, int(partition))] = int(offset)
+    return starts
+
+
+def kafka_bounds(settings: Settings, topic: str) -> dict[int, tuple[int, int]]:
+    """(earliest, next) offsets Kafka holds for each partition of topic."""
+    from kafka import KafkaConsumer, TopicPartition
+
+    consumer = KafkaConsumer(**settings.kafka_client_options(), enable_auto_commit=False)
+    try:
+        partitions = consumer.partitions_for_topic(topic) or set()
+        tps = [TopicPartition(topic, p) for p in sorted(partitions)]
+        earliest = consumer.beginning_offsets(tps)
+        latest = consumer.end_offsets(tps)
+    finally:
+        consumer.close()
+    return {tp.partition: (earliest[tp], latest[tp]) for tp in tps}
+
+
+def find_gaps(
+    expected: dict[tuple[str, int], int], bounds: dict[int, tuple[int, int]], topic: str
+) -> list[Gap]:
+    """Ranges the checkpoint expects that Kafka no longer has. Pure."""
+    gaps = []
+    for (t, partition), start in sorted(expected.items()):
+        if t != topic or partition not in bounds:
+            continue
+        earliest, latest = bounds[partition]
+        if start < earliest:
+            gaps.append(Gap(topic, partition, start, earliest))
+        elif start > latest:
+            # the topic was recreated: everything after `latest` in the old topic is gone
+            gaps.append(Gap(topic, partition, latest, start))
+    return gaps
+
+
+def commit_monitoring_offsets(settings: Settings, group: str, ranges: list[PartitionRange]) -> None:
+    """Record processed offsets in a Kafka consumer group, for lag tools only (never read back)."""
+    from kafka import KafkaAdminClient, TopicPartition
+    from kafka.structs import OffsetAndMetadata
+
+    if not ranges:
+        return
+    from kafka.errors import CoordinatorNotAvailableError
+
+    offsets = {
+        TopicPartition(r.topic, r.partition): OffsetAndMetadata(r.end_offset, "", -1)
+        for r in ranges
+    }
+    admin = KafkaAdminClient(**settings.kafka_client_options())
+    try:
+        # the first use of any group makes the broker create __consumer_offsets; until then
+        # it answers "coordinator not available"
+        for attempt in range(20):
+            try:
+                admin.alter_group_offsets(group, offsets)
+                return
+            except CoordinatorNotAvailableError:
+                if attempt == 19:
+                    raise
+                time.sleep(0.5)  # backoff between retries, bounded by the attempt count
+    finally:
+        admin.close()
