@@ -6,14 +6,28 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 
-.PHONY: help setup jars demo test lint stop status lock clean
+.PHONY: help setup jars tools demo test lint stop status lock clean
 
 help:
 	@echo "make demo   - install everything, start the embedded stack, run the pipeline end to end"
 	@echo "make test   - install everything, lint, type-check and run every test"
 	@echo "make stop   - stop the embedded stack (data is kept; 'conveyor stack up --fresh' wipes it)"
 
-setup: $(STAMP) jars
+setup: $(STAMP) jars tools
+
+# kcat (Debian package): an independent Kafka client the tests check the broker with.
+# Installed only when missing; without apt-get the tests that need it are skipped.
+tools:
+	@command -v kcat >/dev/null 2>&1 || { \
+	  if ! command -v apt-get >/dev/null 2>&1; then \
+	    echo "kcat not found and no apt-get: install kcat to run the tests that use it"; \
+	  else \
+	    sudo=$$(test "$$(id -u)" -eq 0 || echo sudo); \
+	    echo "installing kcat with apt-get"; \
+	    $$sudo apt-get update -qq >/dev/null && \
+	    $$sudo env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq kcat >/dev/null; \
+	  fi; \
+	}
 
 $(STAMP): pyproject.toml requirements.lock
 	@$(PYTHON) -c 'import sys; assert sys.version_info >= (3, 11), "Python >= 3.11 needed"'

@@ -28,17 +28,11 @@ KAFKA_CONN_ID = "conveyor_kafka"
 def conveyor_health() -> None:
     @task
     def kafka_answers() -> list[str]:
-        """List the broker's topics through the Airflow connection."""
-        from airflow.sdk import BaseHook
-        from kafka import KafkaAdminClient
+        """List the broker's topics through the Airflow connection (SASL/TLS included)."""
+        from conveyor_plugin.hooks.kafka import ConveyorKafkaHook
 
-        conn = BaseHook.get_connection(KAFKA_CONN_ID)
-        servers = conn.extra_dejson["bootstrap.servers"]
-        admin = KafkaAdminClient(bootstrap_servers=servers.split(","))
-        try:
-            return sorted(t for t in admin.list_topics() if not t.startswith("__"))
-        finally:
-            admin.close()
+        with ConveyorKafkaHook(KAFKA_CONN_ID) as hook:
+            return sorted(t for t in hook.admin.list_topics() if not t.startswith("__"))
 
     @task
     def lake_answers() -> list[str]:

@@ -10,6 +10,8 @@ This module is the ground floor: it imports only `conveyor.errors`.
 from __future__ import annotations
 
 import json
+import logging
+from collections.abc import Mapping
 from functools import cached_property
 from pathlib import Path
 from typing import Any
@@ -21,6 +23,34 @@ from conveyor.errors import ConveyorError
 
 LOOPBACK = "127.0.0.1"
 STATE_FILE_NAME = "stack.json"
+
+
+REDACTED = "[redacted]"
+SECRET_CLIENT_OPTIONS = ("sasl_plain_password", "ssl_password")
+# kafka-python logs a client's whole configuration (password included) at DEBUG
+KAFKA_CLIENT_LOGGERS = ("kafka.admin.client", "kafka.producer.kafka", "kafka.consumer.group")
+
+
+class RedactClientSecrets(logging.Filter):
+    """Blanks secrets in client configurations that libraries log whole."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        if isinstance(record.args, Mapping):
+            record.args = {
+                k: REDACTED if k in SECRET_CLIENT_OPTIONS else v for k, v in record.args.items()
+            }
+        elif isinstance(record.args, tuple):
+            record.args = tuple(_redacted(arg) for arg in record.args)
+        return True
+
+
+def _redacted(value: object) -> object:
+    if isinstance(value, Mapping) and any(key in value for key in SECRET_CLIENT_OPTIONS):
+        return {k: REDACTED if k in SECRET_CLIENT_OPTIONS else v for k, v in value.items()}
+    return value
+
+
+_REDACT = RedactClientSecrets()
 
 
 def project_root() -> Path:
@@ -137,6 +167,8 @@ class Settings(BaseSettings):
             options["sasl_plain_username"] = self.kafka_sasl_username
             if self.kafka_sasl_password is not None:
                 options["sasl_plain_password"] = self.kafka_sasl_password.get_secret_value()
+                for name in KAFKA_CLIENT_LOGGERS:
+                    logging.getLogger(name).addFilter(_REDACT)
         if self.kafka_ssl_cafile:
             options["ssl_cafile"] = str(self.kafka_ssl_cafile)
         return options

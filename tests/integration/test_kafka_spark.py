@@ -7,10 +7,12 @@ import subprocess
 import sys
 import uuid
 from pathlib import Path
+from typing import Any
 
-from conveyor.produce import click_events, encode, send_events
+from conveyor.produce import click_events, encode, log_events, send_events
 from conveyor.settings import Settings
 from conveyor.spark.session import spark_submit_args
+from tests.catalogs import catalog_variant, provision, stream_named
 from tests.conftest import REPO
 
 
@@ -48,40 +50,58 @@ def test_produce_and_consume_through_the_broker(settings: Settings) -> None:
     assert sorted(e["event_id"] for e in seen) == sorted(e["event_id"] for e in events)
 
 
-def test_stream_kafka_into_delta_on_hdfs_and_read_back(settings: Settings, spark: object) -> None:
-    from conveyor.ingest.stream import land_topic
+def test_stream_kafka_into_delta_on_hdfs_and_read_back(
+    settings: Settings, spark: Any, tmp_path: Path
+) -> None:
+    from conveyor.catalog import Layer, table_uri
+    from conveyor.ingest.stream import ingest_stream
 
-    topic = _topic(settings, partitions=3)
+    catalog = catalog_variant(tmp_path)
+    provision(settings, catalog)
+    clicks = catalog.stream(stream_named(catalog, "clicks"))
     events = list(click_events(300, seed=2))
-    send_events(settings, topic, (encode(e, "user_id") for e in events))
+    send_events(settings, clicks.topic.name, (encode(e, "user_id") for e in events))
 
-    result = land_topic(spark, settings, topic)  # type: ignore[arg-type]
-    assert result.table_uri.startswith("hdfs://127.0.0.1:")
-    assert result.rows_in_table == 300
-    table = spark.read.format("delta").load(result.table_uri)  # type: ignore[attr-defined]
-    landed = sorted(json.loads(r["value"])["event_id"] for r in table.select("value").collect())
-    assert landed == sorted(e["event_id"] for e in events)
-    coordinates = table.select("partition", "offset").distinct().count()
-    assert coordinates == 300
+    summary = ingest_stream(spark, settings, catalog, clicks.name, available_now=True)
+    assert summary.total("rows_read") == 300
+    silver_uri = table_uri(settings, clicks.table(Layer.SILVER))
+    assert silver_uri.startswith("hdfs://127.0.0.1:")
+    silver = spark.read.format("delta").load(silver_uri)
+    assert sorted(r["event_id"] for r in silver.select("event_id").collect()) == sorted(
+        e["event_id"] for e in events
+    )
+    bronze = spark.read.format("delta").load(table_uri(settings, clicks.table(Layer.BRONZE)))
+    assert bronze.select("partition", "offset").distinct().count() == 300
 
-    # a second available-now run over the same checkpoint adds only what is new
-    more = list(click_events(20, seed=3))
-    send_events(settings, topic, (encode(e, "user_id") for e in more))
-    assert land_topic(spark, settings, topic).rows_in_table == 320  # type: ignore[arg-type]
+    # a second available-now run over the same checkpoint reads only what is new
+    send_events(
+        settings, clicks.topic.name, (encode(e, "user_id") for e in click_events(20, seed=3))
+    )
+    again = ingest_stream(spark, settings, catalog, clicks.name, available_now=True)
+    assert again.total("rows_read") == 20
+    assert spark.read.format("delta").load(silver_uri).count() == 320
 
 
-def test_spark_submit_runs_a_job_with_the_same_jars(settings: Settings, spark: object) -> None:
-    topic = _topic(settings)
-    send_events(settings, topic, (encode(e, "user_id") for e in click_events(40, seed=4)))
+def test_spark_submit_runs_a_job_with_the_same_jars(
+    settings: Settings, spark: Any, tmp_path: Path
+) -> None:
+    from conveyor.catalog import Layer, table_uri
+
+    catalog = catalog_variant(tmp_path)
+    provision(settings, catalog)
+    logs = catalog.stream(stream_named(catalog, "app_logs"))
+    send_events(settings, logs.topic.name, (encode(e, None) for e in log_events(40, seed=4)))
     submit = Path(sys.executable).parent / "spark-submit"
     result = subprocess.run(
         [
             str(submit),
             *spark_submit_args(settings),
             str(REPO / "jobs/stream_ingest.py"),
-            "--topic",
-            topic,
+            "--stream",
+            logs.name,
             "--available-now",
+            "--catalog",
+            str(catalog.source),
         ],
         capture_output=True,
         text=True,
@@ -89,6 +109,7 @@ def test_spark_submit_runs_a_job_with_the_same_jars(settings: Settings, spark: o
         check=False,
     )
     assert result.returncode == 0, result.stderr[-3000:]
-    assert f"landed topic {topic}: 40 rows" in result.stdout
-    table = spark.read.format("delta").load(f"{settings.lake_uri}/{topic}/bronze")  # type: ignore[attr-defined]
-    assert table.count() == 40
+    assert f"stream {logs.name}: " in result.stdout
+    assert "40 read, 40 silver, 0 quarantined" in result.stdout
+    silver = spark.read.format("delta").load(table_uri(settings, logs.table(Layer.SILVER)))
+    assert silver.count() == 40

@@ -1,0 +1,49 @@
+"""
+### Conveyor: ingest every stream (available-now)
+
+One mapped task per catalog stream runs `jobs/stream_ingest.py --available-now` through
+`spark-submit`: it lands everything Kafka holds beyond the stream's checkpoint in the bronze,
+silver and quarantine tables, exactly once, and writes a ledger row per micro-batch.
+
+- Runs every 15 minutes; `max_active_runs=1`, so two runs never share a checkpoint.
+- A stream whose Kafka offsets were deleted before they were landed fails with a message naming
+  the partitions and offsets; continue deliberately with
+  `conveyor ingest STREAM --accept-data-loss`.
+- Spark is reached through the `conveyor_spark` Airflow connection (its host is the master:
+  `local[2]`, `yarn`, `spark://…`, `k8s://…`).
+"""
+
+from __future__ import annotations
+
+from datetime import datetime, timedelta
+
+from airflow.sdk import dag
+from conveyor_plugin.operators.spark import ConveyorSparkSubmitOperator
+
+from conveyor.catalog import load_catalog
+from conveyor.settings import get_settings
+
+STREAMS = load_catalog(get_settings().catalog).stream_names
+
+
+@dag(
+    dag_id="conveyor_ingest",
+    schedule=timedelta(minutes=15),
+    start_date=datetime(2026, 1, 1),
+    catchup=False,
+    max_active_runs=1,
+    tags=["conveyor", "ingest", "spark"],
+    default_args={"owner": "conveyor", "retries": 2, "retry_delay": timedelta(minutes=1)},
+    doc_md=__doc__,
+)
+def conveyor_ingest() -> None:
+    ConveyorSparkSubmitOperator.partial(
+        task_id="ingest_stream",
+        job="stream_ingest.py",
+        name="conveyor-ingest",
+        max_active_tis_per_dagrun=1,
+        execution_timeout=timedelta(hours=1),
+    ).expand(application_args=[["--stream", name, "--available-now"] for name in STREAMS])
+
+
+conveyor_ingest()

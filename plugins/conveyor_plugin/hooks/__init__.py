@@ -1,0 +1,1 @@
+"""Hooks: each owns one Airflow connection type and builds its client lazily."""

@@ -1,0 +1,1 @@
+"""Operators: thin shells over the Conveyor library; clients come from the hooks."""

@@ -1,0 +1,400 @@
+"""Streaming ingest against the real broker, HDFS and Spark: nothing lost, nothing duplicated,
+bad input kept with a reason, every batch in the ledger."""
+
+from __future__ import annotations
+
+import json
+import os
+import random
+import signal
+import subprocess
+import sys
+import threading
+import time
+from datetime import UTC, date, datetime
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from conveyor.catalog import Catalog, Layer, ledger_uri, table_uri
+from conveyor.ingest.offsets import DataLossError
+from conveyor.ingest.stream import ingest_stream
+from conveyor.produce import BAD_KINDS, Event, bad_event, click_events, encode, send_events
+from conveyor.settings import Settings
+from conveyor.spark.session import spark_submit_args
+from conveyor.stack.process import wait_until
+from tests.catalogs import catalog_variant, provision, stream_named
+from tests.conftest import REPO
+
+# what each kind of bad record must be quarantined as
+EXPECTED_REASON = {
+    "malformed_json": "malformed_json",
+    "not_an_object": "not_an_object",
+    "missing_field": "missing_field",
+    "wrong_type": "wrong_type",
+    "not_allowed": "not_allowed",
+    "bad_timestamp": "bad_timestamp",
+    "timestamp_out_of_range": "timestamp_out_of_range",
+    "empty_value": "empty_value",
+    "tombstone": "empty_value",
+    "invalid_utf8": "invalid_utf8",
+    "oversized": "oversized",
+}
+
+
+def _table(spark: Any, settings: Settings, catalog: Catalog, stream: str, layer: Layer) -> Any:
+    return spark.read.format("delta").load(table_uri(settings, catalog.stream(stream).table(layer)))
+
+
+def _ledger(spark: Any, settings: Settings, stream: str) -> list[Any]:
+    frame = spark.read.format("delta").load(ledger_uri(settings))
+    return frame.where(frame.stream == stream).collect()
+
+
+@pytest.fixture
+def clicks(settings: Settings, tmp_path: Path) -> tuple[Catalog, str]:
+    catalog = catalog_variant(tmp_path)
+    provision(settings, catalog)
+    return catalog, stream_named(catalog, "clicks")
+
+
+def test_mixed_batch_lands_everything_once_with_reasons(
+    settings: Settings, spark: Any, clicks: tuple[Catalog, str]
+) -> None:
+    catalog, name = clicks
+    stream = catalog.stream(name)
+    good = list(click_events(200, seed=10))
+    bad = {
+        kind: bad_event(
+            kind,
+            good[0],
+            event_time="ts",
+            required="user_id",
+            max_bytes=stream.event_schema.max_event_bytes,
+        )
+        for kind in BAD_KINDS
+    }
+    repeats = [good[i] for i in (3, 3, 17, 42, 99, 100, 150, 151, 152, 199)]
+    records = [encode(e, "user_id") for e in good]
+    records += [Event(key=f"bad-{k}".encode(), value=v) for k, v in bad.items()]
+    records += [encode(e, "user_id") for e in repeats]
+    random.Random(5).shuffle(records)
+    send_events(settings, stream.topic.name, records)
+
+    summary = ingest_stream(spark, settings, catalog, name, available_now=True)
+
+    produced = len(records)
+    bronze = _table(spark, settings, catalog, name, Layer.BRONZE)
+    silver = _table(spark, settings, catalog, name, Layer.SILVER)
+    quarantine = _table(spark, settings, catalog, name, Layer.QUARANTINE)
+    assert bronze.count() == produced
+    assert bronze.select("partition", "offset").distinct().count() == produced
+
+    silver_ids = [r["event_id"] for r in silver.select("event_id").collect()]
+    assert sorted(silver_ids) == sorted(e["event_id"] for e in good)
+
+    reasons = {r["key"].decode(): (r["reason_code"], r["reason"]) for r in quarantine.collect()}
+    assert {k: reasons[f"bad-{k}"][0] for k in BAD_KINDS} == EXPECTED_REASON
+    assert reasons["bad-missing_field"][1] == "field 'user_id' is required but missing"
+    assert reasons["bad-wrong_type"][1] == "field 'user_id' must be a string, got 12345"
+    assert reasons["bad-not_allowed"][1] == (
+        "field 'event_type': \"no-such-value\" is not one of page_view, click, add_to_cart, purchase"
+    )
+    assert reasons["bad-malformed_json"][1] == "value is not valid JSON"
+    assert reasons["bad-tombstone"][1] == "value is empty or null (a tombstone)"
+    assert reasons["bad-oversized"][1].endswith(
+        f"more than the {stream.event_schema.max_event_bytes} allowed"
+    )
+    assert "before 2000-01-01" in reasons["bad-timestamp_out_of_range"][1]
+    assert quarantine.where(quarantine.value.isNull()).count() == 1  # the tombstone, kept
+
+    assert summary.total("duplicates_dropped") == len(repeats)
+    assert (
+        summary.total("silver_rows")
+        + summary.total("quarantined")
+        + summary.total("duplicates_dropped")
+        == produced
+    )
+    ledger = _ledger(spark, settings, name)
+    assert sum(r["rows_read"] for r in ledger) == produced
+    assert sum(r["duplicates_dropped"] for r in ledger) == len(repeats)
+    covered = {
+        (o["partition"]): (o["start_offset"], o["end_offset"]) for r in ledger for o in r["offsets"]
+    }
+    assert sum(end - start for start, end in covered.values()) == produced
+
+    # duplicates of events landed by an earlier batch are dropped and counted too
+    later = [encode(good[i], "user_id") for i in (0, 1, 2)]
+    fresh = list(click_events(5, seed=11))
+    send_events(settings, stream.topic.name, [*later, *(encode(e, "user_id") for e in fresh)])
+    again = ingest_stream(spark, settings, catalog, name, available_now=True)
+    assert again.total("duplicates_dropped") == 3
+    assert again.total("silver_rows") == 5
+    assert _table(spark, settings, catalog, name, Layer.SILVER).count() == 205
+
+    # the monitoring consumer group shows zero lag now that the job has caught up
+    from conveyor.ingest.monitor import partition_lag
+
+    lag = partition_lag(settings, stream)
+    assert len(lag) == stream.topic.partitions
+    assert set(lag.values()) == {0}
+
+
+def test_late_events_land_in_their_day_and_the_ledger_names_it(
+    settings: Settings, spark: Any, clicks: tuple[Catalog, str]
+) -> None:
+    catalog, name = clicks
+    topic = catalog.stream(name).topic.name
+    after_midnight = datetime(2026, 11, 23, 0, 30, tzinfo=UTC)
+    send_events(
+        settings,
+        topic,
+        (encode(e, "user_id") for e in click_events(20, seed=20, start=after_midnight)),
+    )
+    ingest_stream(spark, settings, catalog, name, available_now=True)
+
+    # tolerance is 2h: 23:30 the day before is late but accepted; 20:00 is too late
+    late = list(click_events(5, seed=21, start=datetime(2026, 11, 22, 23, 30, tzinfo=UTC)))
+    too_late = list(click_events(2, seed=22, start=datetime(2026, 11, 22, 20, 0, tzinfo=UTC)))
+    send_events(settings, topic, (encode(e, "user_id") for e in [*late, *too_late]))
+    ingest_stream(spark, settings, catalog, name, available_now=True)
+
+    silver = _table(spark, settings, catalog, name, Layer.SILVER)
+    day_before = silver.where(silver.event_date == date(2026, 11, 22))
+    assert sorted(r["event_id"] for r in day_before.collect()) == sorted(
+        e["event_id"] for e in late
+    )
+    quarantine = _table(spark, settings, catalog, name, Layer.QUARANTINE)
+    assert {r["reason_code"] for r in quarantine.collect()} == {"too_late"}
+    assert quarantine.count() == 2
+
+    ledger = sorted(_ledger(spark, settings, name), key=lambda r: r["batch_id"])
+    assert ledger[0]["late_dates"] == []
+    assert ledger[-1]["late_dates"] == [date(2026, 11, 22)]
+    assert date(2026, 11, 22) in ledger[-1]["event_dates"]
+
+
+def test_lost_offsets_stop_the_job_until_accepted(
+    settings: Settings, spark: Any, clicks: tuple[Catalog, str]
+) -> None:
+    from kafka import KafkaAdminClient, KafkaConsumer, TopicPartition
+
+    catalog, name = clicks
+    topic = catalog.stream(name).topic.name
+    send_events(settings, topic, (encode(e, "user_id") for e in click_events(40, seed=30)))
+    ingest_stream(spark, settings, catalog, name, available_now=True)
+    send_events(settings, topic, (encode(e, "user_id") for e in click_events(40, seed=31)))
+
+    consumer = KafkaConsumer(**settings.kafka_client_options())
+    ends = consumer.end_offsets([TopicPartition(topic, p) for p in (0, 1)])
+    consumer.close()
+    admin = KafkaAdminClient(**settings.kafka_client_options())
+    admin.delete_records(ends)  # everything in partitions 0 and 1 is gone, read or not
+    admin.close()
+    landed_before = _table(spark, settings, catalog, name, Layer.SILVER).count()
+
+    with pytest.raises(DataLossError) as refused:
+        ingest_stream(spark, settings, catalog, name, available_now=True)
+    message = str(refused.value)
+    assert message.startswith(f"stream '{name}': Kafka no longer holds records")
+    assert "--accept-data-loss" in message
+    expected_gaps = [g for g in refused.value.gaps]
+    assert {g.partition for g in expected_gaps} <= {0, 1} and expected_gaps
+    for gap in expected_gaps:
+        assert f"{topic}-{gap.partition}: offsets {gap.from_offset}..{gap.to_offset - 1}" in message
+        assert gap.to_offset == ends[TopicPartition(topic, gap.partition)]
+    assert _table(spark, settings, catalog, name, Layer.SILVER).count() == landed_before
+
+    summary = ingest_stream(
+        spark, settings, catalog, name, available_now=True, accept_data_loss=True
+    )
+    lost = sum(g.to_offset - g.from_offset for g in expected_gaps)
+    assert summary.total("rows_read") == 40 - lost
+    gaps = [r for r in _ledger(spark, settings, name) if r["kind"] == "gap"]
+    assert len(gaps) == 1
+    assert sorted(
+        (g["partition"], g["from_offset"], g["to_offset"]) for g in gaps[0]["gaps"]
+    ) == sorted((g.partition, g.from_offset, g.to_offset) for g in expected_gaps)
+
+
+def _start_job(
+    settings: Settings, catalog: Catalog, name: str, log: Path
+) -> subprocess.Popen[bytes]:
+    submit = Path(sys.executable).parent / "spark-submit"
+    env = {**os.environ, "CONVEYOR_TRIGGER_INTERVAL": "2 seconds"}
+    with log.open("ab") as out:
+        return subprocess.Popen(
+            [
+                str(submit),
+                *spark_submit_args(settings),
+                str(REPO / "jobs/stream_ingest.py"),
+                "--stream",
+                name,
+                "--catalog",
+                str(catalog.source),
+            ],
+            stdout=out,
+            stderr=subprocess.STDOUT,
+            env=env,
+            start_new_session=True,
+        )
+
+
+def _commits(settings: Settings, name: str) -> int:
+    from conveyor.lake import list_dir
+
+    try:
+        return len(
+            [n for n in list_dir(settings, f"/checkpoints/{name}/ingest/commits") if n.isdigit()]
+        )
+    except FileNotFoundError:
+        return 0
+
+
+def _kill(job: subprocess.Popen[bytes]) -> None:
+    os.killpg(job.pid, signal.SIGKILL)
+    job.wait(timeout=60)
+
+
+def _assert_exactly_once(
+    spark: Any, settings: Settings, catalog: Catalog, name: str, produced: list[dict[str, Any]]
+) -> None:
+    silver = _table(spark, settings, catalog, name, Layer.SILVER)
+    ids = [r["event_id"] for r in silver.select("event_id").collect()]
+    assert len(ids) == len(set(ids)), "an event landed twice in silver"
+    assert sorted(ids) == sorted(e["event_id"] for e in produced), "events lost"
+    bronze = _table(spark, settings, catalog, name, Layer.BRONZE)
+    assert bronze.count() == len(produced)
+    assert bronze.select("partition", "offset").distinct().count() == len(produced)
+    for layer in Layer:
+        uri = table_uri(settings, catalog.stream(name).table(layer))
+        log = spark.read.json(f"{uri}/_delta_log/*.json")
+        if "txn" not in log.columns:
+            continue
+        per_batch = log.where("txn IS NOT NULL").groupBy("txn.appId", "txn.version").count()
+        assert per_batch.where("count > 1").count() == 0, f"{layer}: a batch committed twice"
+
+
+def test_kill_dash_nine_five_times_loses_and_duplicates_nothing(
+    settings: Settings, spark: Any, clicks: tuple[Catalog, str], tmp_path: Path
+) -> None:
+    catalog, name = clicks
+    topic = catalog.stream(name).topic.name
+    events: list[dict[str, Any]] = []
+    stop = threading.Event()
+
+    def until_stopped() -> Any:
+        # keep producing for as long as the kills go on, so every restart has work to do
+        for event in click_events(100_000, seed=40):
+            if stop.is_set():
+                return
+            events.append(event)
+            yield encode(event, "user_id")
+
+    producer = threading.Thread(
+        target=send_events, args=(settings, topic, until_stopped()), kwargs={"rate": 40.0}
+    )
+    producer.start()
+    rng = random.Random(41)
+    log = tmp_path / "job.log"
+    try:
+        for kill in range(5):
+            job = _start_job(settings, catalog, name, log)
+            before = _commits(settings, name)
+            wait_until(
+                lambda b=before, j=job: _commits(settings, name) > b or j.poll() is not None,
+                240,
+                what=f"a committed batch before kill {kill + 1}",
+            )
+            assert job.poll() is None, log.read_text()[-3000:]
+            time.sleep(rng.uniform(0.0, 2.5))  # pick a random moment inside the next batch
+            _kill(job)
+    finally:
+        stop.set()
+        producer.join(timeout=120)
+    assert not producer.is_alive()
+    ingest_stream(spark, settings, catalog, name, available_now=True)
+    _assert_exactly_once(spark, settings, catalog, name, events)
+    ledger = _ledger(spark, settings, name)
+    batch_ids = [(r["app_id"], r["batch_id"]) for r in ledger]
+    assert len(batch_ids) == len(set(batch_ids)), "a batch has two ledger rows"
+    assert sum(r["rows_read"] for r in ledger) == len(events)
+
+
+def test_broker_outage_of_thirty_seconds_loses_and_duplicates_nothing(
+    settings: Settings, spark: Any, clicks: tuple[Catalog, str], tmp_path: Path
+) -> None:
+    from conveyor.stack.local import LocalStack
+
+    catalog, name = clicks
+    topic = catalog.stream(name).topic.name
+    first = list(click_events(100, seed=50))
+    second = list(click_events(100, seed=51))
+    log = tmp_path / "job.log"
+    send_events(settings, topic, (encode(e, "user_id") for e in first))
+    job = _start_job(settings, catalog, name, log)
+    silver_uri = table_uri(settings, catalog.stream(name).table(Layer.SILVER))
+
+    def landed() -> int:
+        try:
+            return int(spark.read.format("delta").load(silver_uri).count())
+        except Exception:
+            return 0
+
+    restarts = 0
+    try:
+        wait_until(lambda: landed() == 100, 240, what="the first 100 events in silver")
+        stack = LocalStack(Settings())
+        stack.stop_component("kafka")
+        time.sleep(30)  # the outage itself: the broker stays down for 30 s
+        stack.up()
+        send_events(Settings(), topic, (encode(e, "user_id") for e in second))
+
+        def caught_up() -> bool:
+            nonlocal job, restarts
+            if job.poll() is not None:  # failed during the outage: restart, as an operator would
+                restarts += 1
+                job = _start_job(settings, catalog, name, log)
+            return landed() == 200
+
+        wait_until(caught_up, 300, what="the stream to catch up after the outage", interval_s=2)
+    finally:
+        if job.poll() is None:
+            _kill(job)
+    _assert_exactly_once(spark, settings, catalog, name, [*first, *second])
+    if restarts:
+        assert "error" in log.read_text().lower()
+    print(json.dumps({"restarts_after_outage": restarts}))
+
+
+def test_ingest_dag_lands_every_stream_through_spark_submit(
+    settings: Settings, spark: Any, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from airflow.dag_processing.dagbag import DagBag
+
+    from conveyor.produce import log_events
+
+    catalog = catalog_variant(tmp_path)
+    provision(settings, catalog)
+    clicks, logs = stream_named(catalog, "clicks"), stream_named(catalog, "app_logs")
+    send_events(
+        settings,
+        catalog.stream(clicks).topic.name,
+        (encode(e, "user_id") for e in click_events(30, seed=60)),
+    )
+    send_events(
+        settings,
+        catalog.stream(logs).topic.name,
+        (encode(e, None) for e in log_events(20, seed=61)),
+    )
+    monkeypatch.setenv("CONVEYOR_CATALOG", str(catalog.source))
+
+    dag = DagBag(dag_folder=str(REPO / "dags" / "conveyor_ingest.py")).get_dag("conveyor_ingest")
+    assert dag.max_active_runs == 1
+    run = dag.test()
+    assert run.state == "success"
+    states = [ti.state for ti in run.get_task_instances()]
+    assert states == ["success", "success"]
+    assert _table(spark, settings, catalog, clicks, Layer.SILVER).count() == 30
+    assert _table(spark, settings, catalog, logs, Layer.SILVER).count() == 20
