@@ -6,7 +6,7 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 
-.PHONY: help setup jars tools demo test lint stop status lock clean
+.PHONY: help setup jars tools demo test lint stop status lock clean compose-config
 
 help:
 	@echo "make demo   - install everything, start the embedded stack, run the pipeline end to end"
@@ -44,12 +44,17 @@ demo: setup
 	$(BIN)/conveyor demo
 
 lint: $(STAMP)
+	$(BIN)/conveyor render-config --target compose --out docker/config --check
 	$(BIN)/ruff check src tests dags jobs plugins
 	$(BIN)/ruff format --check src tests dags jobs plugins
 	$(BIN)/mypy
 
 test: setup lint
 	$(BIN)/pytest
+
+# Re-render docker/config from the templates the local stack uses (commit the result).
+compose-config: $(STAMP)
+	$(BIN)/conveyor render-config --target compose --out docker/config
 
 stop:
 	@test -x $(BIN)/conveyor && $(BIN)/conveyor stack down || echo "nothing to stop"

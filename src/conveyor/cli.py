@@ -12,7 +12,7 @@ from typing import Annotated, Any
 import typer
 from rich.table import Table
 
-from conveyor.commands import console, friendly, ingest, out
+from conveyor.commands import config, console, friendly, ingest, out
 from conveyor.commands.topics import topics_app
 from conveyor.settings import Settings, get_settings
 
@@ -21,6 +21,7 @@ stack_app = typer.Typer(no_args_is_help=True, help="The embedded Kafka/HDFS/Airf
 app.add_typer(stack_app, name="stack")
 app.add_typer(topics_app, name="topics")
 ingest.register(app)
+config.register(app)
 
 
 def _settings() -> Settings:

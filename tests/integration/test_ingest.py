@@ -140,6 +140,16 @@ def test_mixed_batch_lands_everything_once_with_reasons(
     assert len(lag) == stream.topic.partitions
     assert set(lag.values()) == {0}
 
+    # what `conveyor status` shows for the stream
+    from conveyor.ingest.monitor import stream_status
+
+    status = stream_status(spark, settings, stream)
+    assert status.total_lag == 0
+    assert status.last_batch_at is not None
+    assert status.rows_per_second > 0
+    assert status.quarantined_last_hour == len(BAD_KINDS)
+    assert dict(status.top_reasons)["empty_value"] == 2  # the empty value and the tombstone
+
 
 def test_late_events_land_in_their_day_and_the_ledger_names_it(
     settings: Settings, spark: Any, clicks: tuple[Catalog, str]

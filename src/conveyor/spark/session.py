@@ -45,7 +45,11 @@ def build_session(settings: Settings, app_name: str) -> SparkSession:
 
     # Bind the driver to loopback unless told otherwise (the host name may resolve elsewhere).
     os.environ.setdefault("SPARK_LOCAL_IP", LOOPBACK)
-    builder = SparkSession.builder.appName(app_name).master(settings.spark_master)
+    builder = SparkSession.builder.appName(app_name)
+    # Under spark-submit the master comes from --master (or the Airflow connection); only a
+    # session started from plain Python takes it from the settings.
+    if "PYSPARK_GATEWAY_PORT" not in os.environ:
+        builder = builder.master(settings.spark_master)
     for key, value in spark_conf(settings).items():
         builder = builder.config(key, value)
     session = builder.getOrCreate()

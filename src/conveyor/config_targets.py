@@ -1,0 +1,168 @@
+"""Configuration files for a deployment target, rendered from the stack's shared templates.
+
+`conveyor stack up` renders the Kafka and Hadoop templates for loopback and free ports. The
+compose target renders the very same templates with compose service names, fixed ports and
+container paths into `docker/config/` (committed; docker-compose.yml mounts them), so the two
+stacks differ only in hosts, ports and data paths. The Spark defaults render from settings, so
+they fit the embedded stack, docker-compose or a real cluster alike.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+from conveyor import jars
+from conveyor.errors import ConveyorError
+from conveyor.settings import Settings
+from conveyor.stack import config_files
+
+SPARK_DEFAULTS = "spark/spark-defaults.conf"
+
+
+@dataclass(frozen=True)
+class ConfigFile:
+    """One file of a target: its path inside the target folder, its template and values."""
+
+    path: str
+    template: str
+    values: dict[str, object]
+
+    def render(self) -> str:
+        return config_files.render(self.template, self.values)
+
+
+@dataclass(frozen=True)
+class ComposeTopology:
+    """Service names, in-network ports and container paths of docker-compose.yml."""
+
+    kafka_host: str = "kafka"
+    kafka_port: int = 9092
+    kafka_controller_port: int = 9093
+    kafka_data_dir: str = "/var/lib/kafka/data"
+    namenode_host: str = "namenode"
+    namenode_port: int = 8020
+    namenode_http_port: int = 9870
+    datanode_host: str = "datanode"
+    datanode_port: int = 9866
+    datanode_http_port: int = 9864
+    datanode_ipc_port: int = 9867
+    hdfs_data_dir: str = "/data/hdfs"
+    hdfs_user: str = "conveyor"
+    spark_master_host: str = "spark-master"
+    spark_master_port: int = 7077
+    airflow_host: str = "airflow-api-server"
+    airflow_port: int = 8080
+    jars_dir: str = "/opt/conveyor/jars"
+
+    def endpoints(self) -> dict[str, str]:
+        """The `CONVEYOR_*` endpoint values every Conveyor container gets (name -> value)."""
+        return {
+            "CONVEYOR_KAFKA_BOOTSTRAP": f"{self.kafka_host}:{self.kafka_port}",
+            "CONVEYOR_HDFS_URI": f"hdfs://{self.namenode_host}:{self.namenode_port}",
+            "CONVEYOR_WEBHDFS_URL": f"http://{self.namenode_host}:{self.namenode_http_port}",
+            "CONVEYOR_AIRFLOW_URL": f"http://{self.airflow_host}:{self.airflow_port}",
+            "CONVEYOR_SPARK_MASTER": f"spark://{self.spark_master_host}:{self.spark_master_port}",
+        }
+
+    def settings(self) -> Settings:
+        """Conveyor settings as a container of the compose stack sees them."""
+        env = self.endpoints()
+        return Settings(
+            kafka_bootstrap=env["CONVEYOR_KAFKA_BOOTSTRAP"],
+            hdfs_uri=env["CONVEYOR_HDFS_URI"],
+            webhdfs_url=env["CONVEYOR_WEBHDFS_URL"],
+            airflow_url=env["CONVEYOR_AIRFLOW_URL"],
+            spark_master=env["CONVEYOR_SPARK_MASTER"],
+            jars_dir=Path(self.jars_dir),
+        )
+
+
+COMPOSE = ComposeTopology()
+
+
+def spark_defaults(settings: Settings) -> ConfigFile:
+    """spark-defaults.conf for settings: the lake's file system and the Spark jars folder."""
+    spark_jars = jars.classpath_dir(settings.jars_dir, "spark") / "*.jar"
+    return ConfigFile(
+        SPARK_DEFAULTS,
+        "spark-defaults.conf",
+        {"fs_uri": settings.fs_uri, "spark_jars": spark_jars.as_posix()},
+    )
+
+
+def compose_files(topology: ComposeTopology = COMPOSE) -> list[ConfigFile]:
+    """Every file docker-compose.yml mounts from docker/config/."""
+    t = topology
+    kafka = {
+        "bind_host": "0.0.0.0",
+        "advertised_host": t.kafka_host,
+        "controller_host": t.kafka_host,
+        "broker_port": t.kafka_port,
+        "controller_port": t.kafka_controller_port,
+        "data_dir": t.kafka_data_dir,
+    }
+    hdfs = {
+        "bind_host": "0.0.0.0",
+        "namenode_host": t.namenode_host,
+        "datanode_host": t.datanode_host,
+        "namenode_port": t.namenode_port,
+        "namenode_http_port": t.namenode_http_port,
+        "datanode_port": t.datanode_port,
+        "datanode_http_port": t.datanode_http_port,
+        "datanode_ipc_port": t.datanode_ipc_port,
+        "data_dir": t.hdfs_data_dir,
+        "user": t.hdfs_user,
+    }
+    return [
+        ConfigFile("kafka/server.properties", "kafka-server.properties", kafka),
+        ConfigFile("kafka/log4j2.properties", "kafka-log4j2.properties", {}),
+        ConfigFile("hadoop/core-site.xml", "core-site.xml", hdfs),
+        ConfigFile("hadoop/hdfs-site.xml", "hdfs-site.xml", hdfs),
+        ConfigFile("hadoop/log4j.properties", "hadoop-log4j.properties", {}),
+        spark_defaults(t.settings()),
+    ]
+
+
+def local_files(settings: Settings) -> list[ConfigFile]:
+    """Files for the embedded stack beyond those `stack up` renders itself (the Spark defaults)."""
+    return [spark_defaults(settings)]
+
+
+TARGETS = ("compose", "local")
+
+
+def target_files(target: str, settings: Settings) -> list[ConfigFile]:
+    if target == "compose":
+        return compose_files()
+    if target == "local":
+        return local_files(settings)
+    raise UnknownTarget(target)
+
+
+def write_files(files: list[ConfigFile], out: Path) -> list[Path]:
+    """Render files under out (folders created); returns the paths written."""
+    written = []
+    for item in files:
+        target = out / item.path
+        target.parent.mkdir(parents=True, exist_ok=True)
+        target.write_text(item.render())
+        written.append(target)
+    return written
+
+
+def stale_files(files: list[ConfigFile], out: Path) -> list[str]:
+    """Paths under out that are missing or differ from a fresh render."""
+    stale = []
+    for item in files:
+        target = out / item.path
+        if not target.is_file() or target.read_text() != item.render():
+            stale.append(item.path)
+    return stale
+
+
+class UnknownTarget(ConveyorError):
+    """render-config was asked for a target it does not know."""
+
+    def __init__(self, target: str) -> None:
+        super().__init__(f"unknown target {target!r}: use one of {', '.join(TARGETS)}")

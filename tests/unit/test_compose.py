@@ -1,0 +1,563 @@
+"""docker-compose.yml, the Conveyor image and docker/config, checked without a Docker engine.
+
+The compose file must be valid Compose, wire health-gated start order, pin every image to the
+versions the project locks, mount only files that exist, and hand Conveyor only settings it
+reads. docker/config must be a fresh render of the templates the embedded stack uses.
+"""
+
+from __future__ import annotations
+
+import copy
+import glob
+import hashlib
+import json
+import os
+import re
+import subprocess
+import sys
+import tomllib
+from pathlib import Path
+from string import Template
+from typing import Any
+
+import jsonschema
+import pytest
+import typer
+import yaml
+from typer.testing import CliRunner
+
+from conveyor import config_targets
+from conveyor.commands import config as config_command
+from conveyor.config_targets import COMPOSE, compose_files, spark_defaults, stale_files
+from conveyor.settings import Settings
+from conveyor.spark.session import spark_conf
+from conveyor.stack import components
+from tests.conftest import REPO
+
+COMPOSE_FILE = REPO / "docker-compose.yml"
+DOCKERFILE = REPO / "docker" / "Dockerfile"
+CONFIG_DIR = REPO / "docker" / "config"
+SCHEMA = REPO / "tests" / "data" / "compose-spec.json"
+SCHEMA_SHA256 = "d549057ebc2925f39f62799eab0db7b9e2c18b35b6c00595199116da3ed10e64"
+CONVEYOR_IMAGE = "conveyor"
+
+# Endpoints a container cannot take from an embedded stack's state file: compose must set them.
+ENDPOINT_VARIABLES = (
+    "CONVEYOR_KAFKA_BOOTSTRAP",
+    "CONVEYOR_HDFS_URI",
+    "CONVEYOR_WEBHDFS_URL",
+    "CONVEYOR_AIRFLOW_URL",
+    "CONVEYOR_SPARK_MASTER",
+)
+# Template placeholders that may differ between the embedded stack and compose: hosts, ports,
+# data paths (and the HTTP user, an identity of the host). Anything else must be shared.
+PER_HOST_PLACEHOLDERS = {
+    "bind_host",
+    "advertised_host",
+    "controller_host",
+    "namenode_host",
+    "datanode_host",
+    "broker_port",
+    "controller_port",
+    "namenode_port",
+    "namenode_http_port",
+    "datanode_port",
+    "datanode_http_port",
+    "datanode_ipc_port",
+    "data_dir",
+    "user",
+    "fs_uri",
+    "spark_jars",
+}
+
+
+@pytest.fixture(scope="module")
+def compose() -> dict[str, Any]:
+    loaded: dict[str, Any] = yaml.safe_load(COMPOSE_FILE.read_text())
+    return loaded
+
+
+@pytest.fixture(scope="module")
+def services(compose: dict[str, Any]) -> dict[str, dict[str, Any]]:
+    found: dict[str, dict[str, Any]] = compose["services"]
+    return found
+
+
+def _lock() -> dict[str, str]:
+    pins = {}
+    for line in (REPO / "requirements.lock").read_text().splitlines():
+        if "==" in line and not line.startswith("#"):
+            name, version = line.split("==")
+            pins[name.strip().lower()] = version.strip()
+    return pins
+
+
+def _jvm_versions() -> dict[str, str]:
+    """artifact id -> version, over every classpath of jvm/artifacts.toml."""
+    raw = tomllib.loads((REPO / "jvm" / "artifacts.toml").read_text())
+    versions = {}
+    for table in raw.values():
+        for coordinate in table["artifacts"]:
+            _, artifact, version = coordinate.split(":")
+            versions[artifact] = version
+    return versions
+
+
+def _image_tag(image: str) -> tuple[str, str]:
+    name, _, tag = image.rpartition(":")
+    return (name, tag) if name and "/" not in tag else (image, "")
+
+
+def _environment(service: dict[str, Any]) -> dict[str, str]:
+    env = service.get("environment") or {}
+    if isinstance(env, list):
+        env = dict(item.split("=", 1) for item in env)
+    return {k: str(v) for k, v in env.items()}
+
+
+def _dockerfile_env() -> dict[str, str]:
+    """ENV of the runtime stage (the last FROM)."""
+    text = DOCKERFILE.read_text().replace("\\\n", " ")
+    runtime = text.split("\nFROM ")[-1]
+    env = {}
+    for line in runtime.splitlines():
+        if line.startswith("ENV "):
+            env.update(re.findall(r"(\w+)=(\S+)", line))
+    return env
+
+
+def _runs_conveyor(service: dict[str, Any]) -> bool:
+    """Services whose processes run Conveyor's Python code (Airflow and the init service)."""
+    command = service.get("command") or []
+    words = command if isinstance(command, list) else command.split()
+    return _image_tag(service["image"])[0] == CONVEYOR_IMAGE and "spark-class" not in words
+
+
+# ---------------------------------------------------------------- the compose file itself
+
+
+def test_schema_is_the_noted_copy() -> None:
+    assert hashlib.sha256(SCHEMA.read_bytes()).hexdigest() == SCHEMA_SHA256
+    assert SCHEMA_SHA256 in (REPO / "tests" / "data" / "README.md").read_text()
+
+
+def test_compose_file_follows_the_compose_specification(compose: dict[str, Any]) -> None:
+    schema = json.loads(SCHEMA.read_text())
+    validator = jsonschema.Draft202012Validator(
+        schema, format_checker=jsonschema.Draft202012Validator.FORMAT_CHECKER
+    )
+    assert [e.message for e in validator.iter_errors(compose)] == []
+
+    # the check is live: a misspelt key or an unknown start condition is rejected
+    broken = copy.deepcopy(compose)
+    broken["services"]["kafka"]["healthchek"] = broken["services"]["kafka"].pop("healthcheck")
+    broken["services"]["datanode"]["depends_on"]["namenode"]["condition"] = "service_happy"
+    messages = " ".join(e.message for e in validator.iter_errors(broken))
+    assert "healthchek" in messages
+    assert "service_happy" in messages
+
+
+def test_the_stack_has_every_component(services: dict[str, dict[str, Any]]) -> None:
+    assert set(services) == {
+        "postgres",
+        "kafka",
+        "namenode",
+        "datanode",
+        "spark-master",
+        "spark-worker",
+        "init",
+        "airflow-api-server",
+        "airflow-scheduler",
+        "airflow-dag-processor",
+        "airflow-triggerer",
+    }
+    commands = {name: " ".join(map(str, s.get("command") or [])) for name, s in services.items()}
+    for part in ("api-server", "scheduler", "dag-processor", "triggerer"):
+        assert commands[f"airflow-{part}"].startswith(f"airflow {part}")
+    assert "org.apache.spark.deploy.master.Master" in commands["spark-master"]
+    assert "org.apache.spark.deploy.worker.Worker" in commands["spark-worker"]
+    assert commands["spark-worker"].endswith(COMPOSE.settings().spark_master)
+    assert services["init"]["restart"] == "no"
+
+
+def test_every_service_has_a_healthcheck(services: dict[str, dict[str, Any]]) -> None:
+    for name, service in services.items():
+        check = service.get("healthcheck")
+        assert check, f"{name} has no healthcheck"
+        assert not check.get("disable"), f"{name} disables its healthcheck"
+        assert check.get("test"), f"{name}'s healthcheck has no test"
+        assert check["test"][0] in ("CMD", "CMD-SHELL"), name
+
+
+def test_start_order_waits_on_health(services: dict[str, dict[str, Any]]) -> None:
+    one_shot = {n for n, s in services.items() if s.get("restart") == "no"}
+    assert one_shot == {"init"}
+    for name, service in services.items():
+        depends = service.get("depends_on") or {}
+        assert isinstance(depends, dict), f"{name}: depends_on needs conditions"
+        for other, rule in depends.items():
+            wanted = "service_completed_successfully" if other in one_shot else "service_healthy"
+            assert rule.get("condition") == wanted, f"{name} -> {other}"
+    # Airflow starts only after init provisioned it; init only after what it provisions is up
+    for part in ("api-server", "scheduler", "dag-processor", "triggerer"):
+        assert "init" in services[f"airflow-{part}"]["depends_on"]
+    assert {"postgres", "kafka", "datanode"} <= set(services["init"]["depends_on"])
+
+
+def test_every_image_is_pinned_and_official(services: dict[str, dict[str, Any]]) -> None:
+    for name, service in services.items():
+        image = service["image"]
+        _repo, tag = _image_tag(image)
+        assert tag, f"{name}: image {image} has no tag"
+        assert tag != "latest" and re.match(r"^\d+\.\d+", tag), f"{name}: {image} is not pinned"
+        assert "bitnami" not in image.lower(), f"{name}: {image}"
+    for line in DOCKERFILE.read_text().splitlines():
+        if line.startswith("ARG PYTHON_IMAGE="):
+            _, tag = _image_tag(line.split("=", 1)[1])
+            assert re.match(r"^\d+\.\d+\.\d+-", tag), line
+
+
+def test_image_versions_equal_the_project_locks(services: dict[str, dict[str, Any]]) -> None:
+    jvm = _jvm_versions()
+    assert services["kafka"]["image"] == f"apache/kafka:{jvm['kafka_2.13']}"
+    for name in ("namenode", "datanode"):
+        assert services[name]["image"] == f"apache/hadoop:{jvm['hadoop-hdfs']}"
+    version = tomllib.loads((REPO / "pyproject.toml").read_text())["project"]["version"]
+    for name, service in services.items():
+        if _image_tag(service["image"])[0] == CONVEYOR_IMAGE:
+            assert service["image"] == f"{CONVEYOR_IMAGE}:{version}", name
+            assert service["build"] == {"context": ".", "dockerfile": "docker/Dockerfile"}, name
+
+
+def test_every_mounted_file_exists_and_every_volume_is_declared(
+    compose: dict[str, Any], services: dict[str, dict[str, Any]]
+) -> None:
+    declared = set(compose.get("volumes") or {})
+    used = set()
+    for name, service in services.items():
+        for mount in service.get("volumes") or []:
+            source = mount.split(":")[0]
+            if source.startswith("."):
+                assert (REPO / source).exists(), f"{name} mounts {source}, which does not exist"
+            else:
+                assert source in declared, f"{name} uses undeclared volume {source}"
+                used.add(source)
+    assert used == declared
+
+
+def test_stateful_services_keep_their_data_in_named_volumes(
+    services: dict[str, dict[str, Any]],
+) -> None:
+    data = {
+        "postgres": "/var/lib/postgresql/data",
+        "kafka": COMPOSE.kafka_data_dir,
+        "namenode": COMPOSE.hdfs_data_dir,
+        "datanode": COMPOSE.hdfs_data_dir,
+        "airflow-scheduler": "/opt/airflow",
+    }
+    for name, target in data.items():
+        mounts = [m.split(":") for m in services[name]["volumes"]]
+        assert any(not src.startswith(".") and dst == target for src, dst, *_ in mounts), name
+
+
+def test_published_ports_do_not_collide(services: dict[str, dict[str, Any]]) -> None:
+    published: dict[tuple[str, str], str] = {}
+    for name, service in services.items():
+        for port in service.get("ports") or []:
+            parts = str(port).split(":")
+            assert len(parts) == 3, f"{name}: publish {port} on an explicit host address"
+            host = (parts[0], parts[1])
+            assert host not in published, f"{name} and {published[host]} both publish {host}"
+            published[host] = name
+    assert ("127.0.0.1", str(COMPOSE.airflow_port)) in published
+
+
+# ---------------------------------------------------------------- settings and Airflow config
+
+
+def test_conveyor_variables_are_settings_conveyor_reads(
+    services: dict[str, dict[str, Any]],
+) -> None:
+    fields = set(Settings.model_fields)
+    variables = dict(_dockerfile_env())
+    for service in services.values():
+        variables.update(_environment(service))
+    conveyor_vars = {k for k in variables if k.startswith("CONVEYOR_")}
+    assert conveyor_vars
+    for name in conveyor_vars:
+        assert name.removeprefix("CONVEYOR_").lower() in fields, f"{name} is not a setting"
+
+
+def test_services_running_conveyor_set_every_endpoint(
+    services: dict[str, dict[str, Any]],
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    running = {n for n, s in services.items() if _runs_conveyor(s)}
+    assert running == {
+        "init",
+        "airflow-api-server",
+        "airflow-scheduler",
+        "airflow-dag-processor",
+        "airflow-triggerer",
+    }
+    for name in running:
+        env = {**_dockerfile_env(), **_environment(services[name])}
+        for variable in ENDPOINT_VARIABLES:
+            assert env.get(variable) == COMPOSE.endpoints()[variable], f"{name}: {variable}"
+        # what the container's Settings sees, with no embedded stack state to fall back on
+        for key in [k for k in os.environ if k.startswith("CONVEYOR_")]:
+            monkeypatch.delenv(key)
+        for key, value in env.items():
+            if key.startswith("CONVEYOR_"):
+                monkeypatch.setenv(key, value)
+        monkeypatch.setenv("CONVEYOR_HOME", str(tmp_path / "empty-home"))
+        seen = Settings()
+        assert seen.kafka_servers == "kafka:9092"
+        assert seen.fs_uri == "hdfs://namenode:8020"
+        assert seen.namenode_http == "http://namenode:9870"
+        assert seen.airflow_api == "http://airflow-api-server:8080"
+        assert seen.spark_master == "spark://spark-master:7077"
+        assert seen.jars_dir == Path(COMPOSE.jars_dir)
+
+
+def test_image_paths_in_settings_are_copied_into_the_image() -> None:
+    text = DOCKERFILE.read_text()
+    copied = set(re.findall(r"^COPY .* (/\S+)$", text, flags=re.MULTILINE))
+    env = _dockerfile_env()
+    for variable in ("CATALOG", "DAGS_FOLDER", "PLUGINS_FOLDER", "JOBS_FOLDER"):
+        assert env[f"CONVEYOR_{variable}"] in copied, variable
+    assert env["CONVEYOR_JARS_DIR"] == COMPOSE.jars_dir
+    assert f"COPY --from=build {COMPOSE.jars_dir} {COMPOSE.jars_dir}" in text
+    assert env["CONVEYOR_JVM_ARTIFACTS_FILE"] == "/opt/conveyor/jvm/artifacts.toml"
+
+
+def test_airflow_variables_name_real_options(services: dict[str, dict[str, Any]]) -> None:
+    from airflow.configuration import conf
+
+    sensitive = set(conf.sensitive_config_values)
+    for name, service in services.items():
+        for variable in _environment(service):
+            match = re.fullmatch(r"AIRFLOW__([A-Z_]+?)__([A-Z_]+)", variable)
+            if not match:
+                continue
+            section, key = match.group(1).lower(), match.group(2).lower()
+            if key.endswith("_cmd"):
+                key = key.removesuffix("_cmd")
+                assert (section, key) in sensitive, f"{name}: {variable} cannot be a command"
+            options = conf.configuration_description.get(section, {}).get("options", {})
+            assert key in options, f"{name}: {variable} is no Airflow option"
+
+
+def test_init_provisions_the_connections_the_dags_use() -> None:
+    script = (REPO / "docker" / "init.sh").read_text()
+    subprocess.run(["bash", "-n", str(REPO / "docker" / "init.sh")], check=True)
+    spark_operator = (REPO / "plugins/conveyor_plugin/operators/spark.py").read_text()
+    spark_conn = re.search(r'SPARK_CONN_ID = "(\w+)"', spark_operator)
+    assert spark_conn
+    kafka_conns = set()
+    for dag in (REPO / "dags").glob("*.py"):
+        kafka_conns |= set(re.findall(r'KAFKA_CONN_ID = "(\w+)"', dag.read_text()))
+    for conn_id in {spark_conn.group(1), Settings().airflow_kafka_conn_id, *kafka_conns}:
+        assert f"add_connection {conn_id} " in script, conn_id
+    assert "airflow db migrate" in script
+    assert "conveyor topics apply" in script
+
+
+# ---------------------------------------------------------------- the image
+
+
+def test_dockerfile_installs_exactly_the_locks() -> None:
+    text = DOCKERFILE.read_text()
+    lock = _lock()
+    args = dict(re.findall(r"^ARG (\w+)_VERSION=(\S+)$", text, flags=re.MULTILINE))
+    assert args, "the Dockerfile states the versions it expects"
+    names = {
+        "PYSPARK": "pyspark",
+        "PYSPARK_CLIENT": "pyspark-client",
+        "AIRFLOW": "apache-airflow",
+        "DELTA_SPARK": "delta-spark",
+        "KAFKA_PYTHON": "kafka-python",
+    }
+    assert set(args) == set(names)
+    for arg, version in args.items():
+        assert lock[names[arg]] == version, f"{arg}_VERSION={version}, lock has {lock[names[arg]]}"
+    # the psycopg2 / asyncpg drivers Airflow needs for Postgres come from the same lock
+    assert {"psycopg2-binary", "asyncpg"} <= set(lock)
+    assert "pip install -r /build/requirements.lock" in text
+    assert "pip install --no-deps /build" in text
+    assert "COPY jvm/artifacts.toml /opt/conveyor/jvm/artifacts.toml" in text
+    assert re.search(
+        r"CONVEYOR_JVM_ARTIFACTS_FILE=/opt/conveyor/jvm/artifacts.toml\s+conveyor jars",
+        text.replace("\\\n", " "),
+    )
+    python = re.search(r"python:(\d+)\.(\d+)\.", text)
+    assert python and (int(python[1]), int(python[2])) == sys.version_info[:2]
+
+
+def test_dockerfile_copies_only_what_the_build_context_sends() -> None:
+    ignore = (REPO / "docker" / "Dockerfile.dockerignore").read_text().splitlines()
+    allowed = [line[1:].rstrip("/") for line in ignore if line.startswith("!")]
+    assert "*" in ignore
+    for line in DOCKERFILE.read_text().splitlines():
+        if line.startswith("COPY ") and "--from=" not in line:
+            sources = [w for w in line.split()[1:-1] if not w.startswith("--")]
+            for source in sources:
+                assert (REPO / source).exists(), line
+                assert any(source == a or source.startswith(a + "/") for a in allowed), (
+                    f"{source} is excluded by Dockerfile.dockerignore"
+                )
+
+
+# ---------------------------------------------------------------- rendered configuration
+
+
+def test_committed_config_is_a_fresh_render() -> None:
+    files = compose_files()
+    assert stale_files(files, CONFIG_DIR) == []
+    committed = {p.relative_to(CONFIG_DIR).as_posix() for p in CONFIG_DIR.rglob("*") if p.is_file()}
+    assert committed == {f.path for f in files}
+
+
+def test_compose_mounts_every_rendered_file(services: dict[str, dict[str, Any]]) -> None:
+    sources = {
+        m.split(":")[0].removeprefix("./")
+        for s in services.values()
+        for m in s.get("volumes") or []
+    }
+    for item in compose_files():
+        path = f"docker/config/{item.path}"
+        assert any(path == s or path.startswith(s + "/") for s in sources), path
+
+
+def _template_pattern(name: str) -> tuple[re.Pattern[str], set[str]]:
+    """A regex that matches exactly the renders of a template, capturing each placeholder."""
+    text = (REPO / "src/conveyor/stack/templates" / name).read_text()
+    parts, seen, last = [], set(), 0
+    for match in Template.pattern.finditer(text):
+        placeholder = match.group("named") or match.group("braced")
+        parts.append(re.escape(text[last : match.start()]))
+        parts.append(
+            f"(?P={placeholder})" if placeholder in seen else rf"(?P<{placeholder}>[^\n]+?)"
+        )
+        seen.add(placeholder)
+        last = match.end()
+    parts.append(re.escape(text[last:]))
+    return re.compile("".join(parts)), seen
+
+
+def _local_renders(tmp_path: Path) -> dict[str, str]:
+    """The files the embedded stack itself writes (through its own code), by compose path."""
+    home = tmp_path / "home"
+    settings = Settings(home=home, hdfs_uri="hdfs://127.0.0.1:41001")
+    ports = {
+        "kafka": 41000,
+        "kafka_controller": 41002,
+        "namenode": 41001,
+        "namenode_http": 41003,
+        "datanode": 41004,
+        "datanode_http": 41005,
+        "datanode_ipc": 41006,
+    }
+    # an existing meta.properties makes kafka_launch skip formatting: this renders files only
+    (home / "kafka" / "data").mkdir(parents=True)
+    (home / "kafka" / "data" / "meta.properties").write_text("")
+    components.kafka_launch(settings, ports)
+    conf = components.hdfs_conf_dir(settings, ports)
+    return {
+        "kafka/server.properties": (home / "kafka" / "server.properties").read_text(),
+        "kafka/log4j2.properties": (home / "kafka" / "log4j2.properties").read_text(),
+        "hadoop/core-site.xml": (conf / "core-site.xml").read_text(),
+        "hadoop/hdfs-site.xml": (conf / "hdfs-site.xml").read_text(),
+        "hadoop/log4j.properties": (conf / "log4j.properties").read_text(),
+        config_targets.SPARK_DEFAULTS: spark_defaults(settings).render(),
+    }
+
+
+def test_local_and_compose_configs_differ_only_in_hosts_ports_and_paths(
+    tmp_path: Path,
+) -> None:
+    local = _local_renders(tmp_path)
+    compose = {f.path: (f.template, (CONFIG_DIR / f.path).read_text()) for f in compose_files()}
+    assert set(local) == set(compose)
+    for path, (template, compose_text) in compose.items():
+        pattern, placeholders = _template_pattern(template)
+        assert placeholders <= PER_HOST_PLACEHOLDERS, f"{template}: {placeholders}"
+        local_match = pattern.fullmatch(local[path])
+        compose_match = pattern.fullmatch(compose_text)
+        assert local_match, f"the embedded stack's {path} is not a render of {template}"
+        assert compose_match, f"docker/config/{path} is not a render of {template}"
+        if placeholders:
+            assert local_match.groupdict() != compose_match.groupdict(), path
+    # and the differences are the expected ones
+    kafka = _template_pattern("kafka-server.properties")[0]
+    hosts = kafka.fullmatch(compose["kafka/server.properties"][1])
+    assert hosts and hosts["advertised_host"] == COMPOSE.kafka_host
+
+
+def test_spark_defaults_agree_with_the_session_conf(tmp_path: Path) -> None:
+    settings = Settings(home=tmp_path, hdfs_uri="hdfs://127.0.0.1:41001")
+    rendered: dict[str, str] = {}
+    for line in spark_defaults(settings).render().splitlines():
+        if line.strip() and not line.startswith("#"):
+            key, value = line.split(None, 1)
+            rendered[key] = value.strip()
+    session = spark_conf(settings)
+    for key, value in rendered.items():
+        if key == "spark.jars":
+            assert sorted(glob.glob(value)) == sorted(session[key].split(","))
+        elif key.startswith("spark.worker."):
+            assert key not in session
+        else:
+            assert session.get(key) == value, key
+
+
+# ---------------------------------------------------------------- the command
+
+
+def test_render_config_writes_checks_and_names_what_is_stale(tmp_path: Path) -> None:
+    app = typer.Typer()
+    config_command.register(app)
+    app.command("noop")(lambda: None)  # a second command keeps typer's subcommand form
+    runner = CliRunner()
+
+    result = runner.invoke(app, ["render-config", "--out", str(CONFIG_DIR), "--check"])
+    assert result.exit_code == 0, result.output
+    assert "6 file(s)" in result.output
+
+    out = tmp_path / "config"
+    result = runner.invoke(app, ["render-config", "--out", str(out), "--check"])
+    assert result.exit_code == 1
+    assert "kafka/server.properties" in result.output
+
+    result = runner.invoke(app, ["render-config", "--target", "compose", "--out", str(out)])
+    assert result.exit_code == 0, result.output
+    assert sorted(p.read_text() for p in out.rglob("*") if p.is_file()) == sorted(
+        p.read_text() for p in CONFIG_DIR.rglob("*") if p.is_file()
+    )
+
+    result = runner.invoke(app, ["render-config", "--target", "k8s", "--out", str(out)])
+    assert result.exit_code == 1
+    assert "unknown target 'k8s'" in result.output
+
+
+def test_render_config_for_the_local_target_uses_the_settings(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    app = typer.Typer()
+    config_command.register(app)
+    app.command("noop")(lambda: None)
+    runner = CliRunner()
+    monkeypatch.setenv("CONVEYOR_HOME", str(tmp_path / "never-started"))
+    monkeypatch.delenv("CONVEYOR_HDFS_URI", raising=False)
+
+    result = runner.invoke(app, ["render-config", "--target", "local", "--out", str(tmp_path)])
+    assert result.exit_code == 1
+    assert "hdfs_uri is not configured" in result.output
+
+    monkeypatch.setenv("CONVEYOR_HDFS_URI", "hdfs://127.0.0.1:41001")
+    result = runner.invoke(app, ["render-config", "--target", "local", "--out", str(tmp_path)])
+    assert result.exit_code == 0, result.output
+    rendered = (tmp_path / config_targets.SPARK_DEFAULTS).read_text()
+    assert "spark.hadoop.fs.defaultFS                       hdfs://127.0.0.1:41001" in rendered
+    assert f"{Settings().jars_dir}/spark/*.jar" in rendered
