@@ -157,9 +157,9 @@ def latency(
     )
     joined = rows.join(
         batches,
-        (rows.partition == batches.partition)
-        & (rows.offset >= batches.start_offset)
-        & (rows.offset < batches.end_offset),
+        (rows["partition"] == batches["partition"])
+        & (rows["offset"] >= batches["start_offset"])
+        & (rows["offset"] < batches["end_offset"]),
     )
     seconds_col = (F.unix_millis("ended_at") - F.unix_millis("kafka_timestamp")) / 1000.0
     q = (
@@ -184,6 +184,11 @@ def latency(
         "p99_s": round(q["p99"], 2),
         "max_s": round(q["max"], 2),
     }
+
+
+def _shown(figures: dict[str, Any]) -> dict[str, Any]:
+    print(json.dumps(figures), flush=True)  # figures as soon as they exist
+    return figures
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -217,7 +222,7 @@ def main(argv: list[str] | None = None) -> int:
                     "spark": spark.version,
                     "spark_master": settings.spark_master,
                 },
-                "throughput": throughput(spark, settings, Path(tmp), args.events),
+                "throughput": _shown(throughput(spark, settings, Path(tmp), args.events)),
                 "latency": latency(
                     spark, settings, Path(tmp), args.rate, args.seconds, args.trigger
                 ),

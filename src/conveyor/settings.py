@@ -98,6 +98,14 @@ class Settings(BaseSettings):
     spark_shuffle_partitions: int = 2
     spark_extra_conf: dict[str, str] = Field(default_factory=dict)
     trigger_interval: str = "5 seconds"
+    # Upper bound of records per micro-batch (available-now splits a backlog into batches of
+    # this size), so a large backlog never has to fit in the driver's memory at once.
+    max_offsets_per_trigger: int = 100_000
+
+    # Test-only: the least history `conveyor vacuum --i-know-this-is-a-test` may keep, as a
+    # duration (`0s`, `1h`). Unset, nothing can go below the safe retention. Never set it in
+    # production; Delta's own retention check stays on either way.
+    test_only_min_vacuum_retention: str | None = None
 
     # Embedded stack: fixed ports are optional; 0 means "pick a free one (reused on restart)".
     kafka_port: int = 0

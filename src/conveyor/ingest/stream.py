@@ -71,8 +71,9 @@ def ingest_stream(
     _check_for_gaps(spark, settings, target, checkpoint, accept_data_loss)
 
     options = {"failOnDataLoss": "false" if accept_data_loss else "true"}
-    if max_offsets_per_trigger:
-        options["maxOffsetsPerTrigger"] = str(max_offsets_per_trigger)
+    limit = max_offsets_per_trigger or settings.max_offsets_per_trigger
+    if limit:
+        options["maxOffsetsPerTrigger"] = str(limit)
     source = read_kafka(
         spark,
         settings.kafka_servers,

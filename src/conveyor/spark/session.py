@@ -7,6 +7,8 @@ same jars and configuration to `spark-submit`, so both paths run identical code.
 from __future__ import annotations
 
 import os
+from collections.abc import Iterator
+from contextlib import contextmanager
 from typing import TYPE_CHECKING
 
 from conveyor import jars
@@ -55,6 +57,21 @@ def build_session(settings: Settings, app_name: str) -> SparkSession:
     session = builder.getOrCreate()
     session.sparkContext.setLogLevel("WARN")
     return session
+
+
+@contextmanager
+def spark_session(settings: Settings, app_name: str) -> Iterator[SparkSession]:
+    """`build_session` for one piece of work: stopped afterwards only if this call started it,
+    so a session the caller already runs (a test's, a notebook's) is borrowed, never stopped."""
+    from pyspark import SparkContext
+
+    already_running = SparkContext._active_spark_context is not None
+    session = build_session(settings, app_name)
+    try:
+        yield session
+    finally:
+        if not already_running:
+            session.stop()
 
 
 def spark_submit_args(settings: Settings) -> list[str]:
