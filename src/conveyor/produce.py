@@ -49,12 +49,26 @@ class Event:
     value: bytes | None
 
 
+CLICK_GAP_MS = (50, 1_500)
+"""Milliseconds between consecutive sample clicks (uniform): about 1.3 events/s on average."""
+LOG_GAP_MS = (20, 1_000)
+
+
+def ending_now(count: int, gap_ms: tuple[int, int]) -> datetime:
+    """A start time from which `count` events `gap_ms` apart end at about now, so sample
+    events look recent (and a later batch of samples is never behind the watermark)."""
+    mean_ms = (gap_ms[0] + gap_ms[1]) / 2
+    return datetime.now(UTC) - timedelta(milliseconds=count * mean_ms)
+
+
 def click_events(
     count: int, *, seed: int = 7, start: datetime | None = None, users: int = 200
 ) -> Iterator[dict[str, Any]]:
-    """count click events in time order from `start`, as users walking sessions through a funnel."""
+    """count click events in time order from `start` (default: so that they end about now), as
+    users walking sessions through a funnel. The same seed gives the same events; only the
+    default start moves with the clock."""
     rng = random.Random(seed)
-    clock = start or datetime(2026, 11, 23, 8, 0, tzinfo=UTC)
+    clock = start or ending_now(count, CLICK_GAP_MS)
     made = 0
     while made < count:
         user = f"u{rng.randrange(users):05d}"
@@ -65,7 +79,7 @@ def click_events(
         for event_type, url in _session_path(rng):
             if made >= count:
                 return
-            clock += timedelta(milliseconds=rng.randrange(200, 20_000))
+            clock += timedelta(milliseconds=rng.randrange(*CLICK_GAP_MS))
             event: dict[str, Any] = {
                 "event_id": str(uuid.UUID(int=rng.getrandbits(128))),
                 "user_id": user,
@@ -97,11 +111,11 @@ def _session_path(rng: random.Random) -> list[tuple[str, str]]:
 def log_events(
     count: int, *, seed: int = 11, start: datetime | None = None
 ) -> Iterator[dict[str, Any]]:
-    """count application log lines in time order."""
+    """count application log lines in time order from `start` (default: ending about now)."""
     rng = random.Random(seed)
-    clock = start or datetime(2026, 11, 23, 8, 0, tzinfo=UTC)
+    clock = start or ending_now(count, LOG_GAP_MS)
     for _ in range(count):
-        clock += timedelta(milliseconds=rng.randrange(50, 5_000))
+        clock += timedelta(milliseconds=rng.randrange(*LOG_GAP_MS))
         level = rng.choice(LEVELS)
         yield {
             "ts": clock.isoformat(timespec="milliseconds"),

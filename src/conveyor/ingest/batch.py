@@ -3,17 +3,22 @@
 Every Delta write carries `txnAppId` (the checkpoint's app id) and `txnVersion` (the batch id),
 so a batch Spark replays after a crash skips the writes that already committed. Everything a
 batch decides (validity, lateness, duplicates) is derived from its input and from tables as
-they were before it, so a replay decides the same.
+they were before it, so a replay decides the same. An empty silver or quarantine share is not
+written once its table exists (the first batch creates every table, empty or not).
+
+The work per batch is kept to a fixed number of Spark jobs: the records are routed once (to
+silver, quarantine or "duplicate"), one aggregate gives every count the ledger needs, then each
+table gets one append.
 """
 
 from __future__ import annotations
 
 import logging
-from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
-from typing import TYPE_CHECKING
+from dataclasses import dataclass, field
+from datetime import UTC, date, datetime
+from typing import TYPE_CHECKING, Any
 
-from conveyor.catalog import Layer, StreamSpec, ledger_uri, table_uri
+from conveyor.catalog import Layer, StreamSpec, TableRef, ledger_uri, table_uri
 from conveyor.ingest import quality
 from conveyor.ingest.bronze import to_bronze
 from conveyor.ingest.ledger import (
@@ -21,16 +26,19 @@ from conveyor.ingest.ledger import (
     PartitionRange,
     append_entry,
     previous_max_event_time,
+    table_exists,
 )
-from conveyor.ingest.offsets import commit_monitoring_offsets
+from conveyor.ingest.offsets import MonitoringGroup
 from conveyor.settings import Settings
 
 if TYPE_CHECKING:
-    from pyspark.sql import DataFrame, SparkSession
+    from pyspark.sql import Column, DataFrame, SparkSession
 
 log = logging.getLogger(__name__)
 
 KAFKA_COORDINATES = ("topic", "partition", "offset")
+DESTINATION = "_destination"
+TO_SILVER, TO_QUARANTINE, DUPLICATE = "silver", "quarantine", "duplicate"
 QUARANTINE_COLUMNS = (
     "value",
     "key",
@@ -69,6 +77,67 @@ class StreamTarget:
             monitoring_group=f"conveyor.{stream.name}",
         )
 
+    def table(self, layer: Layer) -> TableRef:
+        return self.stream.table(layer)
+
+    def uri(self, layer: Layer) -> str:
+        match layer:
+            case Layer.BRONZE:
+                return self.bronze
+            case Layer.SILVER:
+                return self.silver
+            case Layer.QUARANTINE:
+                return self.quarantine
+
+
+@dataclass
+class RunState:
+    """What one run of a stream carries from batch to batch, so a batch need not re-read it:
+    the newest event time landed so far and whether silver exists. On the first batch of a run
+    (and on any batch id it did not expect) it is read from the tables instead."""
+
+    settings: Settings
+    newest: datetime | None = None
+    next_batch: int | None = None
+    written: set[Layer] = field(default_factory=set)
+    monitoring: MonitoringGroup | None = field(default=None, repr=False)
+
+    def exists(self, spark: SparkSession, target: StreamTarget, layer: Layer) -> bool:
+        """Whether the layer's table exists (looked at once per run, then remembered)."""
+        if layer not in self.written and table_exists(spark, target.uri(layer)):
+            self.written.add(layer)
+        return layer in self.written
+
+    def newest_before(
+        self, spark: SparkSession, target: StreamTarget, batch_id: int
+    ) -> datetime | None:
+        """Newest event time landed by batches before batch_id (deterministic on replay)."""
+        if self.next_batch != batch_id:
+            self.newest = previous_max_event_time(
+                spark, target.ledger, target.stream.name, target.app_id, batch_id
+            )
+        return self.newest
+
+    def landed(self, batch_id: int, newest: datetime | None) -> None:
+        if newest is not None:
+            self.newest = max(newest, self.newest) if self.newest else newest
+        self.next_batch = batch_id + 1
+
+    def commit_offsets(self, target: StreamTarget, ranges: list[PartitionRange]) -> None:
+        """Monitoring only: never fail a landed batch over it."""
+        try:
+            if self.monitoring is None:
+                self.monitoring = MonitoringGroup(self.settings, target.monitoring_group)
+            self.monitoring.commit(ranges)
+        except Exception as exc:
+            log.warning("could not update monitoring group %s: %s", target.monitoring_group, exc)
+            self.close()
+
+    def close(self) -> None:
+        if self.monitoring is not None:
+            self.monitoring.close()
+            self.monitoring = None
+
 
 def silver_columns(stream: StreamSpec) -> list[str]:
     return [
@@ -80,46 +149,57 @@ def silver_columns(stream: StreamSpec) -> list[str]:
     ]
 
 
+@dataclass(frozen=True)
+class BatchCounts:
+    """What one aggregate over the routed batch found."""
+
+    ranges: list[PartitionRange]
+    silver: int
+    quarantined: int
+    duplicates: int
+    newest: datetime | None
+    event_dates: list[date]
+
+    @property
+    def rows(self) -> int:
+        return sum(r.end_offset - r.start_offset for r in self.ranges)
+
+
 def process_batch(
-    spark: SparkSession, settings: Settings, target: StreamTarget, batch: DataFrame, batch_id: int
+    spark: SparkSession,
+    target: StreamTarget,
+    batch: DataFrame,
+    batch_id: int,
+    state: RunState,
 ) -> LedgerEntry | None:
     """Land one micro-batch in every table and the ledger; None for an empty batch."""
-    from pyspark.sql import functions as F
-
     started = datetime.now(UTC)
+    stream = target.stream
     rows = to_bronze(batch).persist()
+    cached = [rows]
     try:
-        ranges = _offset_ranges(rows)
-        if not ranges:
-            return None
-        stream = target.stream
-        bronze_rows = sum(r.end_offset - r.start_offset for r in ranges)
-        bronze_version = _append(rows, target.bronze, target, batch_id, ["ingest_date"])
-
-        previous_max = previous_max_event_time(
-            spark, target.ledger, stream.name, target.app_id, batch_id
-        )
-        assessed = quality.assess(rows, stream.event_schema).persist()
+        previous_max = state.newest_before(spark, target, batch_id)
         watermark = previous_max - stream.event_schema.late_tolerance if previous_max else None
-        classified = _classify(assessed, watermark)
-        valid = classified.where(F.size(quality.PROBLEMS) == 0)
-        silver, duplicates = _deduplicate(spark, valid, target, stream)
-        silver = silver.select(*silver_columns(stream)).persist()
-        silver_rows = silver.count()
-        silver_version = _append(silver, target.silver, target, batch_id, ["event_date"])
-        quarantine = _quarantine_rows(classified).persist()
-        quarantined = quarantine.count()
-        quarantine_version = _append(
-            quarantine, target.quarantine, target, batch_id, ["ingest_date"]
-        )
-
-        stats = silver.agg(
-            F.max(F.col(stream.event_schema.event_time)).alias("max_time"),
-            F.collect_set(quality.EVENT_DATE).alias("dates"),
-        ).first()
-        event_dates = sorted(stats["dates"]) if stats else []
-        late_dates = [d for d in event_dates if previous_max and d < previous_max.date()]
-        newest = [t for t in (stats["max_time"] if stats else None, previous_max) if t]
+        classified = _classify(quality.assess(rows, stream.event_schema), watermark).persist()
+        cached.append(classified)
+        routed = _route(spark, classified, target, state).persist()
+        cached.append(routed)
+        counts = _count(routed, stream)
+        if not counts.ranges:
+            return None
+        shares = {
+            Layer.BRONZE: rows,
+            Layer.SILVER: routed.where(F_dest(TO_SILVER)).select(*silver_columns(stream))
+            if counts.silver or not state.exists(spark, target, Layer.SILVER)
+            else None,
+            Layer.QUARANTINE: _quarantine_rows(routed.where(F_dest(TO_QUARANTINE)))
+            if counts.quarantined or not state.exists(spark, target, Layer.QUARANTINE)
+            else None,
+        }
+        versions = _append_all(target, batch_id, shares)
+        state.written.update(layer for layer, frame in shares.items() if frame is not None)
+        late_dates = [d for d in counts.event_dates if previous_max and d < previous_max.date()]
+        newest = [t for t in (counts.newest, previous_max) if t]
         entry = LedgerEntry(
             stream=stream.name,
             kind="batch",
@@ -127,44 +207,32 @@ def process_batch(
             batch_id=batch_id,
             started_at=started,
             ended_at=datetime.now(UTC),
-            offsets=ranges,
-            rows_read=bronze_rows,
-            bronze_rows=bronze_rows,
-            silver_rows=silver_rows,
-            quarantined=quarantined,
-            duplicates_dropped=duplicates,
-            bronze_version=bronze_version,
-            silver_version=silver_version,
-            quarantine_version=quarantine_version,
-            event_dates=event_dates,
+            offsets=counts.ranges,
+            rows_read=counts.rows,
+            bronze_rows=counts.rows,
+            silver_rows=counts.silver,
+            quarantined=counts.quarantined,
+            duplicates_dropped=counts.duplicates,
+            bronze_version=versions[Layer.BRONZE],
+            silver_version=versions[Layer.SILVER],
+            quarantine_version=versions[Layer.QUARANTINE],
+            event_dates=counts.event_dates,
             late_dates=late_dates,
             max_event_time=max(newest) if newest else None,
         )
         append_entry(spark, target.ledger, entry)
-        silver.unpersist()
-        quarantine.unpersist()
-        assessed.unpersist()
     finally:
-        rows.unpersist()
-    try:
-        commit_monitoring_offsets(settings, target.monitoring_group, ranges)
-    except Exception as exc:  # monitoring only: never fail a landed batch over it
-        log.warning("could not update monitoring group %s: %s", target.monitoring_group, exc)
+        for frame in cached:
+            frame.unpersist()
+    state.landed(batch_id, counts.newest)
+    state.commit_offsets(target, counts.ranges)
     return entry
 
 
-def _offset_ranges(rows: DataFrame) -> list[PartitionRange]:
+def F_dest(destination: str) -> Column:
     from pyspark.sql import functions as F
 
-    found = (
-        rows.groupBy("topic", "partition")
-        .agg(F.min("offset").alias("lo"), F.max("offset").alias("hi"))
-        .collect()
-    )
-    return sorted(
-        (PartitionRange(r["topic"], r["partition"], r["lo"], r["hi"] + 1) for r in found),
-        key=lambda r: (r.topic, r.partition),
-    )
+    return F.col(DESTINATION) == destination
 
 
 def _classify(assessed: DataFrame, watermark: datetime | None) -> DataFrame:
@@ -187,56 +255,124 @@ def _classify(assessed: DataFrame, watermark: datetime | None) -> DataFrame:
     )
 
 
-def _deduplicate(
-    spark: SparkSession, valid: DataFrame, target: StreamTarget, stream: StreamSpec
-) -> tuple[DataFrame, int]:
-    """Drop repeats of the dedup key within the batch and against silver (within the
-    late-data tolerance). Returns the rows to land and how many were dropped."""
+def _route(
+    spark: SparkSession, classified: DataFrame, target: StreamTarget, state: RunState
+) -> DataFrame:
+    """Add DESTINATION: quarantine (any problem), duplicate (a repeat of the dedup key within
+    the batch, or of a silver row within the late-data tolerance of its event time), or silver.
+    The first of several repeats in a batch (by Kafka time, partition, offset) is kept."""
     from pyspark.sql import Window
     from pyspark.sql import functions as F
 
+    stream = target.stream
     keys = list(stream.event_schema.dedup_key)
+    bad = F.size(F.col(quality.PROBLEMS)) > 0
     if not keys:
-        return valid, 0
-    first = Window.partitionBy(*keys).orderBy("kafka_timestamp", "partition", "offset")
-    ranked = valid.withColumn("_rank", F.row_number().over(first))
-    candidates = ranked.where(F.col("_rank") == 1).drop("_rank")
-    within_batch = ranked.where(F.col("_rank") > 1).count()
+        return classified.withColumn(
+            DESTINATION, F.when(bad, F.lit(TO_QUARANTINE)).otherwise(F.lit(TO_SILVER))
+        )
+    first = Window.partitionBy(*keys, F.col("_valid")).orderBy(
+        "kafka_timestamp", "partition", "offset"
+    )
+    ranked = classified.withColumn("_valid", ~bad).withColumn(
+        "_rank", F.when(~bad, F.row_number().over(first))
+    )
+    repeat_in_batch = F.col("_rank") > 1
+    seen = _seen_in_silver(spark, ranked.where(~bad), target, state)
+    if seen is not None:
+        ranked = ranked.join(seen, on=list(KAFKA_COORDINATES), how="left")
+        repeat = repeat_in_batch | F.coalesce(F.col("_seen"), F.lit(False))
+    else:
+        repeat = repeat_in_batch
+    destination = (
+        F.when(bad, F.lit(TO_QUARANTINE)).when(repeat, F.lit(DUPLICATE)).otherwise(F.lit(TO_SILVER))
+    )
+    return ranked.withColumn(DESTINATION, destination).drop("_valid", "_rank", "_seen")
 
-    from delta.tables import DeltaTable
 
-    if not DeltaTable.isDeltaTable(spark, target.silver):
-        return candidates, within_batch
-    bounds = candidates.agg(
-        F.min(quality.EVENT_DATE).alias("lo"), F.max(quality.EVENT_DATE).alias("hi")
+def _seen_in_silver(
+    spark: SparkSession, valid: DataFrame, target: StreamTarget, state: RunState
+) -> DataFrame | None:
+    """Kafka coordinates of valid records whose dedup key is already in silver from another
+    Kafka record, with an event time within the late-data tolerance (the same record, landed
+    by an earlier attempt of this batch, is not a repeat). None when silver does not exist."""
+    from pyspark.sql import functions as F
+
+    if not state.exists(spark, target, Layer.SILVER):
+        return None
+    stream = target.stream
+    keys = list(stream.event_schema.dedup_key)
+    tolerance = stream.event_schema.late_tolerance
+    bounds = valid.agg(
+        F.min(quality.EVENT_TIME).alias("lo"), F.max(quality.EVENT_TIME).alias("hi")
     ).first()
     if not bounds or bounds["lo"] is None:
-        return candidates, within_batch
-    margin = timedelta(days=1) + stream.event_schema.late_tolerance
-    window_lo, window_hi = bounds["lo"] - margin, bounds["hi"] + margin
+        return None
+    lo, hi = bounds["lo"] - tolerance, bounds["hi"] + tolerance
+    time_field = stream.event_schema.event_time
+    # the date range prunes partitions; the time range lets Delta skip files by their stats
     existing = (
         spark.read.format("delta")
         .load(target.silver)
-        .where(F.col(quality.EVENT_DATE).between(F.lit(window_lo), F.lit(window_hi)))
-        .select(*keys, F.struct(*KAFKA_COORDINATES).alias("_seen_at"))
+        .where(F.col(quality.EVENT_DATE).between(F.lit(lo.date()), F.lit(hi.date())))
+        .where(F.col(time_field).between(F.lit(lo), F.lit(hi)))
+        .select(
+            *keys,
+            F.col(time_field).alias("_seen_time"),
+            F.struct(*KAFKA_COORDINATES).alias("_seen_at"),
+        )
     )
     here = F.struct(*[F.col(c) for c in KAFKA_COORDINATES])
-    # a key already in silver from another Kafka record is a duplicate; the same record
-    # (a replayed batch) is not
-    joined = candidates.join(existing, on=keys, how="left")
-    is_repeat = F.col("_seen_at").isNotNull() & (F.col("_seen_at") != here)
-    marked = joined.withColumn("_repeat", is_repeat)
-    flags = marked.groupBy(*KAFKA_COORDINATES).agg(F.max("_repeat").alias("_dup"))
-    kept = candidates.join(flags, on=list(KAFKA_COORDINATES)).where(~F.col("_dup")).drop("_dup")
-    across = flags.where(F.col("_dup")).count()
-    return kept, within_batch + across
+    near = F.abs(
+        F.unix_micros(F.col(quality.EVENT_TIME)) - F.unix_micros(F.col("_seen_time"))
+    ) <= F.lit(int(tolerance.total_seconds() * 1_000_000))
+    matches = valid.select(*keys, quality.EVENT_TIME, *KAFKA_COORDINATES).join(existing, on=keys)
+    return (
+        matches.where(near & (F.col("_seen_at") != here))
+        .select(*KAFKA_COORDINATES)
+        .distinct()
+        .withColumn("_seen", F.lit(True))
+    )
+
+
+def _count(routed: DataFrame, stream: StreamSpec) -> BatchCounts:
+    """One job: offsets per partition, rows per destination, newest event time, event dates."""
+    from pyspark.sql import functions as F
+
+    to_silver = F.col(DESTINATION) == TO_SILVER
+    per_partition = (
+        routed.groupBy("topic", "partition")
+        .agg(
+            F.min("offset").alias("lo"),
+            F.max("offset").alias("hi"),
+            F.count(F.when(to_silver, 1)).alias("silver"),
+            F.count(F.when(F.col(DESTINATION) == TO_QUARANTINE, 1)).alias("quarantined"),
+            F.count(F.when(F.col(DESTINATION) == DUPLICATE, 1)).alias("duplicates"),
+            F.max(F.when(to_silver, F.col(stream.event_schema.event_time))).alias("newest"),
+            F.collect_set(F.when(to_silver, F.col(quality.EVENT_DATE))).alias("dates"),
+        )
+        .collect()
+    )
+    ranges = sorted(
+        (PartitionRange(r["topic"], r["partition"], r["lo"], r["hi"] + 1) for r in per_partition),
+        key=lambda r: (r.topic, r.partition),
+    )
+    newest = [r["newest"] for r in per_partition if r["newest"] is not None]
+    return BatchCounts(
+        ranges=ranges,
+        silver=sum(r["silver"] for r in per_partition),
+        quarantined=sum(r["quarantined"] for r in per_partition),
+        duplicates=sum(r["duplicates"] for r in per_partition),
+        newest=max(newest) if newest else None,
+        event_dates=sorted({d for r in per_partition for d in r["dates"]}),
+    )
 
 
 def _quarantine_rows(classified: DataFrame) -> DataFrame:
     from pyspark.sql import functions as F
 
     problems = F.col(quality.PROBLEMS)
-    return classified.where(F.size(problems) > 0).select(
+    return classified.select(
         "value",
         "key",
         "topic",
@@ -250,20 +386,45 @@ def _quarantine_rows(classified: DataFrame) -> DataFrame:
     )
 
 
-def _append(
-    frame: DataFrame, uri: str, target: StreamTarget, batch_id: int, partition_by: list[str]
-) -> int | None:
-    """Idempotent append (skipped by Delta when this app id already wrote this batch).
-    Returns the table's version afterwards."""
-    from delta.tables import DeltaTable
+def _append_all(
+    target: StreamTarget, batch_id: int, shares: dict[Layer, DataFrame | None]
+) -> dict[Layer, int | None]:
+    """Append each table's share at once (separate tables: their commits never conflict, and
+    one's file and commit I/O overlaps another's work). An empty share is not written.
+    Returns each table's version afterwards (None when not written)."""
+    from concurrent.futures import ThreadPoolExecutor
 
+    with ThreadPoolExecutor(max_workers=len(shares), thread_name_prefix="append") as pool:
+        futures = {
+            layer: pool.submit(_append, frame, target.uri(layer), target, batch_id, layer)
+            for layer, frame in shares.items()
+            if frame is not None
+        }
+    # every write has ended here; the first failure is raised, the batch is retried as a whole
+    return {layer: futures[layer].result() if layer in futures else None for layer in shares}
+
+
+def _append(
+    frame: DataFrame, uri: str, target: StreamTarget, batch_id: int, layer: Layer
+) -> int | None:
+    """Idempotent append (skipped by Delta when this app id already wrote this batch), into
+    the table's catalog partitioning. Returns the table's version afterwards."""
     (
         frame.write.format("delta")
         .mode("append")
         .option("txnAppId", target.app_id)
         .option("txnVersion", batch_id)
-        .partitionBy(*partition_by)
+        .partitionBy(*target.table(layer).partition_by)
         .save(uri)
     )
-    history = DeltaTable.forPath(frame.sparkSession, uri).history(1).select("version").first()
-    return int(history["version"]) if history else None
+    return _version(frame.sparkSession, uri)
+
+
+def _version(spark: SparkSession, uri: str) -> int | None:
+    """The table's version as the session's Delta log knows it (our commit just updated it),
+    without a Spark job."""
+    jvm: Any = spark._jvm
+    session: Any = spark._jsparkSession
+    delta_log = jvm.org.apache.spark.sql.delta.DeltaLog.forTable(session, uri)
+    version = int(delta_log.unsafeVolatileSnapshot().version())
+    return version if version >= 0 else None

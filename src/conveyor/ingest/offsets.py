@@ -148,30 +148,38 @@ def find_gaps(
     return gaps
 
 
-def commit_monitoring_offsets(settings: Settings, group: str, ranges: list[PartitionRange]) -> None:
-    """Record processed offsets in a Kafka consumer group, for lag tools only (never read back)."""
-    from kafka import KafkaAdminClient, TopicPartition
-    from kafka.structs import OffsetAndMetadata
+class MonitoringGroup:
+    """The `conveyor.<stream>` consumer group, for lag tools only (never read back): processed
+    offsets are committed after each batch over one admin client kept for the run."""
 
-    if not ranges:
-        return
-    from kafka.errors import CoordinatorNotAvailableError
+    def __init__(self, settings: Settings, group: str) -> None:
+        from kafka import KafkaAdminClient
 
-    offsets = {
-        TopicPartition(r.topic, r.partition): OffsetAndMetadata(r.end_offset, "", -1)
-        for r in ranges
-    }
-    admin = KafkaAdminClient(**settings.kafka_client_options())
-    try:
+        self.group = group
+        self._admin = KafkaAdminClient(**settings.kafka_client_options())
+
+    def commit(self, ranges: list[PartitionRange]) -> None:
+        """Record that everything before each range's end offset is processed."""
+        from kafka import TopicPartition
+        from kafka.errors import CoordinatorNotAvailableError
+        from kafka.structs import OffsetAndMetadata
+
+        if not ranges:
+            return
+        offsets = {
+            TopicPartition(r.topic, r.partition): OffsetAndMetadata(r.end_offset, "", -1)
+            for r in ranges
+        }
         # the first use of any group makes the broker create __consumer_offsets; until then
         # it answers "coordinator not available"
         for attempt in range(20):
             try:
-                admin.alter_group_offsets(group, offsets)
+                self._admin.alter_group_offsets(self.group, offsets)
                 return
             except CoordinatorNotAvailableError:
                 if attempt == 19:
                     raise
                 time.sleep(0.5)  # backoff between retries, bounded by the attempt count
-    finally:
-        admin.close()
+
+    def close(self) -> None:
+        self._admin.close()

@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING
 
 from conveyor.catalog import Catalog, checkpoint_uri
 from conveyor.errors import ConveyorError
-from conveyor.ingest.batch import StreamTarget, process_batch
+from conveyor.ingest.batch import RunState, StreamTarget, process_batch
 from conveyor.ingest.bronze import read_kafka
 from conveyor.ingest.ledger import LedgerEntry, append_entry, recorded_gaps
 from conveyor.ingest.offsets import (
@@ -82,9 +82,10 @@ def ingest_stream(
         kafka_options=settings.spark_kafka_options(),
     )
     summary = IngestSummary(stream=name)
+    state = RunState(settings)
 
     def land(batch: DataFrame, batch_id: int) -> None:
-        entry = process_batch(spark, settings, target, batch, batch_id)
+        entry = process_batch(spark, target, batch, batch_id, state)
         if entry is not None:
             summary.batches.append(entry)
             log.info(
@@ -122,6 +123,8 @@ def ingest_stream(
             raise DataLossError(name, gaps) from None
         first_line = str(exc).strip().splitlines()[0] if str(exc).strip() else repr(exc)
         raise IngestFailed(f"stream '{name}': the streaming query failed: {first_line}") from exc
+    finally:
+        state.close()
     return summary
 
 
