@@ -1,0 +1,1 @@
+"""Sensors: wait for something in the lake before a task runs."""

@@ -1,0 +1,264 @@
+"""Compaction: bin-pack (or Z-order) the closed partitions that crossed the small-file thresholds.
+
+A partition is compacted when it is *closed* (its day ended more than the stream's late-data
+tolerance ago) and holds at least `min_small_files` files below `small_file_threshold`. Delta's
+OPTIMIZE rewrites with dataChange=false and does not conflict with blind appends, so a running
+stream is never failed or stalled by it. A conflict with another rewrite (a second OPTIMIZE, a
+DELETE) is retried with exponential backoff, re-planning each time. One lease per table
+(`lock.table_lock`) keeps a second compaction of the same table from starting at all.
+"""
+
+from __future__ import annotations
+
+import logging
+import random
+import time
+import uuid
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import TYPE_CHECKING, Any
+
+from conveyor.catalog import Catalog, MaintenancePolicy, TableRef, table_uri
+from conveyor.errors import ConveyorError
+from conveyor.maintenance.lock import DEFAULT_TTL, LockHeld, table_lock
+from conveyor.maintenance.log import MaintenanceRun, RunStatus, record_run
+from conveyor.maintenance.stats import PartitionStats, TableStats, table_stats
+from conveyor.settings import Settings
+
+if TYPE_CHECKING:
+    from datetime import timedelta
+
+    from pyspark.sql import SparkSession
+
+log = logging.getLogger(__name__)
+
+ATTEMPTS = 4
+BACKOFF_S = 2.0
+HISTORY_SCAN = 200  # commits searched for our OPTIMIZE (a busy stream commits meanwhile)
+
+
+class CompactionConflict(ConveyorError):
+    """OPTIMIZE kept conflicting with concurrent rewrites of the same files."""
+
+
+@dataclass(frozen=True)
+class CompactionPlan:
+    """The partitions one compaction will rewrite, and why the others are left alone."""
+
+    stats: TableStats
+    min_small_files: int
+    partitions: tuple[PartitionStats, ...]
+    still_open: tuple[PartitionStats, ...]  # over the threshold but not closed yet
+
+    @property
+    def labels(self) -> list[str]:
+        return [p.label for p in self.partitions]
+
+    def describe(self) -> str:
+        if self.partitions:
+            small = sum(p.small_files for p in self.partitions)
+            return f"{len(self.partitions)} partition(s) with {small} small file(s) to compact"
+        reason = (
+            f"no closed partition has {self.min_small_files} or more files below "
+            f"{_mb(self.stats.small_file_threshold)}"
+        )
+        if self.still_open:
+            reason += f"; {len(self.still_open)} open partition(s) wait until they close"
+        return reason
+
+
+def plan_compaction(
+    stats: TableStats,
+    policy: MaintenancePolicy,
+    late_tolerance: timedelta,
+    now: datetime,
+    *,
+    include_open: bool = False,
+    force: bool = False,
+) -> CompactionPlan:
+    """Pick the partitions to compact: closed (unless include_open) and holding at least
+    `min_small_files` small files (at least 2 when force)."""
+    enough = 2 if force else policy.min_small_files
+    crowded = [p for p in stats.partitions if p.small_files >= enough]
+    ready = [p for p in crowded if include_open or p.is_closed(late_tolerance, now)]
+    return CompactionPlan(
+        stats=stats,
+        min_small_files=enough,
+        partitions=tuple(ready),
+        still_open=tuple(p for p in crowded if p not in ready),
+    )
+
+
+def compact_table(
+    spark: SparkSession,
+    settings: Settings,
+    catalog: Catalog,
+    ref: TableRef,
+    *,
+    zorder: bool = False,
+    include_open: bool = False,
+    force: bool = False,
+    lock: bool = True,
+    lock_ttl: timedelta = DEFAULT_TTL,
+    attempts: int = ATTEMPTS,
+) -> MaintenanceRun:
+    """Compact `ref` if its statistics say so; Z-order by the catalog's `zorder_by` instead of
+    bin-packing when `zorder` (tables without zorder_by are bin-packed).
+
+    Returns the run: DONE, SKIPPED (nothing to do; not logged), or LOCKED (another compaction
+    holds the table's lease; nothing done). Raises CompactionConflict after `attempts` conflicts.
+    `lock=False` skips the lease and relies on Delta's conflict detection alone (tests use it).
+    """
+    operation = "zorder" if zorder and ref.zorder_by else "compact"
+    run = MaintenanceRun.start(uuid.uuid4().hex, ref, operation, datetime.now(UTC))
+    if not lock:
+        return _compact(spark, settings, catalog, ref, run, include_open, force, attempts)
+    try:
+        with table_lock(spark, settings, ref.name, "compact", ttl=lock_ttl):
+            return _compact(spark, settings, catalog, ref, run, include_open, force, attempts)
+    except LockHeld as held:
+        run.status, run.message = RunStatus.LOCKED, str(held)
+        run.ended_at = datetime.now(UTC)
+        log.warning("%s", held)
+        record_run(spark, settings, run)
+        return run
+
+
+def _compact(
+    spark: SparkSession,
+    settings: Settings,
+    catalog: Catalog,
+    ref: TableRef,
+    run: MaintenanceRun,
+    include_open: bool,
+    force: bool,
+    attempts: int,
+) -> MaintenanceRun:
+    from conveyor.maintenance.conflicts import is_conflict
+
+    tolerance = catalog.stream(ref.stream).event_schema.late_tolerance
+    for attempt in range(1, attempts + 1):
+        run.attempts = attempt
+        stats = table_stats(spark, settings, ref)
+        if stats is None:
+            return _finish(run, RunStatus.SKIPPED, f"table {ref.name} does not exist yet")
+        plan = plan_compaction(
+            stats,
+            ref.maintenance,
+            tolerance,
+            datetime.now(UTC),
+            include_open=include_open,
+            force=force,
+        )
+        run.version_before, run.table_files_before = stats.version, stats.files
+        run.table_files_after = stats.files
+        if not plan.partitions:
+            return _finish(run, RunStatus.SKIPPED, plan.describe())
+        log.info("%s: %s (version %d)", ref.name, plan.describe(), stats.version)
+        try:
+            metrics = _optimize(spark, settings, ref, plan, run.operation == "zorder")
+            break
+        except Exception as exc:
+            if not is_conflict(exc):
+                _finish(run, RunStatus.FAILED, f"{type(exc).__name__}: {_first_line(exc)}")
+                record_run(spark, settings, run)
+                raise
+            if attempt == attempts:
+                message = (
+                    f"compaction of {ref.name} conflicted with concurrent rewrites {attempts} "
+                    f"times; last: {_first_line(exc)}. Run it again later."
+                )
+                _finish(run, RunStatus.FAILED, message)
+                record_run(spark, settings, run)
+                raise CompactionConflict(message) from exc
+            pause = BACKOFF_S * 2 ** (attempt - 1) * (1 + random.random())
+            log.warning(
+                "%s: compaction conflicted (%s); retrying in %.1fs",
+                ref.name,
+                _first_line(exc),
+                pause,
+            )
+            time.sleep(pause)  # backoff before re-planning against the new version
+    _fill_outcome(spark, settings, ref, run, plan, metrics)
+    record_run(spark, settings, run)
+    return run
+
+
+def _optimize(
+    spark: SparkSession, settings: Settings, ref: TableRef, plan: CompactionPlan, zorder: bool
+) -> dict[str, Any]:
+    """Run OPTIMIZE on the planned partitions; returns Delta's metrics."""
+    from delta.tables import DeltaTable
+
+    # a session of its own, so the file sizes of this table's policy reach no other work
+    session = spark.newSession()
+    policy = ref.maintenance
+    session.conf.set(
+        "spark.databricks.delta.optimize.minFileSize", str(policy.small_file_threshold)
+    )
+    session.conf.set("spark.databricks.delta.optimize.maxFileSize", str(policy.target_file_size))
+    where = " OR ".join(f"({p.predicate()})" for p in plan.partitions)
+    builder = DeltaTable.forPath(session, table_uri(settings, ref)).optimize().where(where)
+    result = builder.executeZOrderBy(*ref.zorder_by) if zorder else builder.executeCompaction()
+    row = result.first()
+    metrics: dict[str, Any] = row["metrics"].asDict(recursive=True) if row else {}
+    return metrics
+
+
+def _fill_outcome(
+    spark: SparkSession,
+    settings: Settings,
+    ref: TableRef,
+    run: MaintenanceRun,
+    plan: CompactionPlan,
+    metrics: dict[str, Any],
+) -> None:
+    labels = plan.labels
+    run.partitions = labels
+    run.files_before = sum(p.files for p in plan.partitions)
+    run.bytes_before = sum(p.bytes for p in plan.partitions)
+    committed = _optimize_version(spark, table_uri(settings, ref), plan.stats.version)
+    run.version_after = committed
+    after = table_stats(spark, settings, ref, version=committed) if committed else plan.stats
+    assert after is not None
+    rewritten = after.only(labels)
+    run.files_after = sum(p.files for p in rewritten)
+    run.bytes_after = sum(p.bytes for p in rewritten)
+    latest = table_stats(spark, settings, ref)
+    run.table_files_after = latest.files if latest else after.files
+    removed, added = metrics.get("numFilesRemoved", 0), metrics.get("numFilesAdded", 0)
+    _finish(
+        run,
+        RunStatus.DONE,
+        f"rewrote {removed} file(s) into {added} in {len(labels)} partition(s)"
+        + (f", Z-ordered by {', '.join(ref.zorder_by)}" if run.operation == "zorder" else ""),
+    )
+
+
+def _optimize_version(spark: SparkSession, uri: str, after: int) -> int | None:
+    """The version our OPTIMIZE committed (None when it had nothing to rewrite)."""
+    from delta.tables import DeltaTable
+    from pyspark.sql import functions as F
+
+    row = (
+        DeltaTable.forPath(spark, uri)
+        .history(HISTORY_SCAN)
+        .where((F.col("operation") == "OPTIMIZE") & (F.col("version") > after))
+        .agg(F.max("version").alias("v"))
+        .first()
+    )
+    return int(row["v"]) if row and row["v"] is not None else None
+
+
+def _finish(run: MaintenanceRun, status: RunStatus, message: str) -> MaintenanceRun:
+    run.status, run.message, run.ended_at = status, message, datetime.now(UTC)
+    return run
+
+
+def _first_line(exc: BaseException) -> str:
+    text = str(exc).strip()
+    return text.splitlines()[0] if text else type(exc).__name__
+
+
+def _mb(size: int) -> str:
+    return f"{size / 1024 / 1024:g} MB"

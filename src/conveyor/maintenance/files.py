@@ -1,0 +1,133 @@
+"""Just enough of Hadoop's FileSystem API, through Spark's JVM, for maintenance: file sizes,
+exclusive creation (locks), and listings of a table's folder."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from pyspark.sql import SparkSession
+
+
+@dataclass(frozen=True)
+class FileInfo:
+    """One file: full URI, size in bytes, last modification (UTC)."""
+
+    uri: str
+    size: int
+    modified_at: datetime
+
+
+def _info(status: Any) -> FileInfo:
+    return FileInfo(
+        uri=str(status.getPath().toString()),
+        size=int(status.getLen()),
+        modified_at=datetime.fromtimestamp(status.getModificationTime() / 1000, UTC),
+    )
+
+
+class LakeFiles:
+    """File operations on any URI the session's Hadoop configuration can reach."""
+
+    def __init__(self, spark: SparkSession) -> None:
+        jvm: Any = spark._jvm
+        jsc: Any = spark._jsc
+        self._jvm = jvm
+        self._conf = jsc.hadoopConfiguration()
+
+    def _path(self, uri: str) -> tuple[Any, Any]:
+        path = self._jvm.org.apache.hadoop.fs.Path(uri)
+        return path, path.getFileSystem(self._conf)
+
+    def exists(self, uri: str) -> bool:
+        path, fs = self._path(uri)
+        return bool(fs.exists(path))
+
+    def files_in(self, folder: str) -> dict[str, FileInfo]:
+        """Files (not folders) directly inside `folder`, by name; {} when it does not exist."""
+        path, fs = self._path(folder)
+        if not fs.exists(path):
+            return {}
+        found = {}
+        for status in fs.listStatus(path):
+            if status.isFile():
+                info = _info(status)
+                found[info.uri.rsplit("/", 1)[-1]] = info
+        return found
+
+    def data_files(self, table: str) -> Iterator[FileInfo]:
+        """Every file under a table folder except Delta's log and hidden (`_`, `.`) entries:
+        what VACUUM considers."""
+        path, fs = self._path(table)
+        if not fs.exists(path):
+            return
+        root = str(fs.makeQualified(path).toString()).rstrip("/") + "/"
+        files = fs.listFiles(path, True)
+        while files.hasNext():
+            info = _info(files.next())
+            relative = info.uri[len(root) :] if info.uri.startswith(root) else info.uri
+            if not any(part.startswith(("_", ".")) for part in relative.split("/")):
+                yield info
+
+    def create_new(self, uri: str, text: str) -> bool:
+        """Create a file holding `text` only if nothing is there (atomic on HDFS); False when
+        it already existed or another writer won the race."""
+        from py4j.protocol import Py4JJavaError
+
+        path, fs = self._path(uri)
+        try:
+            out = fs.create(path, False)
+        except Py4JJavaError:
+            if fs.exists(path):
+                return False
+            raise
+        try:
+            out.write(bytearray(text.encode()))
+        finally:
+            out.close()
+        return True
+
+    def read_text(self, uri: str) -> str | None:
+        """The file's text, or None when it does not exist (any more)."""
+        from py4j.protocol import Py4JJavaError
+
+        path, fs = self._path(uri)
+        try:
+            stream = fs.open(path)
+        except Py4JJavaError:
+            if not fs.exists(path):
+                return None
+            raise
+        try:
+            return str(self._jvm.org.apache.commons.io.IOUtils.toString(stream, "UTF-8"))
+        finally:
+            stream.close()
+
+    def modified_at(self, uri: str) -> datetime | None:
+        path, fs = self._path(uri)
+        if not fs.exists(path):
+            return None
+        return _info(fs.getFileStatus(path)).modified_at
+
+    def rename(self, source: str, target: str) -> bool:
+        """Atomic on HDFS: of two renames of the same file, one wins."""
+        src, fs = self._path(source)
+        dst, _ = self._path(target)
+        return bool(fs.rename(src, dst))
+
+    def delete(self, uri: str) -> bool:
+        path, fs = self._path(uri)
+        return bool(fs.delete(path, False))
+
+    def set_modified_at(self, uri: str, when: datetime) -> None:
+        """Backdate a file (tests plant old orphan files with it)."""
+        path, fs = self._path(uri)
+        millis = int(when.timestamp() * 1000)
+        fs.setTimes(path, millis, -1)
+
+    def mkdirs(self, uri: str) -> None:
+        path, fs = self._path(uri)
+        fs.mkdirs(path)

@@ -1,0 +1,149 @@
+"""The maintenance log: one Delta row per compaction or vacuum run, at `<lake>/_conveyor/maintenance`.
+
+Runs that found nothing to do are not recorded (the hourly DAG would fill the log with them);
+runs that did something, were stopped by another run's lock, or failed are.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from dataclasses import asdict, dataclass, field
+from datetime import datetime
+from enum import StrEnum
+from typing import TYPE_CHECKING, Any
+
+from conveyor.catalog import TableRef, table_uri
+from conveyor.settings import Settings
+
+if TYPE_CHECKING:
+    from pyspark.sql import SparkSession
+
+log = logging.getLogger(__name__)
+
+MAINTENANCE_LOG_PATH = "_conveyor/maintenance"
+"""The maintenance log table, relative to the lake."""
+
+LOG_SCHEMA = """
+    run_id STRING, table STRING, stream STRING, layer STRING, operation STRING, status STRING,
+    partitions ARRAY<STRING>, files_before BIGINT, files_after BIGINT, bytes_before BIGINT,
+    bytes_after BIGINT, table_files_before BIGINT, table_files_after BIGINT,
+    version_before BIGINT, version_after BIGINT, retention_hours DOUBLE, attempts INT,
+    started_at TIMESTAMP, ended_at TIMESTAMP, duration_s DOUBLE, message STRING
+"""
+APPEND_ATTEMPTS = 5
+
+
+class RunStatus(StrEnum):
+    DONE = "done"
+    SKIPPED = "skipped"  # nothing needed doing (not recorded)
+    LOCKED = "locked"  # another run of the same operation held the table's lock
+    DRY_RUN = "dry_run"
+    FAILED = "failed"
+
+
+@dataclass
+class MaintenanceRun:
+    """What one compaction or vacuum of one table did.
+
+    `files_*`/`bytes_*` cover the partitions it rewrote (compaction, at the version it read and
+    at its own commit) or the table folder's physical files (vacuum); `table_files_*` count the
+    table's referenced files before and after.
+    """
+
+    run_id: str
+    table: str
+    stream: str
+    layer: str
+    operation: str  # compact | zorder | vacuum
+    status: RunStatus
+    started_at: datetime
+    ended_at: datetime
+    partitions: list[str] = field(default_factory=list)
+    files_before: int = 0
+    files_after: int = 0
+    bytes_before: int = 0
+    bytes_after: int = 0
+    table_files_before: int = 0
+    table_files_after: int = 0
+    version_before: int | None = None
+    version_after: int | None = None
+    retention_hours: float | None = None
+    attempts: int = 1
+    message: str = ""
+    paths: list[str] = field(default_factory=list)  # a dry run's files (not recorded)
+
+    @classmethod
+    def start(
+        cls, run_id: str, ref: TableRef, operation: str, started_at: datetime
+    ) -> MaintenanceRun:
+        return cls(
+            run_id=run_id,
+            table=ref.name,
+            stream=ref.stream,
+            layer=ref.layer.value,
+            operation=operation,
+            status=RunStatus.SKIPPED,
+            started_at=started_at,
+            ended_at=started_at,
+        )
+
+    @property
+    def duration_s(self) -> float:
+        return (self.ended_at - self.started_at).total_seconds()
+
+    def to_dict(self) -> dict[str, Any]:
+        """JSON-friendly (for XComs and `--json`)."""
+        data = asdict(self)
+        data["status"] = self.status.value
+        data["started_at"] = self.started_at.isoformat()
+        data["ended_at"] = self.ended_at.isoformat()
+        data["duration_s"] = round(self.duration_s, 3)
+        return data
+
+    def as_row(self) -> dict[str, Any]:
+        row = asdict(self)
+        row.pop("paths")
+        row["status"] = self.status.value
+        row["duration_s"] = self.duration_s
+        return row
+
+
+def maintenance_log_uri(settings: Settings) -> str:
+    return table_uri(settings, MAINTENANCE_LOG_PATH)
+
+
+def record_run(spark: SparkSession, settings: Settings, run: MaintenanceRun) -> None:
+    """Append the run to the log (retried when concurrent runs create the table together)."""
+    from conveyor.maintenance.conflicts import is_conflict
+
+    frame = spark.createDataFrame([run.as_row()], LOG_SCHEMA)
+    for attempt in range(1, APPEND_ATTEMPTS + 1):
+        try:
+            frame.write.format("delta").mode("append").save(maintenance_log_uri(settings))
+            return
+        except Exception as exc:
+            if attempt == APPEND_ATTEMPTS or not is_conflict(exc):
+                raise
+            log.info("maintenance log append conflicted (attempt %d); retrying", attempt)
+            time.sleep(0.5 * attempt)  # back off before retrying the append
+
+
+def last_done(spark: SparkSession, settings: Settings) -> dict[tuple[str, str], datetime]:
+    """When each (table, operation) last completed, from the log; {} before the first run."""
+    from pyspark.sql import functions as F
+
+    from conveyor.maintenance.stats import table_exists
+
+    uri = maintenance_log_uri(settings)
+    if not table_exists(spark, uri):
+        return {}
+    rows = (
+        spark.read.format("delta")
+        .load(uri)
+        .where(F.col("status") == RunStatus.DONE.value)
+        .groupBy("table", "operation")
+        .agg(F.max("ended_at").alias("at"))
+        .collect()
+    )
+    return {(r["table"], r["operation"]): r["at"] for r in rows}
