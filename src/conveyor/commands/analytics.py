@@ -1,0 +1,71 @@
+"""`conveyor analytics`: compute the gold tables for a day or a range of days."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from conveyor.commands import console, friendly, out
+from conveyor.errors import ConveyorError
+
+
+class BadDays(ConveyorError):
+    """The days asked for do not make a range."""
+
+
+def register(app: typer.Typer) -> None:
+    """Mount `conveyor analytics` on the top-level CLI."""
+    app.command("analytics")(analytics)
+
+
+@friendly
+def analytics(
+    date: Annotated[
+        datetime | None, typer.Option("--date", formats=["%Y-%m-%d"], help="One day (UTC).")
+    ] = None,
+    first: Annotated[
+        datetime | None, typer.Option("--from", formats=["%Y-%m-%d"], help="First day.")
+    ] = None,
+    last: Annotated[
+        datetime | None, typer.Option("--to", formats=["%Y-%m-%d"], help="Last day (included).")
+    ] = None,
+    with_late: Annotated[
+        bool, typer.Option("--with-late", help="Also recompute days late events changed.")
+    ] = False,
+    catalog: Annotated[
+        Path | None, typer.Option("--catalog", dir_okay=False, help="Catalog file.")
+    ] = None,
+) -> None:
+    """Compute sessions, daily page stats, users, funnel and hourly service errors; each day's
+    partitions are replaced, so reruns and backfills give identical tables."""
+    from conveyor.analytics import day_range, funnel_and_top_pages, run_analytics
+    from conveyor.analytics.report import days_table, funnel_table, top_pages_table
+    from conveyor.catalog import load_catalog
+    from conveyor.settings import get_settings
+    from conveyor.spark.session import spark_session
+
+    if (date is not None) == (first is not None or last is not None) or (
+        (first is None) != (last is None)
+    ):
+        raise BadDays("give either --date YYYY-MM-DD or both --from and --to")
+    if date is not None:
+        days = [date.date()]
+    else:
+        assert first is not None and last is not None
+        if last < first:
+            raise BadDays(f"--to {last:%Y-%m-%d} is before --from {first:%Y-%m-%d}")
+        days = day_range(first.date(), last.date())
+    settings = get_settings()
+    spec = load_catalog(catalog or settings.catalog)
+    with (
+        spark_session(settings, "conveyor-analytics") as spark,
+        console.status(f"computing {len(days)} day(s) of gold tables"),
+    ):
+        summary = run_analytics(spark, settings, spec, days, include_stale=with_late)
+        report = funnel_and_top_pages(spark, settings, summary.dates())
+    out.print(days_table(summary))
+    out.print(funnel_table(report["funnel"]))
+    out.print(top_pages_table(report["top_pages"]))
