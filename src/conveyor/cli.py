@@ -12,7 +12,7 @@ from typing import Annotated, Any
 import typer
 from rich.table import Table
 
-from conveyor.commands import config, console, friendly, ingest, out
+from conveyor.commands import analytics, config, console, friendly, ingest, maintenance, out
 from conveyor.commands.topics import topics_app
 from conveyor.settings import Settings, get_settings
 
@@ -22,6 +22,8 @@ app.add_typer(stack_app, name="stack")
 app.add_typer(topics_app, name="topics")
 ingest.register(app)
 config.register(app)
+analytics.register(app)
+maintenance.register(app)
 
 
 def _settings() -> Settings:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
+from typing import TYPE_CHECKING
 
 from rich.console import Console
 from rich.progress import (
@@ -21,6 +22,15 @@ from conveyor.produce import send_events, stream_samples
 from conveyor.settings import Settings
 from conveyor.stack.local import LocalStack
 
+if TYPE_CHECKING:
+    from pyspark.sql import SparkSession
+
+    from conveyor.catalog import Catalog
+    from conveyor.ingest.stream import IngestSummary
+
+DEMO_BATCH = 500
+"""Records per micro-batch in the demo (a running stream's batches are small too)."""
+
 
 @contextmanager
 def _step(console: Console, title: str) -> Iterator[None]:
@@ -32,7 +42,8 @@ def _step(console: Console, title: str) -> Iterator[None]:
 
 def run_demo(settings: Settings, *, events: int, console: Console) -> None:
     """Stack up, provision topics from the catalog, produce sample events (with some bad,
-    duplicate and late ones), ingest every stream exactly once, and summarise the tables."""
+    duplicate and late ones), ingest every stream exactly once, run one maintenance pass and
+    the analytics of the days produced, and say what each step did."""
     from conveyor.catalog import load_catalog
 
     catalog = load_catalog(settings.catalog)
@@ -86,24 +97,41 @@ def run_demo(settings: Settings, *, events: int, console: Console) -> None:
                     on_sent=advance,
                 )
 
-    with _step(console, "4. Spark: ingest every stream, exactly once (available-now)"):
-        from conveyor.ingest.stream import ingest_stream
-        from conveyor.spark.session import build_session
+    from conveyor.spark.session import build_session
 
-        spark = build_session(settings, "conveyor-demo")
-        try:
-            summaries = {
-                n: ingest_stream(spark, settings, catalog, n, available_now=True)
-                for n in catalog.stream_names
-            }
-            counts = _table_counts(spark, settings, catalog)
-        finally:
-            spark.stop()
+    spark = build_session(settings, "conveyor-demo")
+    try:
+        with _step(console, "4. Spark: ingest every stream, exactly once (available-now)"):
+            summaries = _ingest(spark, settings, catalog, produced, console)
+        _maintain(spark, settings, catalog, console)
+        _analytics(spark, settings, catalog, summaries, console)
+    finally:
+        spark.stop()
+    _say_where_things_are(console, status)
 
-    table = Table(title="Demo summary: this run, and rows now in each table")
+
+def _ingest(
+    spark: SparkSession,
+    settings: Settings,
+    catalog: Catalog,
+    produced: dict[str, int],
+    console: Console,
+) -> dict[str, IngestSummary]:
+    from conveyor.ingest.stream import ingest_stream
+
+    # small micro-batches, so the tables get the small files a running stream leaves behind
+    summaries = {
+        n: ingest_stream(
+            spark, settings, catalog, n, available_now=True, max_offsets_per_trigger=DEMO_BATCH
+        )
+        for n in catalog.stream_names
+    }
+    counts = _table_counts(spark, settings, catalog)
+    table = Table(title="Ingest: this run, and rows now in each table")
     for column in (
         "stream",
         "produced",
+        "batches",
         "read",
         "silver",
         "quarantined",
@@ -117,6 +145,7 @@ def run_demo(settings: Settings, *, events: int, console: Console) -> None:
         table.add_row(
             name,
             str(produced[name]),
+            str(len(summary.batches)),
             *(
                 str(summary.total(k))
                 for k in ("rows_read", "silver_rows", "quarantined", "duplicates_dropped")
@@ -124,15 +153,45 @@ def run_demo(settings: Settings, *, events: int, console: Console) -> None:
             *(str(counts[(name, layer)]) for layer in ("bronze", "silver", "quarantine")),
         )
     console.print(table)
-    _say_where_things_are(console, status)
+    return summaries
 
 
-def _table_counts(spark: object, settings: Settings, catalog: object) -> dict[tuple[str, str], int]:
-    from conveyor.catalog import Catalog, table_uri
+def _maintain(spark: SparkSession, settings: Settings, catalog: Catalog, console: Console) -> None:
+    from conveyor.maintenance import maintenance_pass, print_runs
 
-    assert isinstance(catalog, Catalog)
+    title = "5. maintenance: compact small files (Z-order silver), vacuum at the safe retention"
+    with _step(console, title):
+        # the demo's partitions are from today, still open: compact them anyway, from 2 files
+        runs = maintenance_pass(spark, settings, catalog, force=True, include_open=True)
+        print_runs(console, runs, "Maintenance pass: files before -> after")
+
+
+def _analytics(
+    spark: SparkSession,
+    settings: Settings,
+    catalog: Catalog,
+    summaries: dict[str, IngestSummary],
+    console: Console,
+) -> None:
+    from conveyor.analytics import funnel_and_top_pages, run_analytics
+    from conveyor.analytics.report import days_table, funnel_table, top_pages_table
+
+    days = sorted({d for s in summaries.values() for b in s.batches for d in b.event_dates})
+    with _step(console, f"6. analytics: gold tables for {', '.join(map(str, days)) or 'no day'}"):
+        summary = run_analytics(spark, settings, catalog, days)
+        report = funnel_and_top_pages(spark, settings, days)
+        console.print(days_table(summary))
+        console.print(funnel_table(report["funnel"]))
+        console.print(top_pages_table(report["top_pages"]))
+
+
+def _table_counts(
+    spark: SparkSession, settings: Settings, catalog: Catalog
+) -> dict[tuple[str, str], int]:
+    from conveyor.catalog import table_uri
+
     return {
-        (ref.stream, ref.layer.value): spark.read.format("delta")  # type: ignore[attr-defined]
+        (ref.stream, ref.layer.value): spark.read.format("delta")
         .load(table_uri(settings, ref))
         .count()
         for ref in catalog.tables()
