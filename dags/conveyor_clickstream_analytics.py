@@ -5,10 +5,11 @@ Once a day, for the day that just ended (UTC), computes the gold tables from sil
 `sessions`, `daily_page_stats`, `daily_users`, `daily_funnel` (clicks) and
 `service_errors_hourly` (application logs), at `<lake>/gold/<name>`, each partitioned by day.
 
-1. `wait_for_watermark` waits (reschedule mode: no worker slot held) until the click stream's
-   watermark (newest event time in the ingest ledger minus the late-data tolerance) has passed
-   the end of the day plus the session gap, so the day's events and the sessions crossing
-   midnight are complete.
+1. `wait_for_watermark` waits until the click stream's watermark (newest event time in the
+   ingest ledger minus the late-data tolerance) has passed the end of the day plus the session
+   gap, so the day's events and the sessions crossing midnight are complete. It is deferrable:
+   the triggerer polls the ledger (without Spark) every `CONVEYOR_SENSOR_POKE_INTERVAL_S`
+   (300 s), and no worker slot is held meanwhile.
 2. `compute_gold_tables` runs `jobs/analytics.py --date D --with-late` with `spark-submit`: it
    replaces day D's partitions (`replaceWhere`), plus those of every earlier day that late events
    changed since it was computed (from the ingest ledger), and records each day in
@@ -65,7 +66,7 @@ def conveyor_clickstream_analytics() -> None:
         stream=STREAMS.clicks.name,
         passed="{{ data_interval_end.isoformat() }}",
         margin=STREAMS.session_gap,
-        poke_interval=300,
+        poke_interval=SETTINGS.sensor_poke_interval_s,
         timeout=int(timedelta(days=1).total_seconds()),
     )
     compute = ConveyorSparkSubmitOperator(

@@ -102,6 +102,9 @@ class Settings(BaseSettings):
     # this size), so a large backlog never has to fit in the driver's memory at once.
     max_offsets_per_trigger: int = 100_000
 
+    # How often Conveyor's sensors and triggers look again (the watermark sensor, for one).
+    sensor_poke_interval_s: float = 300.0
+
     # Test-only: the least history `conveyor vacuum --i-know-this-is-a-test` may keep, as a
     # duration (`0s`, `1h`). Unset, nothing can go below the safe retention. Never set it in
     # production; Delta's own retention check stays on either way.

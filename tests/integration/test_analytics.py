@@ -18,6 +18,7 @@ The story, UTC, session gap 30m (a pause of exactly 30m starts a new session):
 
 from __future__ import annotations
 
+import threading
 import uuid
 from collections.abc import Iterator
 from datetime import UTC, date, datetime, timedelta
@@ -31,6 +32,7 @@ from conveyor.analytics.runs import runs_uri
 from conveyor.catalog import Catalog, Layer, ledger_uri, table_uri
 from conveyor.ingest.ledger import LedgerEntry, append_entry
 from conveyor.settings import Settings
+from conveyor.stack.process import wait_until
 from tests.catalogs import catalog_variant, stream_named
 
 D0, D1, D2, D3 = date(2026, 2, 28), date(2026, 3, 1), date(2026, 3, 2), date(2026, 3, 3)
@@ -444,8 +446,18 @@ def test_late_event_after_midnight_also_recomputes_the_session_day_before(
     }
 
 
+D3_NOON = at(D3, "12:00:00")
+
+
 def ledger_row(
-    spark: Any, settings: Settings, catalog: Catalog, days: list[date], *, started: datetime
+    spark: Any,
+    settings: Settings,
+    catalog: Catalog,
+    days: list[date],
+    *,
+    started: datetime,
+    newest: datetime = D3_NOON,
+    batch_id: int = 0,
 ) -> None:
     """The ledger row the ingest job writes for a batch that landed events of `days`."""
     name = stream_named(catalog, "clicks")
@@ -453,12 +465,12 @@ def ledger_row(
         stream=name,
         kind="batch",
         app_id=f"test-{uuid.uuid4().hex[:6]}",
-        batch_id=0,
+        batch_id=batch_id,
         started_at=started,
         ended_at=started + timedelta(seconds=1),
         event_dates=days,
         late_dates=days,
-        max_event_time=at(D3, "12:00:00"),
+        max_event_time=newest,
     )
     append_entry(spark, ledger_uri(settings), entry)
 
@@ -466,14 +478,33 @@ def ledger_row(
 def test_dag_waits_for_the_watermark_and_computes_the_day(
     spark: Any, lake: Settings, story: Catalog, monkeypatch: pytest.MonkeyPatch
 ) -> None:
+    import conveyor_plugin.triggers.watermark as triggers
     from airflow.dag_processing.dagbag import DagBag
 
     from tests.conftest import REPO
 
-    # the click stream has landed events up to D3 12:00: its watermark (minus the 2h tolerance)
-    # is past the end of D1 plus the session gap
-    ledger_row(spark, lake, story, [D1, D2], started=datetime(2026, 3, 4))
+    # at first the click stream has landed events up to D2 01:00 only: its watermark (minus the
+    # 2h tolerance) is short of the end of D1 plus the session gap, so the sensor defers
+    ledger_row(spark, lake, story, [D1], started=datetime(2026, 3, 2), newest=at(D2, "01:00:00"))
     monkeypatch.setenv("CONVEYOR_CATALOG", str(story.source))
+    monkeypatch.setenv("CONVEYOR_SENSOR_POKE_INTERVAL_S", "1")
+    looks: list[datetime | None] = []
+    real = triggers.watermark_of
+
+    def counted(stream: str, catalog_path: str | None = None) -> datetime | None:
+        looks.append(real(stream, catalog_path))
+        return looks[-1]
+
+    monkeypatch.setattr(triggers, "watermark_of", counted)
+    monkeypatch.setattr("conveyor_plugin.sensors.watermark.watermark_of", counted)
+
+    def stream_moves_on() -> None:
+        # after the sensor looked and its trigger looked again, events up to D3 12:00 land
+        wait_until(lambda: len(looks) >= 2, 120, what="the sensor and its trigger to look")
+        ledger_row(spark, lake, story, [D1, D2], started=datetime(2026, 3, 4), batch_id=1)
+
+    helper = threading.Thread(target=stream_moves_on)
+    helper.start()
 
     bag = DagBag(dag_folder=str(REPO / "dags" / "conveyor_clickstream_analytics.py"))
     assert bag.import_errors == {}
@@ -483,6 +514,9 @@ def test_dag_waits_for_the_watermark_and_computes_the_day(
 
     # a run at D2 00:00 covers the interval that just ended: D1
     run = dag.test(logical_date=datetime(2026, 3, 2, tzinfo=UTC))
+    helper.join(timeout=130)
+    assert looks[0] is not None and looks[0] < datetime(2026, 3, 2, 0, 30, tzinfo=UTC)
+    assert looks[-1] is not None and looks[-1] >= datetime(2026, 3, 2, 0, 30, tzinfo=UTC)
 
     assert run.state == "success"
     assert {ti.task_id: ti.state for ti in run.get_task_instances()} == {

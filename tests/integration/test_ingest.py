@@ -143,7 +143,7 @@ def test_mixed_batch_lands_everything_once_with_reasons(
     # what `conveyor status` shows for the stream
     from conveyor.ingest.monitor import stream_status
 
-    status = stream_status(spark, settings, stream)
+    status = stream_status(settings, stream)
     assert status.total_lag == 0
     assert status.last_batch_at is not None
     assert status.rows_per_second > 0

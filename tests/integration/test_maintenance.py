@@ -184,7 +184,7 @@ def test_ten_compactions_never_disturb_a_running_stream(
 
     def compactable() -> bool:
         assert job.poll() is None, f"the stream stopped:\n{log.read_text()[-3000:]}"
-        stats = table_stats(spark, settings, ref)
+        stats = table_stats(settings, ref)
         if stats is None:
             return False
         plan = plan_compaction(stats, ref.maintenance, tolerance, datetime.now(UTC))
@@ -306,7 +306,7 @@ def test_two_compactions_at_once_end_cleanly(
         assert not any(isinstance(o, Exception) for o in outcome), outcome
         return outcome
 
-    version = table_stats(spark, settings, ref).version  # type: ignore[union-attr]
+    version = table_stats(settings, ref).version  # type: ignore[union-attr]
     content = _content(spark, uri, version)
     runs = together()
     statuses = sorted(r.status.value for r in runs)
@@ -314,7 +314,7 @@ def test_two_compactions_at_once_end_cleanly(
     for r in runs:
         if r.status == RunStatus.LOCKED:
             assert "is already running elsewhere" in r.message and ".compact.lock" in r.message
-    stats = table_stats(spark, settings, ref)
+    stats = table_stats(settings, ref)
     assert stats is not None
     assert [p.files for p in stats.partitions] == [1, 1]
     assert _content(spark, uri, stats.version) == content
@@ -322,12 +322,12 @@ def test_two_compactions_at_once_end_cleanly(
     # without the lock, Delta's conflict detection and the retries keep the table consistent
     for offset, day in enumerate((_days_ago(3), _days_ago(2))):
         _write_small_files(spark, uri, day, files=12, seed=90 + offset)
-    version = table_stats(spark, settings, ref).version  # type: ignore[union-attr]
+    version = table_stats(settings, ref).version  # type: ignore[union-attr]
     content = _content(spark, uri, version)
     runs = together(lock=False)
     assert RunStatus.DONE in {r.status for r in runs}
     assert {r.status for r in runs} <= {RunStatus.DONE, RunStatus.SKIPPED}
-    stats = table_stats(spark, settings, ref)
+    stats = table_stats(settings, ref)
     assert stats is not None
     assert [p.files for p in stats.partitions] == [1, 1]
     assert _content(spark, uri, stats.version) == content
@@ -370,7 +370,7 @@ def test_vacuum_keeps_the_safe_retention_and_the_stream_survives(
             (encode(e, "user_id") for e in click_events(20, seed=seed, start=start)),
         )
         ingest_stream(spark, settings, catalog, name, available_now=True)
-    before_compaction = table_stats(spark, settings, ref)
+    before_compaction = table_stats(settings, ref)
     assert before_compaction is not None and before_compaction.files >= 3
     content = _content(spark, uri, before_compaction.version)
     compacted = compact_table(spark, settings, catalog, ref, force=True)
@@ -429,7 +429,7 @@ def test_vacuum_keeps_the_safe_retention_and_the_stream_survives(
     remaining = present()
     assert not (rewritten - referenced) & remaining, "unreferenced files survived a 0h vacuum"
     assert referenced <= remaining and new_orphan not in remaining
-    latest = table_stats(spark, settings, ref)
+    latest = table_stats(settings, ref)
     assert latest is not None and _content(spark, uri, latest.version) == content
 
     # the stream's checkpoint lives outside the table: the stream carries on where it was
@@ -480,8 +480,8 @@ def test_dag_compacts_the_table_over_the_threshold_and_skips_the_rest(
     assert {states[("compaction.compact", n)] for n in missing} == {"skipped"}
     assert {states[("vacuum", n)] for n in missing} == {"skipped"}
 
-    assert [p.files for p in table_stats(spark, settings, clicks).partitions] == [1]  # type: ignore[union-attr]
-    assert [p.files for p in table_stats(spark, settings, logs).partitions] == [4]  # type: ignore[union-attr]
+    assert [p.files for p in table_stats(settings, clicks).partitions] == [1]  # type: ignore[union-attr]
+    assert [p.files for p in table_stats(settings, logs).partitions] == [4]  # type: ignore[union-attr]
     clicks_log = [(r["operation"], r["status"]) for r in _log_rows(spark, settings, clicks.name)]
     assert clicks_log == [("zorder", "done"), ("vacuum", "done")]
     logs_log = [(r["operation"], r["status"]) for r in _log_rows(spark, settings, logs.name)]

@@ -1,10 +1,10 @@
 """Wait until a catalog table needs compaction: a closed partition crossed its small-file
 thresholds (from the table's statistics, not the clock).
 
-The statistics come from the Delta log, which only Spark reads here, so this sensor is not
-deferrable. The maintenance DAG checks once per run (`timeout=0`, `soft_fail=True`): a table that
-does not need compaction is skipped, and so is its compaction task. With a longer timeout and
-`mode="reschedule"` it waits instead, releasing its worker slot between pokes.
+The statistics come from the Delta log, read without Spark (`conveyor.lakeview`), so a poke costs
+milliseconds. The maintenance DAG checks once per run (`timeout=0`, `soft_fail=True`): a table
+that does not need compaction is skipped, and so is its compaction task. With a longer timeout
+and `mode="reschedule"` it waits instead, releasing its worker slot between pokes.
 """
 
 from __future__ import annotations
@@ -42,12 +42,10 @@ class TableNeedsCompactionSensor(BaseSensorOperator):
 
     def poke(self, context: Context) -> PokeReturnValue:
         from conveyor.maintenance import plan_compaction, table_stats
-        from conveyor.spark.session import spark_session
         from conveyor_plugin.operators.maintenance import resolve_table
 
         settings, catalog, ref = resolve_table(self.table, self.catalog_path)
-        with spark_session(settings, f"conveyor-stats-{ref.name}") as spark:
-            stats = table_stats(spark, settings, ref)
+        stats = table_stats(settings, ref)
         if stats is None:
             self.log.info("%s does not exist yet: nothing to compact", ref.name)
             return PokeReturnValue(is_done=False)

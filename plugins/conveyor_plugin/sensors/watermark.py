@@ -1,20 +1,25 @@
 """Wait until a stream's watermark has passed a moment, so no event before it can still arrive.
 
 The watermark (newest event time in the ingest ledger minus the stream's late-data tolerance)
-lives in a Delta table, which only Spark reads here, so this sensor is not deferrable: a trigger
-cannot run Spark in the triggerer. It pokes in `reschedule` mode instead, releasing its worker
-slot between pokes; each poke starts a small local Spark session (or reuses the active one).
+is read from the ledger with delta-rs, without Spark. The sensor checks once when it starts; if
+the watermark is not there yet it defers to `StreamWatermarkTrigger` (`deferrable=True`, the
+default), which polls from the triggerer and holds no worker slot. With `deferrable=False` it
+pokes like any sensor (reschedule mode).
 """
 
 from __future__ import annotations
 
 from collections.abc import Sequence
-from datetime import UTC, datetime, timedelta
+from datetime import timedelta
 from typing import TYPE_CHECKING, Any
 
 from airflow.sdk.bases.sensor import BaseSensorOperator
 
+from conveyor_plugin.triggers.watermark import StreamWatermarkTrigger, as_utc, watermark_of
+
 if TYPE_CHECKING:
+    from datetime import datetime
+
     from airflow.sdk import Context
 
 
@@ -24,7 +29,7 @@ class StreamWatermarkSensor(BaseSensorOperator):
     `passed` is an ISO-8601 time (templated, e.g. "{{ data_interval_end }}"); naive means UTC.
     """
 
-    template_fields: Sequence[str] = ("stream", "passed")
+    template_fields: Sequence[str] = ("stream", "passed", "catalog_path")
 
     def __init__(
         self,
@@ -32,6 +37,8 @@ class StreamWatermarkSensor(BaseSensorOperator):
         stream: str,
         passed: str,
         margin: timedelta = timedelta(0),
+        catalog_path: str | None = None,
+        deferrable: bool = True,
         mode: str = "reschedule",
         **kwargs: Any,
     ) -> None:
@@ -39,32 +46,33 @@ class StreamWatermarkSensor(BaseSensorOperator):
         self.stream = stream
         self.passed = passed
         self.margin = margin
+        self.catalog_path = catalog_path
+        self.deferrable = deferrable
 
     def target(self) -> datetime:
-        moment = datetime.fromisoformat(self.passed)
-        if moment.tzinfo is not None:
-            moment = moment.astimezone(UTC).replace(tzinfo=None)
-        return moment + self.margin
+        from datetime import datetime
+
+        return as_utc(datetime.fromisoformat(str(self.passed))) + self.margin
 
     def poke(self, context: Context) -> bool:
-        from pyspark.sql import SparkSession
-
-        from conveyor.analytics.watermark import stream_watermark
-        from conveyor.catalog import load_catalog
-        from conveyor.settings import get_settings
-        from conveyor.spark.session import build_session
-
-        settings = get_settings()
-        spec = load_catalog(settings.catalog).stream(self.stream)
-        ours = SparkSession.getActiveSession() is None
-        spark = build_session(settings, "conveyor-watermark")
-        try:
-            watermark = stream_watermark(spark, settings, spec)
-        finally:
-            if ours:
-                spark.stop()
+        watermark = watermark_of(self.stream, self.catalog_path)
         target = self.target()
-        self.log.info(
-            "stream %s: watermark %s, waiting for %s (UTC)", self.stream, watermark, target
-        )
+        self.log.info("stream %s: watermark %s, waiting for %s", self.stream, watermark, target)
         return watermark is not None and watermark >= target
+
+    def execute(self, context: Context) -> Any:
+        if not self.deferrable or self.poke(context):
+            return super().execute(context) if not self.deferrable else None
+        self.defer(
+            trigger=StreamWatermarkTrigger(
+                stream=self.stream,
+                target=self.target().isoformat(),
+                poll_interval=float(self.poke_interval),
+                catalog_path=self.catalog_path,
+            ),
+            method_name="execute_complete",
+            timeout=timedelta(seconds=float(self.timeout)) if self.timeout else None,
+        )
+
+    def execute_complete(self, context: Context, event: dict[str, Any] | None = None) -> None:
+        self.log.info("stream %s: watermark passed: %s", self.stream, event)

@@ -141,14 +141,9 @@ def status(
 ) -> None:
     """Per stream: lag per partition, last batch time, rows/s, quarantined in the last hour."""
     from conveyor.ingest.monitor import stream_status
-    from conveyor.spark.session import build_session
 
     settings, spec = _load(catalog)
-    spark = build_session(settings, "conveyor-status")
-    try:
-        report = [stream_status(spark, settings, spec.stream(n)) for n in spec.stream_names]
-    finally:
-        spark.stop()
+    report = [stream_status(settings, spec.stream(n)) for n in spec.stream_names]
     if as_json:
         typer.echo(json.dumps([r.to_dict() for r in report], indent=2, default=str))
         return

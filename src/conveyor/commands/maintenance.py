@@ -163,14 +163,10 @@ def vacuum(
 def tables(as_json: JsonOption = False, catalog: CatalogOption = None) -> None:
     """Per table: Delta version, files, average size, small files, last compaction and vacuum."""
     from conveyor.maintenance import reports_table, table_reports
-    from conveyor.spark.session import spark_session
 
     settings, spec = _load(catalog)
-    with (
-        spark_session(settings, "conveyor-tables") as spark,
-        console.status("reading table statistics"),
-    ):
-        reports = table_reports(spark, settings, spec, spec.tables())
+    with console.status("reading table statistics"):
+        reports = table_reports(settings, spec, spec.tables())
     if as_json:
         typer.echo(json.dumps([r.to_dict() for r in reports], indent=2))
         return

@@ -123,12 +123,27 @@ class RunState:
             self.newest = max(newest, self.newest) if self.newest else newest
         self.next_batch = batch_id + 1
 
+    def _group(self, target: StreamTarget) -> MonitoringGroup:
+        if self.monitoring is None:
+            self.monitoring = MonitoringGroup(self.settings, target.monitoring_group)
+        return self.monitoring
+
+    def backlog(self, target: StreamTarget, ranges: list[PartitionRange]) -> int | None:
+        """Records left in Kafka after the batch, for the ledger; None when Kafka did not say
+        (monitoring only: never fail a batch over it)."""
+        try:
+            return self._group(target).backlog(ranges)
+        except Exception as exc:
+            log.warning(
+                "stream %s: could not read Kafka's end offsets: %s", target.stream.name, exc
+            )
+            self.close()
+            return None
+
     def commit_offsets(self, target: StreamTarget, ranges: list[PartitionRange]) -> None:
         """Monitoring only: never fail a landed batch over it."""
         try:
-            if self.monitoring is None:
-                self.monitoring = MonitoringGroup(self.settings, target.monitoring_group)
-            self.monitoring.commit(ranges)
+            self._group(target).commit(ranges)
         except Exception as exc:
             log.warning("could not update monitoring group %s: %s", target.monitoring_group, exc)
             self.close()
@@ -219,6 +234,7 @@ def process_batch(
             event_dates=counts.event_dates,
             late_dates=late_dates,
             max_event_time=max(newest) if newest else None,
+            backlog=state.backlog(target, counts.ranges),
         )
         append_entry(spark, target.ledger, entry)
     finally:

@@ -14,15 +14,36 @@ from typing import TYPE_CHECKING, Any
 if TYPE_CHECKING:
     from pyspark.sql import SparkSession
 
-LEDGER_SCHEMA = """
-    stream STRING, kind STRING, app_id STRING, batch_id BIGINT,
-    offsets ARRAY<STRUCT<topic: STRING, partition: INT, start_offset: BIGINT, end_offset: BIGINT>>,
-    gaps ARRAY<STRUCT<topic: STRING, partition: INT, from_offset: BIGINT, to_offset: BIGINT>>,
-    rows_read BIGINT, bronze_rows BIGINT, silver_rows BIGINT, quarantined BIGINT,
-    duplicates_dropped BIGINT, bronze_version BIGINT, silver_version BIGINT,
-    quarantine_version BIGINT, event_dates ARRAY<DATE>, late_dates ARRAY<DATE>,
-    max_event_time TIMESTAMP, started_at TIMESTAMP, ended_at TIMESTAMP
-"""
+LEDGER_FIELDS = (
+    ("stream", "STRING"),
+    ("kind", "STRING"),
+    ("app_id", "STRING"),
+    ("batch_id", "BIGINT"),
+    (
+        "offsets",
+        "ARRAY<STRUCT<topic: STRING, partition: INT, start_offset: BIGINT, end_offset: BIGINT>>",
+    ),
+    (
+        "gaps",
+        "ARRAY<STRUCT<topic: STRING, partition: INT, from_offset: BIGINT, to_offset: BIGINT>>",
+    ),
+    ("rows_read", "BIGINT"),
+    ("bronze_rows", "BIGINT"),
+    ("silver_rows", "BIGINT"),
+    ("quarantined", "BIGINT"),
+    ("duplicates_dropped", "BIGINT"),
+    ("bronze_version", "BIGINT"),
+    ("silver_version", "BIGINT"),
+    ("quarantine_version", "BIGINT"),
+    ("event_dates", "ARRAY<DATE>"),
+    ("late_dates", "ARRAY<DATE>"),
+    ("max_event_time", "TIMESTAMP"),
+    ("started_at", "TIMESTAMP"),
+    ("ended_at", "TIMESTAMP"),
+    ("backlog", "BIGINT"),  # records Kafka held beyond the batch when it ended
+)
+LEDGER_SCHEMA = ", ".join(f"{name} {kind}" for name, kind in LEDGER_FIELDS)
+LEDGER_COLUMNS = [name for name, _ in LEDGER_FIELDS]
 
 
 @dataclass(frozen=True)
@@ -71,6 +92,7 @@ class LedgerEntry:
     event_dates: list[date] = field(default_factory=list)
     late_dates: list[date] = field(default_factory=list)
     max_event_time: datetime | None = None
+    backlog: int | None = None  # records Kafka held beyond the batch when it ended (lag)
 
     def as_row(self) -> dict[str, Any]:
         row = dict(self.__dict__)
@@ -82,7 +104,13 @@ class LedgerEntry:
 def append_entry(spark: SparkSession, uri: str, entry: LedgerEntry, *, txn: bool = True) -> None:
     """Append one row. Batch rows are idempotent per (app id, batch id) through Delta txn ids."""
     frame = spark.createDataFrame([entry.as_row()], LEDGER_SCHEMA)
-    writer = frame.write.format("delta").mode("append").partitionBy("stream")
+    # mergeSchema: ledgers written before a column was added take it on
+    writer = (
+        frame.write.format("delta")
+        .mode("append")
+        .option("mergeSchema", "true")
+        .partitionBy("stream")
+    )
     if txn:
         writer = writer.option("txnAppId", entry.app_id).option("txnVersion", entry.batch_id)
     writer.save(uri)

@@ -3,17 +3,15 @@ and the quarantine table."""
 
 from __future__ import annotations
 
+from collections import Counter
 from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime, timedelta
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from conveyor.catalog import Layer, StreamSpec, ledger_uri, table_uri
-from conveyor.ingest.ledger import table_exists
 from conveyor.ingest.offsets import kafka_bounds
+from conveyor.lakeview import read_rows
 from conveyor.settings import Settings
-
-if TYPE_CHECKING:
-    from pyspark.sql import SparkSession
 
 
 @dataclass
@@ -55,39 +53,36 @@ def partition_lag(settings: Settings, stream: StreamSpec) -> dict[int, int]:
 
 
 def stream_status(
-    spark: SparkSession, settings: Settings, stream: StreamSpec, now: datetime | None = None
+    settings: Settings, stream: StreamSpec, now: datetime | None = None
 ) -> StreamStatus:
-    from pyspark.sql import functions as F
-
+    """Lag from Kafka, last batch and rows/s over the last hour from the ledger, quarantined
+    records of the last hour by reason. Reads the tables without Spark."""
     now = now or datetime.now(UTC)
+    hour_ago = now - timedelta(hours=1)
     report = StreamStatus(stream=stream.name, lag=partition_lag(settings, stream))
-    ledger = ledger_uri(settings)
-    if table_exists(spark, ledger):
-        batches = (
-            spark.read.format("delta")
-            .load(ledger)
-            .where((F.col("stream") == stream.name) & (F.col("kind") == "batch"))
+    batches = [
+        b
+        for b in read_rows(
+            ledger_uri(settings),
+            ["kind", "rows_read", "started_at", "ended_at"],
+            partitions=[("stream", "=", stream.name)],
         )
-        recent = batches.where(F.col("ended_at") >= F.lit(now - timedelta(hours=1)))
-        row = batches.agg(F.max("ended_at").alias("last")).first()
-        pace = recent.agg(
-            F.sum("rows_read").alias("rows"),
-            F.sum(F.unix_millis("ended_at") - F.unix_millis("started_at")).alias("ms"),
-        ).first()
-        report.last_batch_at = row["last"] if row else None
-        if pace and pace["ms"]:
-            report.rows_per_second = 1000.0 * pace["rows"] / pace["ms"]
-    quarantine = table_uri(settings, stream.table(Layer.QUARANTINE))
-    if table_exists(spark, quarantine):
-        reasons = (
-            spark.read.format("delta")
-            .load(quarantine)
-            .where(F.col("ingest_time") >= F.lit(now - timedelta(hours=1)))
-            .groupBy("reason_code")
-            .count()
-            .orderBy(F.desc("count"))
-            .collect()
+        if b["kind"] == "batch"
+    ]
+    report.last_batch_at = max((b["ended_at"] for b in batches), default=None)
+    recent = [b for b in batches if b["ended_at"] >= hour_ago]
+    busy_s = sum((b["ended_at"] - b["started_at"]).total_seconds() for b in recent)
+    if busy_s > 0:
+        report.rows_per_second = sum(b["rows_read"] for b in recent) / busy_s
+    reasons = Counter(
+        r["reason_code"]
+        for r in read_rows(
+            table_uri(settings, stream.table(Layer.QUARANTINE)),
+            ["reason_code", "ingest_time"],
+            partitions=[("ingest_date", ">=", hour_ago.date().isoformat())],
         )
-        report.top_reasons = [(r["reason_code"], r["count"]) for r in reasons]
-        report.quarantined_last_hour = sum(n for _, n in report.top_reasons)
+        if r["ingest_time"] >= hour_ago
+    )
+    report.top_reasons = reasons.most_common()
+    report.quarantined_last_hour = sum(reasons.values())
     return report

@@ -181,5 +181,17 @@ class MonitoringGroup:
                     raise
                 time.sleep(0.5)  # backoff between retries, bounded by the attempt count
 
+    def backlog(self, ranges: list[PartitionRange]) -> int:
+        """Records Kafka holds beyond the ranges' end offsets (the lag right after them)."""
+        from kafka import TopicPartition
+        from kafka.admin import OffsetSpec
+
+        specs = {TopicPartition(r.topic, r.partition): OffsetSpec.LATEST for r in ranges}
+        latest = self._admin.list_partition_offsets(specs)
+        return sum(
+            max(0, latest[TopicPartition(r.topic, r.partition)].offset - r.end_offset)
+            for r in ranges
+        )
+
     def close(self) -> None:
         self._admin.close()

@@ -139,7 +139,7 @@ def _compact(
     tolerance = catalog.stream(ref.stream).event_schema.late_tolerance
     for attempt in range(1, attempts + 1):
         run.attempts = attempt
-        stats = table_stats(spark, settings, ref)
+        stats = table_stats(settings, ref)
         if stats is None:
             return _finish(run, RunStatus.SKIPPED, f"table {ref.name} does not exist yet")
         plan = plan_compaction(
@@ -219,12 +219,12 @@ def _fill_outcome(
     run.bytes_before = sum(p.bytes for p in plan.partitions)
     committed = _optimize_version(spark, table_uri(settings, ref), plan.stats.version)
     run.version_after = committed
-    after = table_stats(spark, settings, ref, version=committed) if committed else plan.stats
+    after = table_stats(settings, ref, version=committed) if committed else plan.stats
     assert after is not None
     rewritten = after.only(labels)
     run.files_after = sum(p.files for p in rewritten)
     run.bytes_after = sum(p.bytes for p in rewritten)
-    latest = table_stats(spark, settings, ref)
+    latest = table_stats(settings, ref)
     run.table_files_after = latest.files if latest else after.files
     removed, added = metrics.get("numFilesRemoved", 0), metrics.get("numFilesAdded", 0)
     _finish(

@@ -129,21 +129,16 @@ def record_run(spark: SparkSession, settings: Settings, run: MaintenanceRun) -> 
             time.sleep(0.5 * attempt)  # back off before retrying the append
 
 
-def last_done(spark: SparkSession, settings: Settings) -> dict[tuple[str, str], datetime]:
-    """When each (table, operation) last completed, from the log; {} before the first run."""
-    from pyspark.sql import functions as F
+def last_done(settings: Settings) -> dict[tuple[str, str], datetime]:
+    """When each (table, operation) last completed, from the log (read without Spark); {}
+    before the first run."""
+    from conveyor.lakeview import read_rows
 
-    from conveyor.maintenance.stats import table_exists
-
-    uri = maintenance_log_uri(settings)
-    if not table_exists(spark, uri):
-        return {}
-    rows = (
-        spark.read.format("delta")
-        .load(uri)
-        .where(F.col("status") == RunStatus.DONE.value)
-        .groupBy("table", "operation")
-        .agg(F.max("ended_at").alias("at"))
-        .collect()
-    )
-    return {(r["table"], r["operation"]): r["at"] for r in rows}
+    done: dict[tuple[str, str], datetime] = {}
+    for row in read_rows(
+        maintenance_log_uri(settings), ["table", "operation", "status", "ended_at"]
+    ):
+        if row["status"] == RunStatus.DONE.value and row["ended_at"] is not None:
+            key = (row["table"], row["operation"])
+            done[key] = max(row["ended_at"], done.get(key, row["ended_at"]))
+    return done

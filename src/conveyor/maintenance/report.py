@@ -119,15 +119,15 @@ class TableReport:
 
 
 def table_reports(
-    spark: SparkSession, settings: Settings, catalog: Catalog, tables: Sequence[TableRef]
+    settings: Settings, catalog: Catalog, tables: Sequence[TableRef]
 ) -> list[TableReport]:
     """Version, files, average file size, share of small files, whether compaction is due, and
-    the last compaction and vacuum (from the maintenance log) of each table."""
-    done = last_done(spark, settings)
+    the last compaction and vacuum (from the maintenance log) of each table; no Spark."""
+    done = last_done(settings)
     now = datetime.now(UTC)
     reports = []
     for ref in tables:
-        stats = table_stats(spark, settings, ref)
+        stats = table_stats(settings, ref)
         report = TableReport(
             table=ref.name,
             stream=ref.stream,

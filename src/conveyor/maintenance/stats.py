@@ -1,21 +1,18 @@
 """How a table's files are spread over its partitions, at one Delta version.
 
-The file list comes from the Delta snapshot (`inputFiles()`: referenced files only, no data
-read); sizes from one listing per partition folder. Unreferenced files (rewritten but not yet
-vacuumed) are not counted.
+The file list and sizes come from the Delta log (referenced files only, no data read, no Spark:
+`conveyor.lakeview`). Unreferenced files (rewritten but not yet vacuumed) are not counted.
 """
 
 from __future__ import annotations
 
 import re
-import urllib.parse
 from collections import defaultdict
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, time, timedelta
 from typing import TYPE_CHECKING
 
 from conveyor.catalog import TableRef, table_uri
-from conveyor.errors import ConveyorError
 from conveyor.maintenance.files import LakeFiles
 from conveyor.settings import Settings
 
@@ -24,10 +21,6 @@ if TYPE_CHECKING:
 
 HIVE_NULL = "__HIVE_DEFAULT_PARTITION__"
 _COMMIT_FILE = re.compile(r"\d{20}\.json|_last_checkpoint")
-
-
-class TableFilesMissing(ConveyorError):
-    """The Delta log references files the file system no longer has."""
 
 
 @dataclass(frozen=True)
@@ -137,62 +130,40 @@ def latest_version(spark: SparkSession, uri: str) -> int:
 
 
 def table_stats(
-    spark: SparkSession, settings: Settings, ref: TableRef, *, version: int | None = None
+    settings: Settings, ref: TableRef, *, version: int | None = None
 ) -> TableStats | None:
-    """Files per partition at `version` (default: the latest); None when the table does not
-    exist yet. Raises TableFilesMissing when the log references files that are gone."""
-    uri = table_uri(settings, ref)
-    if not table_exists(spark, uri):
-        return None
-    at = latest_version(spark, uri) if version is None else version
-    referenced = spark.read.format("delta").option("versionAsOf", at).load(uri).inputFiles()
-    by_folder: dict[str, list[str]] = defaultdict(list)
-    for file in referenced:
-        folder, name = file.rsplit("/", 1)
-        by_folder[folder].append(name)
+    """Files per partition at `version` (default: the latest), from the Delta log alone (no
+    Spark, no data read); None when the table does not exist yet."""
+    from conveyor.lakeview import data_files, open_table
 
+    uri = table_uri(settings, ref)
+    table = open_table(uri, version=version)
+    if table is None:
+        return None
     threshold = ref.maintenance.small_file_threshold
-    lake = LakeFiles(spark)
-    partitions = []
-    for folder, names in sorted(by_folder.items()):
-        listed = lake.files_in(folder)
-        missing = [n for n in names if n not in listed]
-        if missing:
-            raise TableFilesMissing(
-                f"table {ref.name} ({uri}) version {at} references {len(missing)} file(s) that "
-                f"are gone from {folder}, e.g. {missing[0]}: the table needs repair "
-                "(`FSCK REPAIR TABLE`) before maintenance"
-            )
-        sizes = [listed[n].size for n in names]
-        partitions.append(
-            PartitionStats(
-                values=_partition_values(uri, folder, ref.partition_by),
-                files=len(sizes),
-                bytes=sum(sizes),
-                small_files=sum(1 for s in sizes if s < threshold),
-            )
+    by_partition: dict[tuple[tuple[str, str | None], ...], list[int]] = defaultdict(list)
+    for file in data_files(table, ref.partition_by):
+        by_partition[file.partition].append(file.size)
+    partitions = [
+        PartitionStats(
+            values=values,
+            files=len(sizes),
+            bytes=sum(sizes),
+            small_files=sum(1 for s in sizes if s < threshold),
         )
+        for values, sizes in sorted(by_partition.items(), key=lambda kv: _label(kv[0]))
+    ]
     return TableStats(
         table=ref.name,
         uri=uri,
-        version=at,
+        version=table.version(),
         small_file_threshold=threshold,
         partitions=tuple(partitions),
     )
 
 
-def _partition_values(
-    table: str, folder: str, columns: tuple[str, ...]
-) -> tuple[tuple[str, str | None], ...]:
-    """(column, value) pairs from a Hive-style folder path below the table."""
-    found: dict[str, str | None] = {}
-    relative = folder[len(table.rstrip("/")) :].strip("/")
-    for segment in relative.split("/") if relative else []:
-        column, sep, raw = segment.partition("=")
-        if sep:
-            value = urllib.parse.unquote(raw)
-            found[column] = None if value == HIVE_NULL else value
-    return tuple((c, found.get(c)) for c in columns if c in found)
+def _label(values: tuple[tuple[str, str | None], ...]) -> str:
+    return "/".join(f"{c}={HIVE_NULL if v is None else v}" for c, v in values)
 
 
 def _sql_string(value: str) -> str:
