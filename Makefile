@@ -15,19 +15,22 @@ help:
 
 setup: $(STAMP) jars tools
 
-# kcat (Debian package): an independent Kafka client the tests check the broker with.
-# Installed only when missing; without apt-get the tests that need it are skipped.
+# Debian packages the tests use: kcat (an independent Kafka client) and chromium (the browser
+# test of the Conveyor page, driven by Playwright). Installed only when missing.
+DEBIAN_TOOLS := kcat:kcat chromium:chromium
 tools:
-	@command -v kcat >/dev/null 2>&1 || { \
+	@missing=""; for pair in $(DEBIAN_TOOLS); do \
+	  command -v $${pair%%:*} >/dev/null 2>&1 || missing="$$missing $${pair#*:}"; \
+	done; \
+	if [ -n "$$missing" ]; then \
 	  if ! command -v apt-get >/dev/null 2>&1; then \
-	    echo "kcat not found and no apt-get: install kcat to run the tests that use it"; \
-	  else \
-	    sudo=$$(test "$$(id -u)" -eq 0 || echo sudo); \
-	    echo "installing kcat with apt-get"; \
-	    $$sudo apt-get update -qq >/dev/null && \
-	    $$sudo env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq kcat >/dev/null; \
+	    echo "missing:$$missing and no apt-get: install them to run every test"; exit 1; \
 	  fi; \
-	}
+	  sudo=$$(test "$$(id -u)" -eq 0 || echo sudo); \
+	  echo "installing$$missing with apt-get"; \
+	  $$sudo apt-get update -qq >/dev/null && \
+	  $$sudo env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $$missing >/dev/null; \
+	fi
 
 $(STAMP): pyproject.toml requirements.lock
 	@$(PYTHON) -c 'import sys; assert sys.version_info >= (3, 11), "Python >= 3.11 needed"'
@@ -45,8 +48,8 @@ demo: setup
 
 lint: $(STAMP)
 	$(BIN)/conveyor render-config --target compose --out docker/config --check
-	$(BIN)/ruff check src tests dags jobs plugins
-	$(BIN)/ruff format --check src tests dags jobs plugins
+	$(BIN)/ruff check src tests dags jobs plugins benchmarks
+	$(BIN)/ruff format --check src tests dags jobs plugins benchmarks
 	$(BIN)/mypy
 
 test: setup lint

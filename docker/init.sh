@@ -3,7 +3,8 @@
 # up` may run it again at any time. Endpoints come from the CONVEYOR_* variables compose sets.
 #   1. Airflow's secrets (generated once, kept in the airflow-home volume, read via *_CMD)
 #   2. Airflow's metadata database (airflow db migrate)
-#   3. Airflow connections conveyor_kafka and conveyor_spark (added when missing; edits are kept)
+#   3. Airflow connections conveyor_kafka, conveyor_spark and conveyor_lake (added when missing;
+#      edits are kept)
 #   4. the lake and checkpoint roots on HDFS
 #   5. Kafka topics from the catalog (conveyor topics apply)
 set -euo pipefail
@@ -33,6 +34,13 @@ add_connection conveyor_kafka \
     "{\"conn_type\": \"kafka\", \"extra\": {\"bootstrap.servers\": \"${CONVEYOR_KAFKA_BOOTSTRAP}\"}}"
 add_connection conveyor_spark \
     "{\"conn_type\": \"spark\", \"host\": \"${CONVEYOR_SPARK_MASTER}\"}"
+add_connection conveyor_lake "$(python -c '
+import json
+from conveyor.settings import get_settings
+s = get_settings()
+print(json.dumps({"conn_type": "hdfs", "host": s.fs_uri,
+                  "extra": {"lake_path": s.lake_path, "checkpoint_path": s.checkpoint_path}}))
+')"
 
 python - <<'PY'
 from conveyor.lake import webhdfs

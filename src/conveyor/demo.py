@@ -201,6 +201,7 @@ def _table_counts(
 def _say_where_things_are(console: Console, status: dict[str, object]) -> None:
     console.rule("[bold]where things are")
     console.print(f"Airflow UI      {status['airflow_url']}")
+    console.print(f"Conveyor page   {status['airflow_url']}/plugin/conveyor   (Browse > Conveyor)")
     console.print(
         f"  log in as     {status['airflow_user']}, password: "
         f"`cat {status['airflow_password_file']}`"

@@ -358,7 +358,11 @@ def test_init_provisions_the_connections_the_dags_use() -> None:
     kafka_conns = set()
     for dag in (REPO / "dags").glob("*.py"):
         kafka_conns |= set(re.findall(r'KAFKA_CONN_ID = "(\w+)"', dag.read_text()))
-    for conn_id in {spark_conn.group(1), Settings().airflow_kafka_conn_id, *kafka_conns}:
+    lake_hook = (REPO / "plugins/conveyor_plugin/hooks/lake.py").read_text()
+    lake_conn = re.search(r'default_conn_name = "(\w+)"', lake_hook)
+    assert lake_conn
+    conns = {spark_conn.group(1), lake_conn.group(1), Settings().airflow_kafka_conn_id}
+    for conn_id in conns | kafka_conns:
         assert f"add_connection {conn_id} " in script, conn_id
     assert "airflow db migrate" in script
     assert "conveyor topics apply" in script

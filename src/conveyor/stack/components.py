@@ -255,6 +255,11 @@ def airflow_env(
         "extra": {"bootstrap.servers": endpoints["kafka_bootstrap"]},
     }
     spark_conn = {"conn_type": "spark", "host": settings.spark_master}
+    lake_conn = {
+        "conn_type": "hdfs",
+        "host": endpoints["hdfs_uri"],
+        "extra": {"lake_path": settings.lake_path, "checkpoint_path": settings.checkpoint_path},
+    }
     venv_bin = str(Path(sys.executable).parent)
     env = {
         "AIRFLOW_HOME": str(home),
@@ -279,6 +284,7 @@ def airflow_env(
         "AIRFLOW__LOGGING__TRIGGER_LOG_SERVER_PORT": str(ports["airflow_trigger_logs"]),
         f"AIRFLOW_CONN_{settings.airflow_kafka_conn_id.upper()}": json.dumps(kafka_conn),
         "AIRFLOW_CONN_CONVEYOR_SPARK": json.dumps(spark_conn),
+        "AIRFLOW_CONN_CONVEYOR_LAKE": json.dumps(lake_conn),
         "CONVEYOR_HOME": str(settings.home),
         "CONVEYOR_JARS_DIR": str(settings.jars_dir),
         "PATH": venv_bin + os.pathsep + os.environ.get("PATH", ""),
