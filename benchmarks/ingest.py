@@ -1,241 +1,684 @@
-"""Ingest benchmark: backlog throughput (available-now) and end-to-end latency at a fixed rate.
+"""Ingest benchmark: Conveyor side by side with what users would run instead, in one invocation.
 
-Usage (the embedded stack must be up: `conveyor stack up`):
-    .venv/bin/python benchmarks/ingest.py [--events 1000000] [--rate 2000] [--seconds 60]
-        [--trigger "5 seconds"] [--quick]
+Usage (the embedded stack must be up: `conveyor stack up`; `conveyor bench` runs this too):
+    .venv/bin/python benchmarks/ingest.py [--events 1000000] [--repeat 3] [--seconds 60]
+        [--out benchmarks/results/<time>] [--quick]
 
-Figures are printed (and written as JSON under benchmarks/results/); nothing is asserted.
-- throughput: N `clicks` events produced ahead into a 4-partition topic, then one available-now
-  run; events/s of wall time and events per CPU-second of the driver (Python + its Spark JVM).
-- latency: events produced at --rate for --seconds while the stream runs with --trigger; a
-  record's latency is from its Kafka CreateTime (set by the producer when it sends) to the end
-  of the micro-batch that landed it (the ledger's ended_at, after silver and quarantine commit).
+One seeded data set of `clicks` events (4 partitions) is produced once; every contender drains
+it from the earliest offset into its own Delta table on the same HDFS, in its own process
+(`benchmarks/contenders.py`), repeated `--repeat` times in rotating order. Then each table
+writer runs live at 25% and 50% of the docs baseline's measured capacity for `--seconds`: a
+record's latency is from its Kafka CreateTime (set when it is produced) to the moment a poll of
+the table (every 0.25 s, delta-rs) first sees it. Last, a typical query runs on each drained
+table before and after compaction. Figures are printed, and written as results.json, report.md
+and chart.png under --out; nothing about speed is asserted. The correctness gate is: rows landed
+equal events produced, no duplicates (by event id).
 """
 
 from __future__ import annotations
 
 import argparse
 import json
+import os
 import platform
+import signal
+import statistics
+import subprocess
+import sys
 import threading
 import time
 import uuid
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-RESULTS = Path(__file__).resolve().parent / "results"
+HERE = Path(__file__).resolve().parent
+sys.path.insert(0, str(HERE.parent / "src"))
+PARTITIONS = 4
+POLL_S = 0.25
+TIMEOUT_S = 1800.0
 
 
-def _catalog(folder: Path, name: str) -> Any:
-    import yaml
+@dataclass(frozen=True)
+class Contender:
+    """One way of landing the topic: how to start it for a drain and for a live run."""
 
-    from conveyor.catalog import load_catalog
-    from conveyor.settings import project_root
+    name: str
+    kind: str  # conveyor | baseline | deltars | count | parse
+    drain_trigger: str | None = None
+    live_trigger: str | None = None  # None: no latency run (the ceilings land nothing)
 
-    data = yaml.safe_load((project_root() / "conveyor.yaml").read_text())
-    clicks = data["streams"]["clicks"]
-    data["streams"] = {name: clicks}
-    folder.mkdir(parents=True, exist_ok=True)
-    path = folder / "conveyor.yaml"
-    path.write_text(yaml.safe_dump(data, sort_keys=False))
-    return load_catalog(path)
+    @property
+    def slug(self) -> str:
+        return "".join(c if c.isalnum() else "_" for c in self.name)
+
+    @property
+    def writes_table(self) -> bool:
+        return self.kind in ("conveyor", "baseline", "deltars")
+
+    @property
+    def time_column(self) -> str:
+        return "timestamp" if self.kind == "baseline" else "kafka_timestamp"
 
 
-def _provision(settings: Any, catalog: Any) -> None:
-    from conveyor.kafka.topics import admin_client, apply_plan, plan_topics
+CONVEYOR = Contender("conveyor", "conveyor", "available-now", "5 seconds")
+BASELINE = Contender("docs-baseline", "baseline", "default", "default")
+BASELINE_AT_OUR_TRIGGER = Contender(
+    "docs-baseline@conveyor-trigger", "baseline", "available-now", "5 seconds"
+)
+CONTENDERS = (
+    CONVEYOR,
+    BASELINE,
+    BASELINE_AT_OUR_TRIGGER,
+    Contender("delta-rs consumer", "deltars", "drain", "5 seconds"),
+    Contender("ceiling: count bytes", "count"),
+    Contender("ceiling: parse + parquet", "parse"),
+)
+
+
+# ---------------------------------------------------------------- metering a process tree
+
+
+class TreeMeter:
+    """Samples a process and all its descendants: CPU seconds (user + system, every process
+    ever seen) and the peak of their summed resident memory."""
+
+    def __init__(self, pid: int) -> None:
+        import psutil
+
+        self._root = psutil.Process(pid)
+        self._cpu: dict[int, float] = {}
+        self.peak_rss = 0
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, daemon=True)
+        self._thread.start()
+
+    def _sample(self) -> None:
+        import psutil
+
+        try:
+            procs = [self._root, *self._root.children(recursive=True)]
+        except psutil.Error:
+            return
+        rss = 0
+        for proc in procs:
+            try:
+                times = proc.cpu_times()
+                self._cpu[proc.pid] = max(self._cpu.get(proc.pid, 0.0), times.user + times.system)
+                rss += proc.memory_info().rss
+            except psutil.Error:
+                continue
+        self.peak_rss = max(self.peak_rss, rss)
+
+    def _run(self) -> None:
+        while not self._stop.wait(POLL_S):
+            self._sample()
+
+    def cpu(self) -> float:
+        self._sample()
+        return sum(self._cpu.values())
+
+    def stop(self) -> None:
+        self._stop.set()
+        self._thread.join(timeout=5)
+
+
+class Running:
+    """A contender process: its JSON event lines, its meter, and a clean stop by group."""
+
+    def __init__(self, args: list[str], log: Path, env: dict[str, str] | None = None) -> None:
+        self.log = log
+        self._out = log.open("w")
+        self.proc = subprocess.Popen(
+            [sys.executable, str(HERE / "contenders.py"), *args],
+            stdout=subprocess.PIPE,
+            stderr=self._out,
+            text=True,
+            start_new_session=True,
+            env={**os.environ, **(env or {})},
+        )
+        self.meter = TreeMeter(self.proc.pid)
+        self.events: dict[str, dict[str, Any]] = {}
+        self._reader = threading.Thread(target=self._read, daemon=True)
+        self._reader.start()
+
+    def _read(self) -> None:
+        assert self.proc.stdout is not None
+        for line in self.proc.stdout:
+            try:
+                event = json.loads(line)
+            except json.JSONDecodeError:
+                continue
+            self.events[event["event"]] = event
+
+    def wait_for(self, event: str, timeout: float = TIMEOUT_S) -> dict[str, Any]:
+        deadline = time.monotonic() + timeout
+        while event not in self.events:
+            if self.proc.poll() is not None and event not in self.events:
+                self._reader.join(timeout=5)
+                if event in self.events:
+                    break
+                raise RuntimeError(
+                    f"contender exited ({self.proc.returncode}) before {event!r}: {self.tail()}"
+                )
+            if time.monotonic() > deadline:
+                raise TimeoutError(f"no {event!r} from the contender in {timeout:.0f}s")
+            time.sleep(POLL_S)  # polling the contender's output, bounded by the deadline
+        return self.events[event]
+
+    def stop(self) -> int | None:
+        """Let a finishing run end, else stop the process group (TERM, then KILL)."""
+        try:
+            self.proc.wait(timeout=1)
+        except subprocess.TimeoutExpired:
+            for sig, grace in ((signal.SIGTERM, 30), (signal.SIGKILL, 30)):
+                try:
+                    os.killpg(self.proc.pid, sig)
+                    self.proc.wait(timeout=grace)
+                    break
+                except subprocess.TimeoutExpired:
+                    continue
+                except ProcessLookupError:
+                    break
+        self.meter.stop()
+        self._out.close()
+        return self.proc.returncode
+
+    def tail(self) -> str:
+        return self.log.read_text()[-2000:] if self.log.exists() else ""
+
+
+# ---------------------------------------------------------------- Kafka and the tables
+
+
+def _producer(settings: Any) -> Any:
+    from confluent_kafka import Producer
+
+    return Producer(
+        {
+            "bootstrap.servers": settings.kafka_servers,
+            "linger.ms": 20,
+            "acks": "all",
+            "enable.idempotence": True,
+        }
+    )
+
+
+def create_topic(settings: Any, name: str) -> None:
+    from kafka.admin import NewTopic
+
+    from conveyor.kafka.topics import admin_client
 
     with admin_client(settings) as admin:
-        apply_plan(plan_topics(catalog, admin), admin)
+        admin.create_topics([NewTopic(name, PARTITIONS, 1)])
 
 
-def _produce(settings: Any, topic: str, count: int, seed: int, rate: float | None = None) -> float:
-    from conveyor.produce import click_events, encode, send_events
+def produce(
+    settings: Any,
+    topic: str,
+    events: Iterator[dict[str, Any]],
+    *,
+    rate: float | None = None,
+    keep_ids: list[str] | None = None,
+) -> int:
+    """Send events (keyed by user); `rate` in events/s, None as fast as possible."""
+    from conveyor.produce import encode
 
-    began = time.monotonic()
-    send_events(
-        settings, topic, (encode(e, "user_id") for e in click_events(count, seed=seed)), rate=rate
-    )
-    return time.monotonic() - began
-
-
-def _cpu_seconds() -> float:
-    import psutil
-
-    me = psutil.Process()
-    total = sum(me.cpu_times()[:2])
-    for child in me.children(recursive=True):
-        try:
-            total += sum(child.cpu_times()[:2])
-        except psutil.Error:
-            continue
-    return total
-
-
-def _peak_rss_mib() -> float:
-    import psutil
-
-    me = psutil.Process()
-    rss = me.memory_info().rss
-    for child in me.children(recursive=True):
-        try:
-            rss += child.memory_info().rss
-        except psutil.Error:
-            continue
-    return rss / 2**20
+    producer = _producer(settings)
+    sent, began = 0, time.monotonic()
+    for event in events:
+        if rate:
+            ahead = sent / rate - (time.monotonic() - began)
+            if ahead > 0:
+                time.sleep(ahead)  # pacing the producer to the requested rate, not a wait
+        record = encode(event, "user_id")
+        while True:
+            try:
+                producer.produce(topic, key=record.key, value=record.value)
+                break
+            except BufferError:
+                producer.poll(0.05)
+        producer.poll(0)
+        sent += 1
+        if keep_ids is not None:
+            keep_ids.append(event["event_id"])
+    if producer.flush(60) != 0:
+        raise RuntimeError(f"records to {topic} were not all delivered")
+    return sent
 
 
-def throughput(spark: Any, settings: Any, folder: Path, events: int) -> dict[str, Any]:
-    from conveyor.ingest.stream import ingest_stream
+def table_rows(uri: str) -> int:
+    """Rows in a Delta table, from its log's per-file stats (0 before the first commit)."""
+    import pyarrow as pa
 
-    name = f"bench_{uuid.uuid4().hex[:6]}"
-    catalog = _catalog(folder / name, name)
-    _provision(settings, catalog)
-    produce_s = _produce(settings, catalog.stream(name).topic.name, events, seed=1)
-    cpu0, wall0 = _cpu_seconds(), time.monotonic()
-    summary = ingest_stream(spark, settings, catalog, name, available_now=True)
-    wall, cpu = time.monotonic() - wall0, _cpu_seconds() - cpu0
-    landed = (
-        summary.total("silver_rows")
-        + summary.total("quarantined")
-        + summary.total("duplicates_dropped")
+    from conveyor.lakeview import open_table
+
+    table = open_table(uri)
+    if table is None:
+        return 0
+    actions = pa.table(table.get_add_actions(flatten=True))
+    return int(sum(actions.column("num_records").to_pylist())) if actions.num_rows else 0
+
+
+def table_figures(uri: str) -> dict[str, Any]:
+    """Rows, distinct event ids (duplicates = the difference), files, files per partition."""
+    import pyarrow as pa
+    import pyarrow.compute as pc
+
+    from conveyor.lakeview import open_table
+
+    table = open_table(uri)
+    if table is None:
+        return {"rows": 0, "duplicates": 0, "files": 0, "partitions": 0, "files_per_partition": 0}
+    ids = table.to_pyarrow_table(columns=["event_id"]).column("event_id")
+    actions = pa.table(table.get_add_actions(flatten=True))
+    parts = [c for c in actions.column_names if c.startswith("partition.")]
+    keys = (
+        {tuple(row[c] for c in parts) for row in actions.select(parts).to_pylist()}
+        if parts
+        else {()}
     )
     return {
-        "events": events,
-        "landed": landed,
-        "batches": len(summary.batches),
-        "produce_seconds": round(produce_s, 1),
-        "ingest_seconds": round(wall, 1),
-        "events_per_second": round(events / wall),
-        "driver_cpu_seconds": round(cpu, 1),
-        "events_per_cpu_second": round(events / cpu) if cpu else None,
-        "rss_mib_after": round(_peak_rss_mib()),
+        "rows": len(ids),
+        "duplicates": len(ids) - pc.count_distinct(ids).as_py(),
+        "files": actions.num_rows,
+        "partitions": len(keys),
+        "files_per_partition": round(actions.num_rows / max(1, len(keys)), 1),
     }
+
+
+class VisibilityPoller:
+    """Polls a Delta table; the first time a file is seen, every row in it becomes visible then:
+    its latency is that moment minus its Kafka timestamp. Warm-up events are left out."""
+
+    def __init__(self, uri: str, time_column: str, ignore: set[str]) -> None:
+        self.uri, self.column, self.ignore = uri, time_column, ignore
+        self.latencies: list[float] = []
+        self._files: set[str] = set()
+        self._version = -1
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, daemon=True)
+        self.seen = 0
+
+    def start(self) -> VisibilityPoller:
+        self._thread.start()
+        return self
+
+    def _poll(self) -> None:
+        from conveyor.lakeview import open_table
+
+        table = open_table(self.uri)
+        if table is None or table.version() == self._version:
+            return
+        seen_at = time.time()
+        self._version = table.version()
+        dataset = table.to_pyarrow_dataset()
+        for fragment in dataset.get_fragments():
+            if fragment.path in self._files:
+                continue
+            self._files.add(fragment.path)
+            rows = fragment.to_table(columns=["event_id", self.column]).to_pylist()
+            for row in rows:
+                produced = row[self.column]
+                if row["event_id"] in self.ignore or produced is None:
+                    continue
+                if produced.tzinfo is None:  # Spark's INT96 timestamps come back naive (UTC)
+                    produced = produced.replace(tzinfo=UTC)
+                self.latencies.append(seen_at - produced.timestamp())
+                self.seen += 1
+
+    def _run(self) -> None:
+        while not self._stop.wait(POLL_S):
+            try:
+                self._poll()
+            except Exception as exc:  # a torn read while a commit lands: poll again
+                print(f"  poll of {self.uri}: {exc}", file=sys.stderr)
+
+    def stop(self) -> None:
+        self._stop.set()
+        self._thread.join(timeout=10)
+
+
+def wait_until(check: Callable[[], bool], timeout: float, what: str) -> None:
+    deadline = time.monotonic() + timeout
+    while not check():
+        if time.monotonic() > deadline:
+            raise TimeoutError(f"gave up waiting for {what} after {timeout:.0f}s")
+        time.sleep(POLL_S)  # polling for the condition, bounded by the deadline
+
+
+# ---------------------------------------------------------------- one run of one contender
+
+
+@dataclass
+class Bench:
+    """Everything a run shares: settings, names, where tables and logs go."""
+
+    settings: Any
+    run_id: str
+    out: Path
+    lake: str
+    events: int
+    catalogs: dict[str, Path] = field(default_factory=dict)
+
+    def table(self, contender: Contender, tag: str) -> str:
+        return f"{self.lake}/bench/{self.run_id}/{contender.slug}_{tag}"
+
+    def conveyor_catalog(self, topic: str, tag: str) -> tuple[Path, str]:
+        """A catalog with one stream reading `topic`, whose tables live under the bench run."""
+        import yaml
+
+        from conveyor.settings import project_root
+
+        name = f"bench_{self.run_id}_{tag}"
+        data = yaml.safe_load((project_root() / "conveyor.yaml").read_text())
+        stream = data["streams"]["clicks"]
+        stream["topic"] = {**stream["topic"], "name": topic, "partitions": PARTITIONS}
+        stream["tables"] = {
+            **stream.get("tables", {}),
+            **{
+                layer: {
+                    **stream.get("tables", {}).get(layer, {}),
+                    "path": f"bench/{self.run_id}/conveyor_{tag}/{layer}",
+                }
+                for layer in ("bronze", "silver", "quarantine")
+            },
+        }
+        data["streams"] = {name: stream}
+        path = self.out / "catalogs" / f"{name}.yaml"
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(yaml.safe_dump(data, sort_keys=False))
+        return path, f"{self.lake}/bench/{self.run_id}/conveyor_{tag}/silver"
+
+    def start(
+        self, contender: Contender, topic: str, tag: str, *, live: bool, expect: int | None
+    ) -> tuple[Running, str | None]:
+        """Start the contender on `topic`; returns it and the table it lands in (if any)."""
+        trigger = contender.live_trigger if live else contender.drain_trigger
+        log = self.out / "logs" / f"{contender.slug}_{tag}.log"
+        log.parent.mkdir(parents=True, exist_ok=True)
+        table = self.table(contender, tag)
+        env: dict[str, str] = {}
+        if contender.kind == "conveyor":
+            catalog, table = self.conveyor_catalog(topic, tag)
+            stream = f"bench_{self.run_id}_{tag}"
+            args = ["conveyor", "--catalog", str(catalog), "--stream", stream]
+            args += [] if live else ["--available-now"]
+            if live and trigger:
+                env["CONVEYOR_TRIGGER_INTERVAL"] = trigger
+        elif contender.kind == "baseline":
+            checkpoint = (
+                f"{self.settings.checkpoint_uri}/bench/{self.run_id}/{contender.slug}_{tag}"
+            )
+            args = [
+                "baseline",
+                "--topic",
+                topic,
+                "--table",
+                table,
+                "--checkpoint",
+                checkpoint,
+                "--trigger",
+                str(trigger),
+            ]
+        elif contender.kind == "deltars":
+            args = ["deltars", "--topic", topic, "--table", table]
+            args += ["--wait-s", "5"] if live else ["--expect", str(expect), "--wait-s", "30"]
+        else:
+            args, table = [contender.kind, "--topic", topic, "--expect", str(expect)], None
+        return Running(args, log, env), table
+
+
+def drain(bench: Bench, contender: Contender, topic: str, rep: int) -> dict[str, Any]:
+    """Drain the pre-produced topic; throughput from `ready` to the last row visible."""
+    tag = f"d{rep}"
+    running, table = bench.start(contender, topic, tag, live=False, expect=bench.events)
+    try:
+        ready = running.wait_for("ready")
+        cpu0 = running.meter.cpu()
+        if table is None:
+            done = running.wait_for("done")
+            finished = done["t"]
+        else:
+
+            def landed() -> bool:
+                if running.proc.poll() not in (None, 0):
+                    raise RuntimeError(f"{contender.name} failed: {running.tail()}")
+                return table_rows(table) >= bench.events
+
+            wait_until(landed, TIMEOUT_S, f"{contender.name} to land {bench.events} rows")
+            finished = time.time()
+        cpu = running.meter.cpu() - cpu0
+    finally:
+        running.stop()
+    seconds = finished - ready["t"]
+    figures = {
+        "seconds": round(seconds, 2),
+        "events_per_s": round(bench.events / seconds),
+        "cpu_s": round(cpu, 2),
+        "events_per_cpu_s": round(bench.events / cpu) if cpu > 0 else None,
+        "peak_rss_mib": round(running.meter.peak_rss / 2**20),
+    }
+    if table is not None:
+        figures.update(table_figures(table))
+        figures["table"] = table
+    else:
+        figures["rows"] = running.events.get("done", {}).get("records", 0)
+        figures["duplicates"] = 0
+    figures["correct"] = figures["rows"] == bench.events and figures["duplicates"] == 0
+    return figures
 
 
 def latency(
-    spark: Any, settings: Any, folder: Path, rate: float, seconds: int, trigger: str
+    bench: Bench, contender: Contender, rate: float, seconds: float, rep: int
 ) -> dict[str, Any]:
-    from pyspark.sql import functions as F
+    """Live at `rate` for `seconds`: per-record produce-to-visible latency percentiles."""
+    from conveyor.produce import click_events
 
-    from conveyor.catalog import Layer, ledger_uri, table_uri
-    from conveyor.ingest.stream import ingest_stream
-    from conveyor.settings import Settings
-
-    name = f"lat_{uuid.uuid4().hex[:6]}"
-    catalog = _catalog(folder / name, name)
-    _provision(settings, catalog)
-    paced = Settings(**{**settings.model_dump(), "trigger_interval": trigger})
-    count = int(rate * seconds)
-    producer = threading.Thread(
-        target=_produce, args=(settings, catalog.stream(name).topic.name, count, 2, rate)
-    )
-    runner = threading.Thread(target=ingest_stream, args=(spark, paced, catalog, name), daemon=True)
-    runner.start()
-    producer.start()
-    producer.join()
-    silver_uri = table_uri(settings, catalog.stream(name).table(Layer.SILVER))
-    deadline = time.monotonic() + 300
-    while time.monotonic() < deadline:
+    tag = f"l{rep}_{int(rate)}"
+    topic = f"bench_{bench.run_id}_{contender.slug}_{tag}"
+    create_topic(bench.settings, topic)
+    running, table = bench.start(contender, topic, tag, live=True, expect=None)
+    assert table is not None
+    warmup: list[str] = []
+    try:
+        running.wait_for("ready")
+        # the first records also pay for the query's start: they warm up, and are not measured
+        produce(bench.settings, topic, click_events(100, seed=rep + 50), keep_ids=warmup)
+        wait_until(lambda: table_rows(table) >= 100, 300, f"{contender.name} to warm up")
+        poller = VisibilityPoller(table, contender.time_column, set(warmup)).start()
+        count = int(rate * seconds)
+        produce(bench.settings, topic, click_events(count, seed=rep + 60), rate=rate)
         try:
-            if spark.read.format("delta").load(silver_uri).count() >= count:
-                break
-        except Exception:  # the table may not exist yet
-            pass
-        time.sleep(1)  # polling the table for the last rows, bounded by the deadline
-    for query in spark.streams.active:
-        query.stop()
-    batches = (
-        spark.read.format("delta")
-        .load(ledger_uri(settings))
-        .where((F.col("stream") == name) & (F.col("kind") == "batch"))
-        .select("ended_at", F.explode("offsets").alias("o"))
-        .select("ended_at", "o.partition", "o.start_offset", "o.end_offset")
-    )
-    rows = (
-        spark.read.format("delta").load(silver_uri).select("partition", "offset", "kafka_timestamp")
-    )
-    joined = rows.join(
-        batches,
-        (rows["partition"] == batches["partition"])
-        & (rows["offset"] >= batches["start_offset"])
-        & (rows["offset"] < batches["end_offset"]),
-    )
-    seconds_col = (F.unix_millis("ended_at") - F.unix_millis("kafka_timestamp")) / 1000.0
-    q = (
-        joined.select(seconds_col.alias("s"))
-        .agg(
-            F.count("s").alias("n"),
-            F.percentile_approx("s", 0.5, 10000).alias("p50"),
-            F.percentile_approx("s", 0.95, 10000).alias("p95"),
-            F.percentile_approx("s", 0.99, 10000).alias("p99"),
-            F.max("s").alias("max"),
-        )
-        .first()
-    )
+            wait_until(lambda: poller.seen >= count, seconds + 600, f"{contender.name} to catch up")
+        finally:
+            poller.stop()
+    finally:
+        running.stop()
+    values = sorted(poller.latencies)
     return {
         "rate": rate,
         "seconds": seconds,
-        "trigger": trigger,
         "events": count,
-        "measured": q["n"],
-        "p50_s": round(q["p50"], 2),
-        "p95_s": round(q["p95"], 2),
-        "p99_s": round(q["p99"], 2),
-        "max_s": round(q["max"], 2),
+        "measured": len(values),
+        "p50_s": round(_quantile(values, 0.50), 2),
+        "p95_s": round(_quantile(values, 0.95), 2),
+        "p99_s": round(_quantile(values, 0.99), 2),
+        "max_s": round(values[-1], 2) if values else None,
     }
 
 
-def _shown(figures: dict[str, Any]) -> dict[str, Any]:
-    print(json.dumps(figures), flush=True)  # figures as soon as they exist
-    return figures
+def _quantile(values: list[float], q: float) -> float:
+    if not values:
+        return float("nan")
+    return values[min(len(values) - 1, int(q * len(values)))]
+
+
+QUERY = (
+    "SELECT event_type, count(*) AS events, count(DISTINCT user_id) AS users, "
+    "sum(coalesce(revenue, 0)) AS revenue FROM delta.`{uri}` GROUP BY event_type"
+)
+
+
+def query_times(spark: Any, uri: str) -> dict[str, Any]:
+    """A typical query's time (best of 2) before and after compacting the table."""
+    from delta.tables import DeltaTable
+
+    def best() -> float:
+        times = []
+        for _ in range(2):
+            began = time.monotonic()
+            spark.sql(QUERY.format(uri=uri)).collect()
+            times.append(time.monotonic() - began)
+        return round(min(times), 2)
+
+    before, files_before = best(), len(spark.read.format("delta").load(uri).inputFiles())
+    DeltaTable.forPath(spark, uri).optimize().executeCompaction()
+    after, files_after = best(), len(spark.read.format("delta").load(uri).inputFiles())
+    return {
+        "query_s_before": before,
+        "query_s_after": after,
+        "files_before": files_before,
+        "files_after": files_after,
+    }
+
+
+# ---------------------------------------------------------------- the whole run
+
+
+def summarise(samples: list[float | None]) -> dict[str, Any]:
+    values = [v for v in samples if v is not None]
+    if not values:
+        return {"median": None, "min": None, "max": None}
+    return {"median": statistics.median(values), "min": min(values), "max": max(values)}
+
+
+def machine(settings: Any) -> dict[str, Any]:
+    import importlib.metadata as md
+
+    import psutil
+
+    versions = {
+        p: md.version(p)
+        for p in ("pyspark", "delta-spark", "deltalake", "kafka-python", "confluent-kafka")
+    }
+    return {
+        "cores": psutil.cpu_count(),
+        "memory_gib": round(psutil.virtual_memory().total / 2**30, 1),
+        "load_average_at_start": [round(x, 2) for x in os.getloadavg()],
+        "python": platform.python_version(),
+        "spark_master": settings.spark_master,
+        **versions,
+    }
+
+
+def run(args: argparse.Namespace) -> dict[str, Any]:
+    from conveyor.produce import click_events
+    from conveyor.settings import get_settings
+
+    settings = get_settings()
+    bench = Bench(settings, uuid.uuid4().hex[:6], args.out, settings.lake_uri, args.events)
+    result: dict[str, Any] = {
+        "when": datetime.now(UTC).isoformat(timespec="seconds"),
+        "args": {
+            "events": args.events,
+            "repeat": args.repeat,
+            "seconds": args.seconds,
+            "quick": args.quick,
+        },
+        "machine": machine(settings),
+        "drain": {},
+        "latency": {},
+        "query": {},
+    }
+    topic = f"bench_{bench.run_id}"
+    create_topic(settings, topic)
+    began = time.monotonic()
+    produce(settings, topic, click_events(args.events, seed=1))
+    print(
+        f"produced {args.events} events to {topic} in {time.monotonic() - began:.1f}s", flush=True
+    )
+
+    for rep in range(args.repeat):
+        order = CONTENDERS[rep % len(CONTENDERS) :] + CONTENDERS[: rep % len(CONTENDERS)]
+        for contender in order:
+            figures = drain(bench, contender, topic, rep)
+            result["drain"].setdefault(contender.name, []).append(figures)
+            print(
+                f"drain {rep + 1}/{args.repeat} {contender.name:30} "
+                f"{figures['events_per_s']:>8} ev/s  {figures['events_per_cpu_s']} ev/cpu-s  "
+                f"rows {figures['rows']}  dup {figures['duplicates']}",
+                flush=True,
+            )
+
+    capacity = summarise([f["events_per_s"] for f in result["drain"][BASELINE.name]])["median"]
+    rates = [round(capacity * share) for share in args.shares]
+    result["latency_rates"] = rates
+    live = [c for c in CONTENDERS if c.live_trigger]
+    for rep in range(args.latency_repeat):
+        order = live[rep % len(live) :] + live[: rep % len(live)]
+        for rate in rates:
+            for contender in order:
+                figures = latency(bench, contender, rate, args.seconds, rep)
+                result["latency"].setdefault(f"{contender.name}@{rate}", []).append(figures)
+                print(
+                    f"latency {rep + 1}/{args.latency_repeat} {contender.name:30} {rate:>7}/s "
+                    f"p50 {figures['p50_s']}s p99 {figures['p99_s']}s "
+                    f"({figures['measured']}/{figures['events']})",
+                    flush=True,
+                )
+
+    from conveyor.spark.session import build_session
+
+    spark = build_session(settings, "bench-queries")
+    try:
+        for contender in CONTENDERS:
+            if contender.writes_table:
+                last = result["drain"][contender.name][-1]
+                result["query"][contender.name] = query_times(spark, last["table"])
+    finally:
+        spark.stop()
+    return result
 
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--events", type=int, default=1_000_000)
-    parser.add_argument("--rate", type=float, default=2000.0)
-    parser.add_argument("--seconds", type=int, default=60)
-    parser.add_argument("--trigger", default="5 seconds")
-    parser.add_argument("--quick", action="store_true", help="small sizes, to prove it works")
+    parser.add_argument("--repeat", type=int, default=3, help="drains per contender")
+    parser.add_argument("--latency-repeat", type=int, default=None, help="default: --repeat")
+    parser.add_argument("--seconds", type=float, default=60.0, help="length of each live run")
+    parser.add_argument(
+        "--shares",
+        type=float,
+        nargs="+",
+        default=[0.25, 0.5],
+        help="live rates, as shares of the docs baseline's drain throughput",
+    )
+    parser.add_argument("--out", type=Path, default=None)
+    parser.add_argument("--quick", action="store_true", help="tiny sizes: proves the harness works")
     args = parser.parse_args(argv)
     if args.quick:
-        args.events, args.seconds, args.rate = 5000, 10, 200.0
+        args.events, args.repeat, args.seconds, args.shares = 3000, 1, 6.0, [0.1]
+    args.latency_repeat = args.latency_repeat or args.repeat
+    args.out = args.out or HERE / "results" / datetime.now(UTC).strftime("%Y%m%dT%H%M%S")
+    args.out.mkdir(parents=True, exist_ok=True)
 
-    import tempfile
+    from bench_report import write_report
 
-    import psutil
-
-    from conveyor.settings import get_settings
-    from conveyor.spark.session import build_session
-
-    settings = get_settings()
-    spark = build_session(settings, "conveyor-bench-ingest")
-    try:
-        with tempfile.TemporaryDirectory() as tmp:
-            result = {
-                "when": datetime.now(UTC).isoformat(timespec="seconds"),
-                "machine": {
-                    "cores": psutil.cpu_count(),
-                    "memory_gib": round(psutil.virtual_memory().total / 2**30, 1),
-                    "python": platform.python_version(),
-                    "spark": spark.version,
-                    "spark_master": settings.spark_master,
-                },
-                "throughput": _shown(throughput(spark, settings, Path(tmp), args.events)),
-                "latency": latency(
-                    spark, settings, Path(tmp), args.rate, args.seconds, args.trigger
-                ),
-            }
-    finally:
-        spark.stop()
-    RESULTS.mkdir(exist_ok=True)
-    out = RESULTS / f"ingest-{datetime.now(UTC):%Y%m%dT%H%M%S}.json"
-    out.write_text(json.dumps(result, indent=2))
-    print(json.dumps(result, indent=2))
-    print(f"written to {out}")
+    result = run(args)
+    (args.out / "results.json").write_text(json.dumps(result, indent=2))
+    write_report(result, args.out)
+    print((args.out / "report.md").read_text())
+    print(f"written to {args.out}")
+    failed = [n for n, runs in result["drain"].items() if not all(r["correct"] for r in runs)]
+    if failed:
+        print(f"CORRECTNESS GATE FAILED: {', '.join(failed)}", file=sys.stderr)
+        return 2
     return 0
 
 
 if __name__ == "__main__":
+    sys.path.insert(0, str(HERE))
     raise SystemExit(main())

@@ -130,6 +130,25 @@ def demo(
     run_demo(_settings(), events=events, console=out)
 
 
+@app.command(
+    context_settings={"allow_extra_args": True, "ignore_unknown_options": True},
+)
+@friendly
+def bench(ctx: typer.Context) -> None:
+    """Run the ingest benchmark (benchmarks/ingest.py; its options pass through, e.g. --quick)."""
+    import subprocess
+
+    from conveyor.errors import ConveyorError
+    from conveyor.settings import project_root
+
+    script = project_root() / "benchmarks" / "ingest.py"
+    if not script.is_file():
+        raise ConveyorError(f"{script} is missing: the benchmark runs from a Conveyor checkout")
+    raise typer.Exit(
+        subprocess.run([sys.executable, str(script), *ctx.args], check=False).returncode
+    )
+
+
 def main() -> None:  # pragma: no cover - console script entry
     app()
 

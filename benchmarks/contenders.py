@@ -1,0 +1,253 @@
+"""The benchmark's contenders, one per process, so each one's CPU and memory can be metered.
+
+Run by `benchmarks/ingest.py`; every contender reads the same Kafka topic from the earliest
+offset and prints JSON lines on stdout: `{"event": "ready", "t": ...}` just before it starts
+consuming, and (the ceilings, which land nothing) `{"event": "done", "t": ..., "records": n}`.
+
+    python benchmarks/contenders.py conveyor  --catalog C --stream S [--available-now]
+    python benchmarks/contenders.py baseline  --topic T --table URI --checkpoint URI
+                                              [--trigger default|available-now|5 seconds]
+    python benchmarks/contenders.py deltars   --topic T --table URI [--expect N] [--wait-s 5]
+    python benchmarks/contenders.py count     --topic T --expect N
+    python benchmarks/contenders.py parse     --topic T --expect N
+
+- conveyor: the real ingest (bronze, silver, quarantine, ledger; exactly once).
+- baseline: what a user writes from the Spark and Delta docs: `from_json` with the schema,
+  `writeStream.format("delta")`, one table, nothing else.
+- deltars: a confluent-kafka consumer that parses in Python, writes each batch with delta-rs
+  (`write_deltalake`) and commits its offsets after each Delta commit.
+- count / parse: ceilings. `count` only counts bytes; `parse` also parses the JSON and encodes
+  Parquet in memory, committing nothing anywhere.
+"""
+
+from __future__ import annotations
+
+import argparse
+import io
+import json
+import sys
+import time
+import uuid
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "src"))
+
+BATCH = 50_000
+CLICK_FIELDS = (
+    ("event_id", "string"),
+    ("user_id", "string"),
+    ("session_id", "string"),
+    ("event_type", "string"),
+    ("url", "string"),
+    ("ts", "timestamp"),
+    ("referrer", "string"),
+    ("country", "string"),
+    ("device", "string"),
+    ("revenue", "double"),
+)
+
+
+def say(event: str, **fields: Any) -> None:
+    print(json.dumps({"event": event, "t": time.time(), **fields}), flush=True)
+
+
+# ---------------------------------------------------------------- Spark contenders
+
+
+def conveyor(args: argparse.Namespace) -> None:
+    from conveyor.catalog import load_catalog
+    from conveyor.ingest.stream import ingest_stream
+    from conveyor.settings import get_settings
+    from conveyor.spark.session import build_session
+
+    settings = get_settings()
+    catalog = load_catalog(args.catalog)
+    spark = build_session(settings, "bench-conveyor")
+    try:
+        say("ready")
+        ingest_stream(spark, settings, catalog, args.stream, available_now=args.available_now)
+    finally:
+        spark.stop()
+
+
+def baseline(args: argparse.Namespace) -> None:
+    """The docs' way: a schema, from_json, one Delta sink. (The session is Conveyor's only so
+    that both get the same jars, driver memory and shuffle partitions.)"""
+    from pyspark.sql.functions import col, from_json
+    from pyspark.sql.types import DoubleType, StringType, StructField, StructType, TimestampType
+
+    from conveyor.settings import get_settings
+    from conveyor.spark.session import build_session
+
+    settings = get_settings()
+    spark = build_session(settings, "bench-baseline")
+    types = {"string": StringType(), "timestamp": TimestampType(), "double": DoubleType()}
+    schema = StructType([StructField(name, types[kind]) for name, kind in CLICK_FIELDS])
+    reader = (
+        spark.readStream.format("kafka")
+        .option("kafka.bootstrap.servers", settings.kafka_servers)
+        .option("subscribe", args.topic)
+        .option("startingOffsets", "earliest")
+    )
+    if args.trigger != "default":
+        reader = reader.option("maxOffsetsPerTrigger", str(settings.max_offsets_per_trigger))
+    events = (
+        reader.load()
+        .select(from_json(col("value").cast("string"), schema).alias("event"), col("timestamp"))
+        .select("event.*", "timestamp")
+    )
+    writer = events.writeStream.format("delta").option("checkpointLocation", args.checkpoint)
+    if args.trigger == "available-now":
+        writer = writer.trigger(availableNow=True)
+    elif args.trigger != "default":
+        writer = writer.trigger(processingTime=args.trigger)
+    say("ready")
+    query = writer.start(args.table)
+    try:
+        query.awaitTermination()
+    finally:
+        spark.stop()
+
+
+# ---------------------------------------------------------------- Python consumers
+
+
+def _consumer(topic: str) -> Any:
+    from confluent_kafka import Consumer
+
+    from conveyor.settings import get_settings
+
+    consumer = Consumer(
+        {
+            "bootstrap.servers": get_settings().kafka_servers,
+            "group.id": f"bench-{uuid.uuid4().hex[:8]}",
+            "auto.offset.reset": "earliest",
+            "enable.auto.commit": False,
+        }
+    )
+    consumer.subscribe([topic])
+    return consumer
+
+
+def _arrow_schema() -> Any:
+    import pyarrow as pa
+
+    kinds = {"string": pa.string(), "timestamp": pa.timestamp("us", "UTC"), "double": pa.float64()}
+    extra = [
+        ("kafka_timestamp", pa.timestamp("ms", "UTC")),
+        ("partition", pa.int32()),
+        ("offset", pa.int64()),
+    ]
+    return pa.schema([*((name, kinds[kind]) for name, kind in CLICK_FIELDS), *extra])
+
+
+def _to_arrow(messages: list[Any], schema: Any) -> Any:
+    """Parse JSON values into an Arrow table (timestamps from ISO-8601 strings)."""
+    import pyarrow as pa
+
+    columns: dict[str, list[Any]] = {name: [] for name in schema.names}
+    for message in messages:
+        event = json.loads(message.value())
+        for name, kind in CLICK_FIELDS:
+            value = event.get(name)
+            if kind == "timestamp" and value is not None:
+                value = datetime.fromisoformat(value)
+            columns[name].append(value)
+        columns["kafka_timestamp"].append(message.timestamp()[1])
+        columns["partition"].append(message.partition())
+        columns["offset"].append(message.offset())
+    return pa.table(columns, schema=schema)
+
+
+def deltars(args: argparse.Namespace) -> None:
+    from deltalake import write_deltalake
+
+    schema = _arrow_schema()
+    consumer = _consumer(args.topic)
+    landed, pending, first_at = 0, [], None
+    say("ready")
+    try:
+        while args.expect is None or landed < args.expect:
+            pending += [
+                m for m in consumer.consume(num_messages=10_000, timeout=0.5) if not m.error()
+            ]
+            first_at = first_at or (time.monotonic() if pending else None)
+            waited = first_at is not None and time.monotonic() - first_at >= args.wait_s
+            last = args.expect is not None and landed + len(pending) >= args.expect
+            if pending and (len(pending) >= BATCH or waited or last):
+                write_deltalake(args.table, _to_arrow(pending, schema), mode="append")
+                consumer.commit(asynchronous=False)  # offsets only after the Delta commit
+                landed += len(pending)
+                pending, first_at = [], None
+    finally:
+        consumer.close()
+
+
+def count(args: argparse.Namespace) -> None:
+    consumer = _consumer(args.topic)
+    records = size = 0
+    say("ready")
+    while records < args.expect:
+        for message in consumer.consume(num_messages=10_000, timeout=0.5):
+            if not message.error():
+                records += 1
+                size += len(message.value())
+    say("done", records=records, bytes=size)
+    consumer.close()
+
+
+def parse(args: argparse.Namespace) -> None:
+    import pyarrow.parquet as pq
+
+    schema = _arrow_schema()
+    consumer = _consumer(args.topic)
+    records = encoded = 0
+    pending: list[Any] = []
+    say("ready")
+    while records < args.expect:
+        pending += [m for m in consumer.consume(num_messages=10_000, timeout=0.5) if not m.error()]
+        if len(pending) >= BATCH or (pending and records + len(pending) >= args.expect):
+            buffer = io.BytesIO()
+            pq.write_table(_to_arrow(pending, schema), buffer, compression="snappy")
+            records += len(pending)
+            encoded += buffer.tell()
+            pending = []
+    say("done", records=records, parquet_bytes=encoded)
+    consumer.close()
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    sub = parser.add_subparsers(dest="contender", required=True)
+    one = sub.add_parser("conveyor")
+    one.add_argument("--catalog", type=Path, required=True)
+    one.add_argument("--stream", required=True)
+    one.add_argument("--available-now", action="store_true")
+    one = sub.add_parser("baseline")
+    one.add_argument("--topic", required=True)
+    one.add_argument("--table", required=True)
+    one.add_argument("--checkpoint", required=True)
+    one.add_argument("--trigger", default="default")
+    one = sub.add_parser("deltars")
+    one.add_argument("--topic", required=True)
+    one.add_argument("--table", required=True)
+    one.add_argument("--expect", type=int)
+    one.add_argument("--wait-s", type=float, default=5.0)
+    for name in ("count", "parse"):
+        one = sub.add_parser(name)
+        one.add_argument("--topic", required=True)
+        one.add_argument("--expect", type=int, required=True)
+    args = parser.parse_args()
+    {
+        "conveyor": conveyor,
+        "baseline": baseline,
+        "deltars": deltars,
+        "count": count,
+        "parse": parse,
+    }[args.contender](args)
+
+
+if __name__ == "__main__":
+    main()

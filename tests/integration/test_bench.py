@@ -1,0 +1,63 @@
+"""The benchmark harness works end to end (`--quick`): every contender lands every event exactly
+once, and the report, the JSON and the chart are written. Speed is reported, never asserted."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any
+
+from tests.conftest import REPO
+
+
+def test_quick_benchmark_lands_every_event_once_per_contender(
+    stack: dict[str, Any], tmp_path: Path
+) -> None:
+    out = tmp_path / "results"
+    result = subprocess.run(
+        [sys.executable, str(REPO / "benchmarks/ingest.py"), "--quick", "--out", str(out)],
+        capture_output=True,
+        text=True,
+        env=dict(os.environ),
+        timeout=1500,
+        check=False,
+    )
+    assert result.returncode == 0, (result.stdout[-3000:], result.stderr[-3000:])
+    figures = json.loads((out / "results.json").read_text())
+    events = figures["args"]["events"]
+    assert set(figures["drain"]) == {
+        "conveyor",
+        "docs-baseline",
+        "docs-baseline@conveyor-trigger",
+        "delta-rs consumer",
+        "ceiling: count bytes",
+        "ceiling: parse + parquet",
+    }
+    for name, runs in figures["drain"].items():
+        for run in runs:
+            assert (run["rows"], run["duplicates"], run["correct"]) == (events, 0, True), name
+            assert run["events_per_s"] > 0 and run["cpu_s"] >= 0, name
+            if "table" in run:  # the writers run long enough for their CPU to be sampled
+                assert run["cpu_s"] > 0 and run["files"] >= 1, name
+    (rate,) = figures["latency_rates"]
+    for name in (
+        "conveyor",
+        "docs-baseline",
+        "docs-baseline@conveyor-trigger",
+        "delta-rs consumer",
+    ):
+        (live,) = figures["latency"][f"{name}@{rate}"]
+        assert live["measured"] == live["events"] > 0, name
+        assert 0 < live["p50_s"] <= live["p99_s"], name
+    assert set(figures["query"]) == {
+        "conveyor",
+        "docs-baseline",
+        "docs-baseline@conveyor-trigger",
+        "delta-rs consumer",
+    }
+    report = (out / "report.md").read_text()
+    assert "## Backlog drain" in report and "| conveyor |" in report
+    assert (out / "chart.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
