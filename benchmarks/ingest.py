@@ -39,6 +39,7 @@ sys.path.insert(0, str(HERE.parent / "src"))
 PARTITIONS = 4
 POLL_S = 0.25
 TIMEOUT_S = 1800.0
+CATCH_UP_S = 600.0  # after the live run's last record was sent
 
 
 @dataclass(frozen=True)
@@ -222,8 +223,11 @@ def produce(
     *,
     rate: float | None = None,
     keep_ids: list[str] | None = None,
+    live: bool = False,
 ) -> int:
-    """Send events (keyed by user); `rate` in events/s, None as fast as possible."""
+    """Send events (keyed by user); `rate` in events/s, None as fast as possible. `live`
+    stamps each event's time with the moment it is sent, as a live source would (a backlog
+    keeps the generator's times, which end about now)."""
     from conveyor.produce import encode
 
     producer = _producer(settings)
@@ -233,6 +237,8 @@ def produce(
             ahead = sent / rate - (time.monotonic() - began)
             if ahead > 0:
                 time.sleep(ahead)  # pacing the producer to the requested rate, not a wait
+        if live:
+            event = {**event, "ts": datetime.now(UTC).isoformat(timespec="milliseconds")}
         record = encode(event, "user_id")
         while True:
             try:
@@ -486,13 +492,18 @@ def latency(
     try:
         running.wait_for("ready")
         # the first records also pay for the query's start: they warm up, and are not measured
-        produce(bench.settings, topic, click_events(100, seed=rep + 50), keep_ids=warmup)
+        produce(bench.settings, topic, click_events(100, seed=rep + 50), keep_ids=warmup, live=True)
         wait_until(lambda: table_rows(table) >= 100, 300, f"{contender.name} to warm up")
         poller = VisibilityPoller(table, contender.time_column, set(warmup)).start()
         count = int(rate * seconds)
-        produce(bench.settings, topic, click_events(count, seed=rep + 60), rate=rate)
+        began = time.monotonic()
+        produce(bench.settings, topic, click_events(count, seed=rep + 60), rate=rate, live=True)
+        produced_s = time.monotonic() - began
+        timed_out = False
         try:
-            wait_until(lambda: poller.seen >= count, seconds + 600, f"{contender.name} to catch up")
+            wait_until(lambda: poller.seen >= count, CATCH_UP_S, f"{contender.name} to catch up")
+        except TimeoutError:  # reported as such: what was seen is still measured
+            timed_out = True
         finally:
             poller.stop()
     finally:
@@ -501,7 +512,9 @@ def latency(
     return {
         "rate": rate,
         "seconds": seconds,
+        "produced_rate": round(count / produced_s),
         "events": count,
+        "timed_out": timed_out,
         "measured": len(values),
         "p50_s": round(_quantile(values, 0.50), 2),
         "p95_s": round(_quantile(values, 0.95), 2),
@@ -574,6 +587,11 @@ def machine(settings: Any) -> dict[str, Any]:
     }
 
 
+def save(result: dict[str, Any], out: Path) -> None:
+    """results.json as it stands (a run cut short keeps what it measured)."""
+    (out / "results.json").write_text(json.dumps(result, indent=2))
+
+
 def run(args: argparse.Namespace) -> dict[str, Any]:
     from conveyor.produce import click_events
     from conveyor.settings import get_settings
@@ -601,11 +619,13 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
         f"produced {args.events} events to {topic} in {time.monotonic() - began:.1f}s", flush=True
     )
 
+    chosen = [c for c in CONTENDERS if c.name in args.contenders]
     for rep in range(args.repeat):
-        order = CONTENDERS[rep % len(CONTENDERS) :] + CONTENDERS[: rep % len(CONTENDERS)]
+        order = chosen[rep % len(chosen) :] + chosen[: rep % len(chosen)]
         for contender in order:
             figures = drain(bench, contender, topic, rep)
             result["drain"].setdefault(contender.name, []).append(figures)
+            save(result, args.out)
             print(
                 f"drain {rep + 1}/{args.repeat} {contender.name:30} "
                 f"{figures['events_per_s']:>8} ev/s  {figures['events_per_cpu_s']} ev/cpu-s  "
@@ -613,20 +633,25 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
                 flush=True,
             )
 
-    capacity = summarise([f["events_per_s"] for f in result["drain"][BASELINE.name]])["median"]
-    rates = [round(capacity * share) for share in args.shares]
+    if args.rates:
+        rates = [round(r) for r in args.rates]
+    else:
+        capacity = summarise([f["events_per_s"] for f in result["drain"][BASELINE.name]])
+        rates = [round(capacity["median"] * share) for share in args.shares]
     result["latency_rates"] = rates
-    live = [c for c in CONTENDERS if c.live_trigger]
+    live = [c for c in chosen if c.live_trigger]
     for rep in range(args.latency_repeat):
         order = live[rep % len(live) :] + live[: rep % len(live)]
         for rate in rates:
             for contender in order:
                 figures = latency(bench, contender, rate, args.seconds, rep)
                 result["latency"].setdefault(f"{contender.name}@{rate}", []).append(figures)
+                save(result, args.out)
                 print(
                     f"latency {rep + 1}/{args.latency_repeat} {contender.name:30} {rate:>7}/s "
                     f"p50 {figures['p50_s']}s p99 {figures['p99_s']}s "
-                    f"({figures['measured']}/{figures['events']})",
+                    f"({figures['measured']}/{figures['events']}, sent at "
+                    f"{figures['produced_rate']}/s{', TIMED OUT' if figures['timed_out'] else ''})",
                     flush=True,
                 )
 
@@ -634,7 +659,7 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
 
     spark = build_session(settings, "bench-queries")
     try:
-        for contender in CONTENDERS:
+        for contender in chosen:
             if contender.writes_table:
                 last = result["drain"][contender.name][-1]
                 result["query"][contender.name] = query_times(spark, last["table"])
@@ -656,19 +681,36 @@ def main(argv: list[str] | None = None) -> int:
         default=[0.25, 0.5],
         help="live rates, as shares of the docs baseline's drain throughput",
     )
+    parser.add_argument(
+        "--rates",
+        type=float,
+        nargs="+",
+        default=None,
+        help="live rates in events/s (instead of --shares)",
+    )
+    parser.add_argument(
+        "--contenders",
+        nargs="+",
+        default=[c.name for c in CONTENDERS],
+        choices=[c.name for c in CONTENDERS],
+        metavar="NAME",
+        help="run only these (default: all)",
+    )
     parser.add_argument("--out", type=Path, default=None)
     parser.add_argument("--quick", action="store_true", help="tiny sizes: proves the harness works")
     args = parser.parse_args(argv)
     if args.quick:
         args.events, args.repeat, args.seconds, args.shares = 3000, 1, 6.0, [0.1]
     args.latency_repeat = args.latency_repeat or args.repeat
+    if not args.rates and BASELINE.name not in args.contenders:
+        parser.error(f"without {BASELINE.name!r}, give the live rates with --rates")
     args.out = args.out or HERE / "results" / datetime.now(UTC).strftime("%Y%m%dT%H%M%S")
     args.out.mkdir(parents=True, exist_ok=True)
 
     from bench_report import write_report
 
     result = run(args)
-    (args.out / "results.json").write_text(json.dumps(result, indent=2))
+    save(result, args.out)
     write_report(result, args.out)
     print((args.out / "report.md").read_text())
     print(f"written to {args.out}")

@@ -197,7 +197,7 @@ def process_batch(
         watermark = previous_max - stream.event_schema.late_tolerance if previous_max else None
         classified = _classify(quality.assess(rows, stream.event_schema), watermark).persist()
         cached.append(classified)
-        routed = _route(spark, classified, target, state).persist()
+        routed = _route(spark, classified, target, state, previous_max).persist()
         cached.append(routed)
         counts = _count(routed, stream)
         if not counts.ranges:
@@ -272,7 +272,11 @@ def _classify(assessed: DataFrame, watermark: datetime | None) -> DataFrame:
 
 
 def _route(
-    spark: SparkSession, classified: DataFrame, target: StreamTarget, state: RunState
+    spark: SparkSession,
+    classified: DataFrame,
+    target: StreamTarget,
+    state: RunState,
+    previous_max: datetime | None,
 ) -> DataFrame:
     """Add DESTINATION: quarantine (any problem), duplicate (a repeat of the dedup key within
     the batch, or of a silver row within the late-data tolerance of its event time), or silver.
@@ -294,7 +298,7 @@ def _route(
         "_rank", F.when(~bad, F.row_number().over(first))
     )
     repeat_in_batch = F.col("_rank") > 1
-    seen = _seen_in_silver(spark, ranked.where(~bad), target, state)
+    seen = _seen_in_silver(spark, ranked.where(~bad), target, state, previous_max)
     if seen is not None:
         ranked = ranked.join(seen, on=list(KAFKA_COORDINATES), how="left")
         repeat = repeat_in_batch | F.coalesce(F.col("_seen"), F.lit(False))
@@ -307,11 +311,20 @@ def _route(
 
 
 def _seen_in_silver(
-    spark: SparkSession, valid: DataFrame, target: StreamTarget, state: RunState
+    spark: SparkSession,
+    valid: DataFrame,
+    target: StreamTarget,
+    state: RunState,
+    previous_max: datetime | None,
 ) -> DataFrame | None:
     """Kafka coordinates of valid records whose dedup key is already in silver from another
     Kafka record, with an event time within the late-data tolerance (the same record, landed
-    by an earlier attempt of this batch, is not a repeat). None when silver does not exist."""
+    by an earlier attempt of this batch, is not a repeat). None when silver does not exist.
+
+    Valid records are no older than the watermark (previous_max - tolerance), so their repeats
+    in silver are no older than previous_max - 2 x tolerance: only that slice of silver is read
+    (partition pruning by date, file skipping by the event time's stats). Without a previous
+    maximum the batch's own event-time range bounds the slice."""
     from pyspark.sql import functions as F
 
     if not state.exists(spark, target, Layer.SILVER):
@@ -319,24 +332,27 @@ def _seen_in_silver(
     stream = target.stream
     keys = list(stream.event_schema.dedup_key)
     tolerance = stream.event_schema.late_tolerance
-    bounds = valid.agg(
-        F.min(quality.EVENT_TIME).alias("lo"), F.max(quality.EVENT_TIME).alias("hi")
-    ).first()
-    if not bounds or bounds["lo"] is None:
-        return None
-    lo, hi = bounds["lo"] - tolerance, bounds["hi"] + tolerance
     time_field = stream.event_schema.event_time
-    # the date range prunes partitions; the time range lets Delta skip files by their stats
-    existing = (
-        spark.read.format("delta")
-        .load(target.silver)
-        .where(F.col(quality.EVENT_DATE).between(F.lit(lo.date()), F.lit(hi.date())))
-        .where(F.col(time_field).between(F.lit(lo), F.lit(hi)))
-        .select(
-            *keys,
-            F.col(time_field).alias("_seen_time"),
-            F.struct(*KAFKA_COORDINATES).alias("_seen_at"),
+    existing = spark.read.format("delta").load(target.silver)
+    if previous_max is not None:
+        lo = previous_max - 2 * tolerance
+        existing = existing.where(F.col(quality.EVENT_DATE) >= F.lit(lo.date())).where(
+            F.col(time_field) >= F.lit(lo)
         )
+    else:
+        bounds = valid.agg(
+            F.min(quality.EVENT_TIME).alias("lo"), F.max(quality.EVENT_TIME).alias("hi")
+        ).first()
+        if not bounds or bounds["lo"] is None:
+            return None
+        lo, hi = bounds["lo"] - tolerance, bounds["hi"] + tolerance
+        existing = existing.where(
+            F.col(quality.EVENT_DATE).between(F.lit(lo.date()), F.lit(hi.date()))
+        ).where(F.col(time_field).between(F.lit(lo), F.lit(hi)))
+    existing = existing.select(
+        *keys,
+        F.col(time_field).alias("_seen_time"),
+        F.struct(*KAFKA_COORDINATES).alias("_seen_at"),
     )
     here = F.struct(*[F.col(c) for c in KAFKA_COORDINATES])
     near = F.abs(

@@ -113,13 +113,6 @@ def _json_type(name: str) -> Column:
     return F.expr(f'schema_of_variant(variant_get({PARSED}, "{_path(name)}"))')
 
 
-def _present(name: str) -> Column:
-    from pyspark.sql import functions as F
-
-    raw = F.expr(f'variant_get({PARSED}, "{_path(name)}")')
-    return raw.isNotNull() & (_json_type(name) != "VOID")
-
-
 def typed_value(name: str, spec: FieldSpec) -> Column:
     """The field as its Spark type (timestamps as TIMESTAMP), null when absent or invalid."""
     from pyspark.sql import functions as F
@@ -148,11 +141,11 @@ def _type_matches(kind: Column, field_type: str) -> Column:
     return matches | kind.startswith("DECIMAL") if field_type == "number" else matches
 
 
-def _field_problems(name: str, spec: FieldSpec) -> list[Column]:
+def _field_problems(name: str, spec: FieldSpec, kind: Column, value: Column) -> list[Column]:
+    """The field's checks, over its JSON type name (`kind`) and typed value, computed once."""
     from pyspark.sql import functions as F
 
-    present = _present(name)
-    kind = _json_type(name)
+    present = kind.isNotNull() & (kind != "VOID")
     shown = F.expr(f'to_json(variant_get({PARSED}, "{_path(name)}"))')
     checks: list[Column] = []
     if spec.required:
@@ -165,7 +158,6 @@ def _field_problems(name: str, spec: FieldSpec) -> list[Column]:
             )
         )
     if spec.type == "timestamp":
-        value = typed_value(name, spec)
         allowed = " or ".join(
             {"iso8601": "an ISO-8601 string with an offset", "epoch_millis": "epoch milliseconds"}[
                 f
@@ -206,7 +198,6 @@ def _field_problems(name: str, spec: FieldSpec) -> list[Column]:
             ),
         )
     )
-    value = typed_value(name, spec)
     if spec.allowed is not None:
         checks.append(
             F.when(
@@ -254,7 +245,9 @@ def _field_problems(name: str, spec: FieldSpec) -> list[Column]:
 def assess(frame: DataFrame, schema: EventSchema) -> DataFrame:
     """Add PARSED, one column per schema field (typed), EVENT_TIME, EVENT_DATE and PROBLEMS.
 
-    frame needs `value` (binary) and `kafka_timestamp`. Pure: no I/O.
+    frame needs `value` (binary) and `kafka_timestamp`. Pure: no I/O. Each field's JSON type
+    and typed value are extracted once into helper columns that every check reads (extracting
+    them in each check cost most of the parse).
     """
     from pyspark.sql import functions as F
 
@@ -262,15 +255,27 @@ def assess(frame: DataFrame, schema: EventSchema) -> DataFrame:
         PARSED,
         F.when(F.expr("is_valid_utf8(value)"), F.expr("try_parse_json(cast(value as string))")),
     )
+    fields = list(schema.fields.items())
+    kinds = [f"_kind_{i}" for i in range(len(fields))]
+    values = [f"_value_{i}" for i in range(len(fields))]
+    extracted = parsed.select(
+        "*",
+        *(_json_type(name).alias(k) for (name, _), k in zip(fields, kinds, strict=True)),
+        *(typed_value(name, spec).alias(v) for (name, spec), v in zip(fields, values, strict=True)),
+    )
     record = _record_problem(schema)
-    field_checks = [c for name, spec in schema.fields.items() for c in _field_problems(name, spec)]
+    field_checks = [
+        check
+        for (name, spec), k, v in zip(fields, kinds, values, strict=True)
+        for check in _field_problems(name, spec, F.col(k), F.col(v))
+    ]
     problems = F.when(record.isNotNull(), F.array(record)).otherwise(
         F.filter(F.array(*field_checks), lambda p: p.isNotNull())
     )
     typed = [
-        F.when(record.isNull(), typed_value(name, spec)).alias(name)
-        for name, spec in schema.fields.items()
+        F.when(record.isNull(), F.col(v)).alias(name)
+        for (name, _), v in zip(fields, values, strict=True)
     ]
-    out = parsed.select("*", *typed).withColumn(PROBLEMS, problems)
+    out = extracted.select(*parsed.columns, *typed, problems.alias(PROBLEMS))
     out = out.withColumn(EVENT_TIME, F.col(schema.event_time))
     return out.withColumn(EVENT_DATE, F.to_date(F.col(EVENT_TIME)))
