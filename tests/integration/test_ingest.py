@@ -8,7 +8,6 @@ import os
 import random
 import signal
 import subprocess
-import sys
 import threading
 import time
 from datetime import UTC, date, datetime
@@ -22,10 +21,10 @@ from conveyor.ingest.offsets import DataLossError
 from conveyor.ingest.stream import ingest_stream
 from conveyor.produce import BAD_KINDS, Event, bad_event, click_events, encode, send_events
 from conveyor.settings import Settings
-from conveyor.spark.session import spark_submit_args
 from conveyor.stack.process import wait_until
 from tests.catalogs import catalog_variant, provision, stream_named
 from tests.conftest import REPO
+from tests.jobs import start_ingest_job
 
 # what each kind of bad record must be quarantined as
 EXPECTED_REASON = {
@@ -231,24 +230,8 @@ def test_lost_offsets_stop_the_job_until_accepted(
 def _start_job(
     settings: Settings, catalog: Catalog, name: str, log: Path
 ) -> subprocess.Popen[bytes]:
-    submit = Path(sys.executable).parent / "spark-submit"
-    env = {**os.environ, "CONVEYOR_TRIGGER_INTERVAL": "2 seconds"}
-    with log.open("ab") as out:
-        return subprocess.Popen(
-            [
-                str(submit),
-                *spark_submit_args(settings),
-                str(REPO / "jobs/stream_ingest.py"),
-                "--stream",
-                name,
-                "--catalog",
-                str(catalog.source),
-            ],
-            stdout=out,
-            stderr=subprocess.STDOUT,
-            env=env,
-            start_new_session=True,
-        )
+    env = {"CONVEYOR_TRIGGER_INTERVAL": "2 seconds"}
+    return start_ingest_job(settings, catalog, name, log, env)
 
 
 def _commits(settings: Settings, name: str) -> int:

@@ -9,7 +9,6 @@ import os
 import re
 import signal
 import subprocess
-import sys
 import threading
 from collections.abc import Iterator
 from datetime import UTC, date, datetime, time, timedelta
@@ -35,10 +34,10 @@ from conveyor.maintenance.files import LakeFiles
 from conveyor.maintenance.lock import Lease, lock_uri, table_lock
 from conveyor.produce import click_events, encode, send_events
 from conveyor.settings import Settings
-from conveyor.spark.session import spark_submit_args
 from conveyor.stack.process import wait_until
 from tests.catalogs import catalog_variant, provision, stream_named
 from tests.conftest import REPO
+from tests.jobs import start_ingest_job
 
 SILVER_COLUMNS = "event_id STRING, user_id STRING, event_type STRING, ts TIMESTAMP, event_date DATE"
 LOG_ERRORS = re.compile(r"\bERROR\b|Traceback|StreamingQueryException|Concurrent\w+Exception")
@@ -117,9 +116,7 @@ def _log_rows(spark: Any, settings: Settings, table: str) -> list[Any]:
 def _start_job(
     settings: Settings, catalog: Catalog, name: str, log: Path
 ) -> subprocess.Popen[bytes]:
-    submit = Path(sys.executable).parent / "spark-submit"
     env = {
-        **os.environ,
         "CONVEYOR_TRIGGER_INTERVAL": "1 second",
         # several small files per micro-batch, so the test needs fewer batches per cycle
         "CONVEYOR_SPARK_SHUFFLE_PARTITIONS": "6",
@@ -127,22 +124,7 @@ def _start_job(
             {"spark.sql.adaptive.coalescePartitions.enabled": "false"}
         ),
     }
-    with log.open("ab") as out:
-        return subprocess.Popen(
-            [
-                str(submit),
-                *spark_submit_args(settings),
-                str(REPO / "jobs/stream_ingest.py"),
-                "--stream",
-                name,
-                "--catalog",
-                str(catalog.source),
-            ],
-            stdout=out,
-            stderr=subprocess.STDOUT,
-            env=env,
-            start_new_session=True,
-        )
+    return start_ingest_job(settings, catalog, name, log, env)
 
 
 @pytest.fixture

@@ -8,13 +8,16 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from functools import wraps
-from typing import Any, TypeVar
+from pathlib import Path
+from typing import Annotated, Any, TypeVar
 
 import typer
 from rich.console import Console
 from rich.markup import escape
 
+from conveyor.catalog import Catalog, load_catalog
 from conveyor.errors import ConveyorError
+from conveyor.settings import Settings, get_settings
 
 console = Console(stderr=True, soft_wrap=True)
 """Progress, warnings and errors (stderr)."""
@@ -36,3 +39,20 @@ def friendly(func: F) -> F:
             raise typer.Exit(exc.exit_code) from None
 
     return wrapper  # type: ignore[return-value]
+
+
+CatalogOption = Annotated[
+    Path | None,
+    typer.Option(
+        "--catalog",
+        help="Catalog file (default: $CONVEYOR_CATALOG, else conveyor.yaml at the repo root).",
+        dir_okay=False,
+    ),
+]
+"""The `--catalog` option every catalog-driven command takes."""
+
+
+def settings_and_catalog(catalog: Path | None) -> tuple[Settings, Catalog]:
+    """Settings from the environment and the catalog (`--catalog`, else the settings' one)."""
+    settings = get_settings()
+    return settings, load_catalog(catalog or settings.catalog)

@@ -3,30 +3,13 @@
 from __future__ import annotations
 
 import json
-from pathlib import Path
 from typing import Annotated
 
 import typer
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
-from conveyor.catalog import Catalog, load_catalog
-from conveyor.commands import console, friendly, out
-from conveyor.settings import Settings, get_settings
-
-CatalogOption = Annotated[
-    Path | None,
-    typer.Option(
-        "--catalog",
-        help="Catalog file (default: $CONVEYOR_CATALOG or conveyor.yaml).",
-        dir_okay=False,
-    ),
-]
-
-
-def _load(catalog: Path | None) -> tuple[Settings, Catalog]:
-    settings = get_settings()
-    return settings, load_catalog(catalog or settings.catalog)
+from conveyor.commands import CatalogOption, console, friendly, out, settings_and_catalog
 
 
 def register(app: typer.Typer) -> None:
@@ -58,7 +41,7 @@ def ingest(
     from conveyor.ingest.stream import ingest_stream
     from conveyor.spark.session import build_session
 
-    settings, spec = _load(catalog)
+    settings, spec = settings_and_catalog(catalog)
     spec.stream(stream)  # fail fast on an unknown name, before starting Spark
     spark = build_session(settings, f"conveyor-ingest-{stream}")
     try:
@@ -107,7 +90,7 @@ def produce(
     """Send realistic sample events (users, sessions, funnels) to a stream's topic."""
     from conveyor.produce import send_events, stream_samples
 
-    settings, spec = _load(catalog)
+    settings, spec = settings_and_catalog(catalog)
     records = stream_samples(
         spec.stream(stream),
         count,
@@ -142,7 +125,7 @@ def status(
     """Per stream: lag per partition, last batch time, rows/s, quarantined in the last hour."""
     from conveyor.ingest.monitor import stream_status
 
-    settings, spec = _load(catalog)
+    settings, spec = settings_and_catalog(catalog)
     report = [stream_status(settings, spec.stream(n)) for n in spec.stream_names]
     if as_json:
         typer.echo(json.dumps([r.to_dict() for r in report], indent=2, default=str))

@@ -8,25 +8,14 @@ running.
 from __future__ import annotations
 
 import json
-from pathlib import Path
 from typing import Annotated
 
 import typer
 from rich.markup import escape
 
-from conveyor.catalog import Catalog, load_catalog
-from conveyor.commands import console, friendly, out
+from conveyor.commands import CatalogOption, console, friendly, out, settings_and_catalog
 from conveyor.errors import ConveyorError
-from conveyor.settings import Settings, get_settings
 
-CatalogOption = Annotated[
-    Path | None,
-    typer.Option(
-        "--catalog",
-        help="Catalog file (default: $CONVEYOR_CATALOG or conveyor.yaml).",
-        dir_okay=False,
-    ),
-]
 TableArgument = Annotated[
     str | None, typer.Argument(help="Table name from the catalog, e.g. clicks_silver.")
 ]
@@ -40,11 +29,6 @@ def register(app: typer.Typer) -> None:
     app.command("compact")(compact)
     app.command("vacuum")(vacuum)
     app.command("tables")(tables)
-
-
-def _load(catalog: Path | None) -> tuple[Settings, Catalog]:
-    settings = get_settings()
-    return settings, load_catalog(catalog or settings.catalog)
 
 
 @friendly
@@ -73,7 +57,7 @@ def compact(
     from conveyor.maintenance import maintain, print_runs, select_tables
     from conveyor.spark.session import spark_session
 
-    settings, spec = _load(catalog)
+    settings, spec = settings_and_catalog(catalog)
     refs = select_tables(spec, table, every)
     with (
         spark_session(settings, "conveyor-compact") as spark,
@@ -124,7 +108,7 @@ def vacuum(
     from conveyor.spark.session import spark_session
     from conveyor.units import parse_duration
 
-    settings, spec = _load(catalog)
+    settings, spec = settings_and_catalog(catalog)
     refs = select_tables(spec, table, every)
     try:
         retention = parse_duration(retain) if retain is not None else None
@@ -164,7 +148,7 @@ def tables(as_json: JsonOption = False, catalog: CatalogOption = None) -> None:
     """Per table: Delta version, files, average size, small files, last compaction and vacuum."""
     from conveyor.maintenance import reports_table, table_reports
 
-    settings, spec = _load(catalog)
+    settings, spec = settings_and_catalog(catalog)
     with console.status("reading table statistics"):
         reports = table_reports(settings, spec, spec.tables())
     if as_json:

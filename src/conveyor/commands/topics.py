@@ -7,15 +7,12 @@ another replication factor), 1 when the broker rejected a change.
 from __future__ import annotations
 
 import json
-from pathlib import Path
 from typing import Annotated
 
 import typer
 from rich.markup import escape
 
-from conveyor.catalog import Catalog, load_catalog
-from conveyor.commands import console, friendly, out
-from conveyor.settings import Settings, get_settings
+from conveyor.commands import CatalogOption, console, friendly, out, settings_and_catalog
 
 REFUSED_EXIT_CODE = 4
 FAILED_EXIT_CODE = 1
@@ -23,20 +20,6 @@ FAILED_EXIT_CODE = 1
 topics_app = typer.Typer(
     no_args_is_help=True, help="Kafka topics, provisioned from the catalog (never deleted)."
 )
-
-CatalogOption = Annotated[
-    Path | None,
-    typer.Option(
-        "--catalog",
-        help="Catalog file (default: $CONVEYOR_CATALOG, else conveyor.yaml at the repo root).",
-        dir_okay=False,
-    ),
-]
-
-
-def _load(catalog: Path | None) -> tuple[Settings, Catalog]:
-    settings = get_settings()
-    return settings, load_catalog(catalog or settings.catalog)
 
 
 @topics_app.command("plan")
@@ -48,7 +31,7 @@ def plan(
     """Show how the cluster differs from the catalog; changes nothing."""
     from conveyor.kafka.topics import admin_client, plan_topics
 
-    settings, spec = _load(catalog)
+    settings, spec = settings_and_catalog(catalog)
     with admin_client(settings) as admin:
         topic_plan = plan_topics(spec, admin)
     if as_json:
@@ -64,7 +47,7 @@ def apply(catalog: CatalogOption = None) -> None:
     """Create missing topics, add partitions, set topic configs; refuses what Kafka cannot do."""
     from conveyor.kafka.topics import admin_client, apply_plan, plan_topics
 
-    settings, spec = _load(catalog)
+    settings, spec = settings_and_catalog(catalog)
     with admin_client(settings) as admin:
         with console.status(f"planning topics on {settings.kafka_servers}"):
             topic_plan = plan_topics(spec, admin)
