@@ -143,9 +143,12 @@ def send_events(
     on_sent: Callable[[int], None] | None = None,
 ) -> int:
     """Send events to topic (acks=all, idempotent producer); rate in events/s, None = as fast
-    as possible. Returns the number sent; raises if any send failed."""
+    as possible. Returns the number sent; raises if any send failed, and before sending
+    anything when Kafka is unreachable or the topic does not exist (Conveyor's brokers never
+    create topics on first use)."""
     from kafka import KafkaProducer
 
+    _require_topic(settings, topic)
     producer = KafkaProducer(
         **settings.kafka_client_options(),
         acks="all",
@@ -176,6 +179,17 @@ def send_events(
     finally:
         producer.close()
     return sent
+
+
+def _require_topic(settings: Settings, topic: str) -> None:
+    from conveyor.kafka.topics import admin_client
+
+    with admin_client(settings) as admin:
+        if topic not in set(admin.list_topics()):
+            raise ProduceError(
+                f"topic '{topic}' does not exist on Kafka at {settings.kafka_servers}: "
+                "create it with `conveyor topics apply` (or the conveyor_provision_topics DAG)"
+            )
 
 
 # ---------------------------------------------------------------- mixed samples for a stream

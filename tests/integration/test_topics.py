@@ -353,3 +353,23 @@ def test_topic_created_meanwhile_is_a_warning(
         "its settings with the catalog",
     )
     assert result.done == (f"created topic '{prefix}-clicks' (4 partitions, replication 1)",)
+
+
+def test_produce_to_a_missing_topic_names_it_and_sends_nothing(
+    admin: KafkaAdminClient,
+    kafka_settings: Settings,
+    write_catalog: Callable[..., Path],
+    prefix: str,
+) -> None:
+    from conveyor.cli import app
+
+    result = CliRunner().invoke(
+        app,
+        ["produce", "clicks", "--count", "10", "--catalog", str(write_catalog())],
+        env={"CONVEYOR_KAFKA_BOOTSTRAP": kafka_settings.kafka_servers},
+    )
+
+    assert result.exit_code != 0
+    assert f"topic '{prefix}-clicks' does not exist" in result.output
+    assert "conveyor topics apply" in result.output
+    assert f"{prefix}-clicks" not in admin.list_topics()
