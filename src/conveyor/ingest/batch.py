@@ -20,7 +20,7 @@ from typing import TYPE_CHECKING, Any
 
 from conveyor.catalog import Layer, StreamSpec, TableRef, ledger_uri, table_uri
 from conveyor.ingest import quality
-from conveyor.ingest.bronze import to_bronze
+from conveyor.ingest.bronze import BRONZE_COLUMNS, to_bronze
 from conveyor.ingest.ledger import (
     LedgerEntry,
     PartitionRange,
@@ -190,20 +190,23 @@ def process_batch(
     """Land one micro-batch in every table and the ledger; None for an empty batch."""
     started = datetime.now(UTC)
     stream = target.stream
-    rows = to_bronze(batch).persist()
-    cached = [rows]
+    cached: list[DataFrame] = []
     try:
         previous_max = state.newest_before(spark, target, batch_id)
         watermark = previous_max - stream.event_schema.late_tolerance if previous_max else None
-        classified = _classify(quality.assess(rows, stream.event_schema), watermark).persist()
+        # Kafka is read once, into this cache (the routing reads it twice); the parsed VARIANT
+        # is dropped first, so the batch is held about once, not once per step.
+        assessed = quality.assess(to_bronze(batch), stream.event_schema).drop(quality.PARSED)
+        classified = _classify(assessed, watermark).persist()
         cached.append(classified)
         routed = _route(spark, classified, target, state, previous_max).persist()
         cached.append(routed)
         counts = _count(routed, stream)
+        classified.unpersist()  # routed holds every column from here on
         if not counts.ranges:
             return None
         shares = {
-            Layer.BRONZE: rows,
+            Layer.BRONZE: routed.select(*BRONZE_COLUMNS),
             Layer.SILVER: routed.where(F_dest(TO_SILVER)).select(*silver_columns(stream))
             if counts.silver or not state.exists(spark, target, Layer.SILVER)
             else None,
