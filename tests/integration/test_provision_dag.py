@@ -11,11 +11,10 @@ import json
 import logging
 import subprocess
 import sys
-import time
 import uuid
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Any
 
 import pytest
 from kafka import KafkaAdminClient
@@ -25,9 +24,9 @@ from conveyor.catalog import Catalog
 from conveyor.settings import Settings
 from tests.catalogs import catalog_variant, stream_named
 from tests.conftest import REPO
+from tests.polling import eventually
 
 DAG_ID = "conveyor_provision_topics"
-T = TypeVar("T")
 
 
 @pytest.fixture
@@ -53,20 +52,6 @@ def provision_dag() -> Any:
     bag = DagBag(dag_folder=str(REPO / "dags" / f"{DAG_ID}.py"))
     assert bag.import_errors == {}
     return bag.dags[DAG_ID]
-
-
-def eventually(
-    probe: Callable[[], T], done: Callable[[T], bool], what: str, timeout: float = 20
-) -> T:
-    """Polls `probe` until `done(result)`; fails naming what was awaited and the last result."""
-    deadline = time.monotonic() + timeout
-    while True:
-        result = probe()
-        if done(result):
-            return result
-        if time.monotonic() > deadline:
-            pytest.fail(f"timed out after {timeout}s waiting for {what}; last saw {result!r}")
-        time.sleep(0.2)
 
 
 def broker_partitions(admin: KafkaAdminClient, topic: str) -> int:

@@ -11,11 +11,10 @@ import copy
 import json
 import shutil
 import subprocess
-import time
 import uuid
 from collections.abc import Callable, Iterator
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Any
 
 import pytest
 import yaml
@@ -27,10 +26,10 @@ from conveyor.catalog import Catalog, CatalogError, load_catalog
 from conveyor.commands.topics import REFUSED_EXIT_CODE, topics_app
 from conveyor.kafka.topics import ConfigChange, apply_plan, plan_topics
 from conveyor.settings import Settings, project_root
+from tests.polling import eventually
 
 SHIPPED: dict[str, Any] = yaml.safe_load((project_root() / "conveyor.yaml").read_text())
 KCAT = shutil.which("kcat")
-T = TypeVar("T")
 
 Edit = Callable[[dict[str, Any]], None]
 
@@ -81,20 +80,6 @@ def clicks_partitions(count: int) -> Edit:
         data["streams"]["clicks"]["topic"]["partitions"] = count
 
     return edit
-
-
-def eventually(
-    probe: Callable[[], T], done: Callable[[T], bool], what: str, timeout: float = 20
-) -> T:
-    """Polls `probe` until `done(result)`; fails naming what was awaited and the last result."""
-    deadline = time.monotonic() + timeout
-    while True:
-        result = probe()
-        if done(result):
-            return result
-        if time.monotonic() > deadline:
-            pytest.fail(f"timed out after {timeout}s waiting for {what}; last saw {result!r}")
-        time.sleep(0.2)
 
 
 def broker_partitions(admin: KafkaAdminClient, topic: str) -> int:
