@@ -7,6 +7,8 @@ consuming, and (the ceilings, which land nothing) `{"event": "done", "t": ..., "
     python benchmarks/contenders.py conveyor  --catalog C --stream S [--available-now]
     python benchmarks/contenders.py baseline  --topic T --table URI --checkpoint URI
                                               [--trigger default|available-now|5 seconds]
+    python benchmarks/contenders.py medallion --catalog C --stream S --table URI --checkpoint URI
+                                              [--trigger available-now|5 seconds]
     python benchmarks/contenders.py deltars   --topic T --table URI [--expect N] [--wait-s 5]
     python benchmarks/contenders.py count     --topic T --expect N
     python benchmarks/contenders.py parse     --topic T --expect N
@@ -14,6 +16,9 @@ consuming, and (the ceilings, which land nothing) `{"event": "done", "t": ..., "
 - conveyor: the real ingest (bronze, silver, quarantine, ledger; exactly once).
 - baseline: what a user writes from the Spark and Delta docs: `from_json` with the schema,
   `writeStream.format("delta")`, one table, nothing else.
+- medallion: the same job the way the docs teach it: Kafka -> bronze, then bronze -> silver
+  (from_json, checks as filters, watermark + dropDuplicatesWithinWatermark on RocksDB state)
+  and the failures -> quarantine, as chained streaming queries.
 - deltars: a confluent-kafka consumer that parses in Python, writes each batch with delta-rs
   (`write_deltalake`) and commits its offsets after each Delta commit.
 - count / parse: ceilings. `count` only counts bytes; `parse` also parses the JSON and encodes
@@ -109,6 +114,127 @@ def baseline(args: argparse.Namespace) -> None:
         query.awaitTermination()
     finally:
         spark.stop()
+
+
+ROCKSDB = "org.apache.spark.sql.execution.streaming.state.RocksDBStateStoreProvider"
+
+
+def _catalog_checks(stream: Any) -> tuple[Any, Any]:
+    """The catalog's event schema as a Spark schema, and its checks as one boolean Column over
+    the parsed struct `event` (what the docs' expectations-as-filters look like)."""
+    from pyspark.sql import functions as F
+    from pyspark.sql import types as T
+
+    spark_types = {
+        "string": T.StringType(),
+        "integer": T.LongType(),
+        "number": T.DoubleType(),
+        "boolean": T.BooleanType(),
+        "timestamp": T.TimestampType(),
+    }
+    fields = stream.event_schema.fields
+    schema = T.StructType([T.StructField(n, spark_types[f.type]) for n, f in fields.items()])
+    valid = F.col("event").isNotNull()
+    for name, spec in fields.items():
+        value = F.col(f"event.{name}")
+        if spec.required:
+            valid &= value.isNotNull()
+        if spec.allowed is not None:
+            valid &= value.isNull() | value.isin(*spec.allowed)
+        if spec.pattern is not None:
+            valid &= value.isNull() | value.rlike(spec.pattern)
+        if spec.minimum is not None:
+            valid &= value.isNull() | (value >= spec.minimum)
+        if spec.maximum is not None:
+            valid &= value.isNull() | (value <= spec.maximum)
+    return schema, valid
+
+
+def medallion(args: argparse.Namespace) -> None:
+    """The docs' medallion: Kafka -> bronze (raw record and coordinates) in one query; bronze
+    -> silver in a second (from_json with the catalog schema, the catalog's checks as filters,
+    a watermark of the late-data tolerance and dropDuplicatesWithinWatermark on the dedup key,
+    RocksDB state) and the failures -> quarantine in a third, all at Conveyor's trigger. For a
+    drain the bronze query is available-now and the downstream ones re-run available-now until
+    the bronze query has ended and they have caught up."""
+    from pyspark.sql import functions as F
+
+    from conveyor.catalog import load_catalog
+    from conveyor.settings import get_settings
+    from conveyor.spark.session import build_session
+
+    settings = get_settings()
+    stream = load_catalog(args.catalog).stream(args.stream)
+    spark = build_session(settings, "bench-medallion")
+    spark.conf.set("spark.sql.streaming.stateStore.providerClass", ROCKSDB)
+    schema, valid = _catalog_checks(stream)
+    bronze_uri, quarantine_uri = f"{args.table}__bronze", f"{args.table}__quarantine"
+    kafka = (
+        spark.readStream.format("kafka")
+        .option("kafka.bootstrap.servers", settings.kafka_servers)
+        .option("subscribe", stream.topic.name)
+        .option("startingOffsets", "earliest")
+        .option("maxOffsetsPerTrigger", str(settings.max_offsets_per_trigger))
+        .load()
+        .select("key", "value", "topic", "partition", "offset", "timestamp")
+    )
+    bronze = kafka.writeStream.format("delta").option("checkpointLocation", f"{args.checkpoint}/b")
+    parsed = (
+        spark.readStream.format("delta")
+        .load(bronze_uri)
+        .withColumn("event", F.from_json(F.col("value").cast("string"), schema))
+        .withColumn("_valid", F.coalesce(valid, F.lit(False)))
+    )
+    time_field = stream.event_schema.event_time
+    tolerance = int(stream.event_schema.late_tolerance.total_seconds())
+    silver = (
+        parsed.where("_valid")
+        .select(
+            "event.*", "topic", "partition", "offset", F.col("timestamp").alias("kafka_timestamp")
+        )
+        .withWatermark(time_field, f"{tolerance} seconds")
+        .dropDuplicatesWithinWatermark(list(stream.event_schema.dedup_key))
+        .writeStream.format("delta")
+        .option("checkpointLocation", f"{args.checkpoint}/s")
+    )
+    quarantine = (
+        parsed.where(~F.col("_valid"))
+        .select("value", "topic", "partition", "offset", "timestamp")
+        .withColumn("reason", F.lit("failed a catalog check"))
+        .writeStream.format("delta")
+        .option("checkpointLocation", f"{args.checkpoint}/q")
+    )
+    say("ready")
+    try:
+        if args.trigger == "available-now":
+            first = bronze.trigger(availableNow=True).start(bronze_uri)
+            while True:
+                upstream_active = first.isActive
+                if _is_delta(spark, bronze_uri):
+                    for query in (
+                        silver.trigger(availableNow=True).start(args.table),
+                        quarantine.trigger(availableNow=True).start(quarantine_uri),
+                    ):
+                        query.awaitTermination()
+                if not upstream_active:
+                    break
+                first.awaitTermination(2)  # let the first bronze batch land before starting
+            first.awaitTermination()
+        else:
+            first = bronze.trigger(processingTime=args.trigger).start(bronze_uri)
+            while not _is_delta(spark, bronze_uri):
+                first.awaitTermination(1)  # the downstream queries need bronze to exist
+            silver.trigger(processingTime=args.trigger).start(args.table)
+            quarantine.trigger(processingTime=args.trigger).start(quarantine_uri)
+            spark.streams.awaitAnyTermination()
+    finally:
+        spark.stop()
+
+
+def _is_delta(spark: Any, uri: str) -> bool:
+    from delta.tables import DeltaTable
+
+    return bool(DeltaTable.isDeltaTable(spark, uri))
 
 
 # ---------------------------------------------------------------- Python consumers
@@ -230,6 +356,12 @@ def main() -> None:
     one.add_argument("--table", required=True)
     one.add_argument("--checkpoint", required=True)
     one.add_argument("--trigger", default="default")
+    one = sub.add_parser("medallion")
+    one.add_argument("--catalog", type=Path, required=True)
+    one.add_argument("--stream", required=True)
+    one.add_argument("--table", required=True)
+    one.add_argument("--checkpoint", required=True)
+    one.add_argument("--trigger", default="available-now")
     one = sub.add_parser("deltars")
     one.add_argument("--topic", required=True)
     one.add_argument("--table", required=True)
@@ -243,6 +375,7 @@ def main() -> None:
     {
         "conveyor": conveyor,
         "baseline": baseline,
+        "medallion": medallion,
         "deltars": deltars,
         "count": count,
         "parse": parse,

@@ -40,6 +40,10 @@ PARTITIONS = 4
 POLL_S = 0.25
 TIMEOUT_S = 1800.0
 CATCH_UP_S = 600.0  # after the live run's last record was sent
+HISTORY_APP_ID = "bench-history"
+STEADY_RATE = 500  # events/s of the stream whose history silver holds in the steady state
+STEADY_HOURS = 4
+PLANTED_EVERY = 100  # 1% of the drain's dedup keys already occur in the history
 
 
 @dataclass(frozen=True)
@@ -47,7 +51,7 @@ class Contender:
     """One way of landing the topic: how to start it for a drain and for a live run."""
 
     name: str
-    kind: str  # conveyor | baseline | deltars | count | parse
+    kind: str  # conveyor | baseline | medallion | deltars | count | parse
     drain_trigger: str | None = None
     live_trigger: str | None = None  # None: no latency run (the ceilings land nothing)
 
@@ -57,7 +61,7 @@ class Contender:
 
     @property
     def writes_table(self) -> bool:
-        return self.kind in ("conveyor", "baseline", "deltars")
+        return self.kind in ("conveyor", "baseline", "medallion", "deltars")
 
     @property
     def time_column(self) -> str:
@@ -69,8 +73,11 @@ BASELINE = Contender("docs-baseline", "baseline", "default", "default")
 BASELINE_AT_OUR_TRIGGER = Contender(
     "docs-baseline@conveyor-trigger", "baseline", "available-now", "5 seconds"
 )
+MEDALLION = Contender("docs-medallion", "medallion", "available-now", "5 seconds")
 CONTENDERS = (
     CONVEYOR,
+    Contender("conveyor@1s-trigger", "conveyor", None, "1 second"),  # live runs only
+    MEDALLION,
     BASELINE,
     BASELINE_AT_OUR_TRIGGER,
     Contender("delta-rs consumer", "deltars", "drain", "5 seconds"),
@@ -207,13 +214,13 @@ def _producer(settings: Any) -> Any:
     )
 
 
-def create_topic(settings: Any, name: str) -> None:
+def create_topic(settings: Any, name: str, partitions: int = PARTITIONS) -> None:
     from kafka.admin import NewTopic
 
     from conveyor.kafka.topics import admin_client
 
     with admin_client(settings) as admin:
-        admin.create_topics([NewTopic(name, PARTITIONS, 1)])
+        admin.create_topics([NewTopic(name, partitions, 1)])
 
 
 def produce(
@@ -367,7 +374,12 @@ class Bench:
     out: Path
     lake: str
     events: int
+    partitions: int = PARTITIONS
     catalogs: dict[str, Path] = field(default_factory=dict)
+
+    def stream(self, tag: str) -> str:
+        """The catalog stream name Conveyor's run `tag` reads (also its ledger partition)."""
+        return f"bench_{self.run_id}_{tag}"
 
     def table(self, contender: Contender, tag: str) -> str:
         return f"{self.lake}/bench/{self.run_id}/{contender.slug}_{tag}"
@@ -378,10 +390,10 @@ class Bench:
 
         from conveyor.settings import project_root
 
-        name = f"bench_{self.run_id}_{tag}"
+        name = self.stream(tag)
         data = yaml.safe_load((project_root() / "conveyor.yaml").read_text())
         stream = data["streams"]["clicks"]
-        stream["topic"] = {**stream["topic"], "name": topic, "partitions": PARTITIONS}
+        stream["topic"] = {**stream["topic"], "name": topic, "partitions": self.partitions}
         stream["tables"] = {
             **stream.get("tables", {}),
             **{
@@ -409,11 +421,23 @@ class Bench:
         env: dict[str, str] = {}
         if contender.kind == "conveyor":
             catalog, table = self.conveyor_catalog(topic, tag)
-            stream = f"bench_{self.run_id}_{tag}"
-            args = ["conveyor", "--catalog", str(catalog), "--stream", stream]
+            args = ["conveyor", "--catalog", str(catalog), "--stream", self.stream(tag)]
             args += [] if live else ["--available-now"]
             if live and trigger:
                 env["CONVEYOR_TRIGGER_INTERVAL"] = trigger
+        elif contender.kind == "medallion":
+            catalog, _ = self.conveyor_catalog(topic, tag)
+            checkpoint = (
+                f"{self.settings.checkpoint_uri}/bench/{self.run_id}/{contender.slug}_{tag}"
+            )
+            args = [
+                "medallion",
+                "--catalog",
+                str(catalog),
+                "--stream",
+                f"bench_{self.run_id}_{tag}",
+            ]
+            args += ["--table", table, "--checkpoint", checkpoint, "--trigger", str(trigger)]
         elif contender.kind == "baseline":
             checkpoint = (
                 f"{self.settings.checkpoint_uri}/bench/{self.run_id}/{contender.slug}_{tag}"
@@ -437,13 +461,31 @@ class Bench:
         return Running(args, log, env), table
 
 
-def drain(bench: Bench, contender: Contender, topic: str, rep: int) -> dict[str, Any]:
-    """Drain the pre-produced topic; throughput from `ready` to the last row visible."""
-    tag = f"d{rep}"
+def machine_busy_cpu() -> float:
+    """CPU seconds the whole machine has been busy (every process: broker, HDFS, Airflow too)."""
+    import psutil
+
+    times = psutil.cpu_times()
+    return float(sum(times) - times.idle - getattr(times, "iowait", 0.0))
+
+
+def drain(
+    bench: Bench,
+    contender: Contender,
+    topic: str,
+    rep: int,
+    *,
+    tag: str | None = None,
+    expect_rows: int | None = None,
+) -> dict[str, Any]:
+    """Drain the pre-produced topic; throughput from `ready` to the last row visible.
+    `expect_rows`: rows the table holds when done (default: the events produced)."""
+    tag = tag or f"d{rep}"
+    expect_rows = expect_rows or bench.events
     running, table = bench.start(contender, topic, tag, live=False, expect=bench.events)
     try:
         ready = running.wait_for("ready")
-        cpu0 = running.meter.cpu()
+        cpu0, machine0 = running.meter.cpu(), machine_busy_cpu()
         if table is None:
             done = running.wait_for("done")
             finished = done["t"]
@@ -452,11 +494,11 @@ def drain(bench: Bench, contender: Contender, topic: str, rep: int) -> dict[str,
             def landed() -> bool:
                 if running.proc.poll() not in (None, 0):
                     raise RuntimeError(f"{contender.name} failed: {running.tail()}")
-                return table_rows(table) >= bench.events
+                return table_rows(table) >= expect_rows
 
-            wait_until(landed, TIMEOUT_S, f"{contender.name} to land {bench.events} rows")
+            wait_until(landed, TIMEOUT_S, f"{contender.name} to land {expect_rows} rows")
             finished = time.time()
-        cpu = running.meter.cpu() - cpu0
+        cpu, machine_cpu = running.meter.cpu() - cpu0, machine_busy_cpu() - machine0
     finally:
         running.stop()
     seconds = finished - ready["t"]
@@ -465,6 +507,8 @@ def drain(bench: Bench, contender: Contender, topic: str, rep: int) -> dict[str,
         "events_per_s": round(bench.events / seconds),
         "cpu_s": round(cpu, 2),
         "events_per_cpu_s": round(bench.events / cpu) if cpu > 0 else None,
+        "machine_cpu_s": round(machine_cpu, 2),
+        "events_per_machine_cpu_s": round(bench.events / machine_cpu) if machine_cpu else None,
         "peak_rss_mib": round(running.meter.peak_rss / 2**20),
     }
     if table is not None:
@@ -473,8 +517,47 @@ def drain(bench: Bench, contender: Contender, topic: str, rep: int) -> dict[str,
     else:
         figures["rows"] = running.events.get("done", {}).get("records", 0)
         figures["duplicates"] = 0
-    figures["correct"] = figures["rows"] == bench.events and figures["duplicates"] == 0
+    if contender.kind == "conveyor":
+        figures["batches"] = ledger_batches(bench, tag)
+    figures["correct"] = figures["rows"] == expect_rows and figures["duplicates"] == 0
     return figures
+
+
+def ledger_batches(bench: Bench, tag: str) -> list[dict[str, Any]]:
+    """Conveyor's own account of the run: per batch its rows, duration and step times."""
+    from conveyor.catalog import ledger_uri
+    from conveyor.ingest.ledger import STEPS
+    from conveyor.lakeview import read_rows
+
+    steps = [f"{step}_ms" for step in STEPS]
+    rows = read_rows(
+        ledger_uri(bench.settings),
+        [
+            "kind",
+            "app_id",
+            "batch_id",
+            "rows_read",
+            "duplicates_dropped",
+            "started_at",
+            "ended_at",
+            *steps,
+        ],
+        partitions=[("stream", "=", bench.stream(tag))],
+    )
+    batches = []
+    for row in sorted(rows, key=lambda r: r["started_at"]):
+        if row["kind"] != "batch" or row["app_id"] == HISTORY_APP_ID:
+            continue
+        batches.append(
+            {
+                "batch_id": row["batch_id"],
+                "rows": row["rows_read"],
+                "duplicates": row["duplicates_dropped"],
+                "ms": round((row["ended_at"] - row["started_at"]).total_seconds() * 1000),
+                **{step: row.get(step) for step in steps},
+            }
+        )
+    return batches
 
 
 def latency(
@@ -558,6 +641,188 @@ def query_times(spark: Any, uri: str) -> dict[str, Any]:
     }
 
 
+# ---------------------------------------------------------------- steady state, fixed cost
+
+
+def dense_events(count: int, start: datetime) -> list[dict[str, Any]]:
+    """`count` sample clicks re-timed as a stream of STEADY_RATE events/s from `start`."""
+    from datetime import timedelta
+
+    from conveyor.produce import click_events
+
+    events = list(click_events(count, seed=3))
+    for i, event in enumerate(events):
+        moment = start + timedelta(seconds=i / STEADY_RATE)
+        event["ts"] = moment.isoformat(timespec="milliseconds")
+    return events
+
+
+def write_history(
+    spark: Any, bench: Bench, tag: str, rows: int, end: datetime, planted: list[dict[str, Any]]
+) -> None:
+    """Silver as a stream at STEADY_RATE leaves it after STEADY_HOURS (`rows` rows ending at
+    `end`), written in bulk, plus `planted` (earlier copies of drain events, 30 min older),
+    and a ledger row whose newest event time is `end`: the drain's first batch then reads all
+    of it in its dedup decision."""
+    from datetime import timedelta
+
+    from pyspark.sql import functions as F
+
+    from conveyor.catalog import ledger_uri
+    from conveyor.ingest.ledger import LedgerEntry, append_entry
+
+    _, silver = bench.conveyor_catalog(f"bench_{bench.run_id}_{tag}", tag)
+    start = end - timedelta(hours=STEADY_HOURS)
+    step_us = 1_000_000 // STEADY_RATE
+    history = spark.range(rows).select(
+        F.expr("uuid()").alias("event_id"),
+        F.format_string("u%05d", F.col("id") % 200).alias("user_id"),
+        F.expr(
+            "element_at(array('page_view','click','add_to_cart','purchase'), int(id % 4) + 1)"
+        ).alias("event_type"),
+        F.format_string("/p/%d", F.col("id") % 50).alias("url"),
+        F.timestamp_micros(F.lit(int(start.timestamp() * 1e6)) + F.col("id") * step_us).alias("ts"),
+        F.expr("uuid()").alias("session_id"),
+        F.lit(None).cast("string").alias("referrer"),
+        F.lit("DE").alias("country"),
+        F.lit("desktop").alias("device"),
+        F.when(F.col("id") % 4 == 3, F.lit(20.0)).alias("revenue"),
+        (F.col("id") % bench.partitions).cast("int").alias("partition"),
+        F.col("id").alias("offset"),
+    )
+    copies = spark.createDataFrame(
+        [
+            (
+                e["event_id"],
+                e["user_id"],
+                e["event_type"],
+                e["url"],
+                datetime.fromisoformat(e["ts"]) - timedelta(minutes=30),
+                e["session_id"],
+                e.get("referrer"),
+                e["country"],
+                e["device"],
+                e.get("revenue"),
+                i % bench.partitions,
+                rows + i,
+            )
+            for i, e in enumerate(planted)
+        ],
+        history.schema,
+    )
+    topic = f"bench_{bench.run_id}_{tag}.history"  # earlier records: never the same coordinates
+    (
+        history.unionByName(copies)
+        .select(
+            "event_id",
+            "user_id",
+            "event_type",
+            "url",
+            "ts",
+            "session_id",
+            "referrer",
+            "country",
+            "device",
+            "revenue",
+            F.to_date("ts").alias("event_date"),
+            F.lit(topic).alias("topic"),
+            "partition",
+            "offset",
+            F.col("ts").alias("kafka_timestamp"),
+            F.col("ts").alias("ingest_time"),
+        )
+        .repartition(48, "event_date", "partition")
+        .write.format("delta")
+        .partitionBy("event_date")
+        .save(silver)
+    )
+    now = datetime.now(UTC)
+    append_entry(
+        ledger_uri(bench.settings),
+        LedgerEntry(
+            stream=bench.stream(tag),
+            kind="batch",
+            app_id=HISTORY_APP_ID,
+            batch_id=0,
+            started_at=now,
+            ended_at=now,
+            max_event_time=end,
+        ),
+    )
+
+
+def steady_state(bench: Bench, history_rows: int) -> dict[str, Any]:
+    """Conveyor draining the same dense backlog twice: into empty tables, and into a silver
+    that already holds STEADY_HOURS of history (with 1% of the backlog's keys in it)."""
+    from datetime import timedelta
+
+    from conveyor.spark.session import build_session
+
+    topic = f"bench_{bench.run_id}_dense"
+    create_topic(bench.settings, topic, bench.partitions)
+    start = datetime.now(UTC) - timedelta(seconds=bench.events / STEADY_RATE)
+    events = dense_events(bench.events, start)
+    produce(bench.settings, topic, iter(events))
+    planted = events[::PLANTED_EVERY]
+    spark = build_session(bench.settings, "bench-history")
+    try:
+        began = time.monotonic()
+        write_history(spark, bench, "s1", history_rows, start, planted)
+        written_s = time.monotonic() - began
+    finally:
+        spark.stop()
+    print(f"steady state: {history_rows + len(planted):,} rows of history in {written_s:.0f}s")
+    empty = drain(bench, CONVEYOR, topic, 0, tag="s0")
+    steady = drain(
+        bench, CONVEYOR, topic, 0, tag="s1", expect_rows=history_rows + len(planted) + bench.events
+    )
+    found = sum(b["duplicates"] for b in steady["batches"])
+    steady["correct"] = steady["correct"] and found == len(planted)
+    return {
+        "history_rows": history_rows + len(planted),
+        "history_written_s": round(written_s, 1),
+        "planted_duplicates": len(planted),
+        "duplicates_found": found,
+        "empty": empty,
+        "steady": steady,
+    }
+
+
+def fixed_cost(bench: Bench, rounds: int = 7, size: int = 100) -> dict[str, Any]:
+    """Batches of `size` records into warm tables, measured from outside: a live job with a
+    zero trigger interval (a batch starts as soon as records arrive); each round produces
+    `size` records and polls silver until they are all visible."""
+    from conveyor.produce import click_events
+
+    topic = f"bench_{bench.run_id}_fixed"
+    create_topic(bench.settings, topic, bench.partitions)
+    catalog, table = bench.conveyor_catalog(topic, "f0")
+    log = bench.out / "logs" / "conveyor_fixed_cost.log"
+    args = ["conveyor", "--catalog", str(catalog), "--stream", bench.stream("f0")]
+    running = Running(args, log, {"CONVEYOR_TRIGGER_INTERVAL": "0 seconds"})
+    seconds: list[float] = []
+    try:
+        running.wait_for("ready")
+        for i in range(rounds + 1):  # the first round creates the tables: warm-up
+            before = table_rows(table)
+            began = time.monotonic()
+            produce(bench.settings, topic, click_events(size, seed=200 + i), live=True)
+            wait_until(lambda n=before: table_rows(table) >= n + size, 300, "a small batch")
+            if i:
+                seconds.append(time.monotonic() - began)
+    finally:
+        running.stop()
+    batches = ledger_batches(bench, "f0")[1:]
+    return {
+        "size": size,
+        "rounds": rounds,
+        "visible_s": [round(x, 3) for x in seconds],
+        "median_visible_s": round(statistics.median(seconds), 3),
+        "median_batch_ms": statistics.median(b["ms"] for b in batches) if batches else None,
+        "batches": batches,
+    }
+
+
 # ---------------------------------------------------------------- the whole run
 
 
@@ -597,7 +862,9 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
     from conveyor.settings import get_settings
 
     settings = get_settings()
-    bench = Bench(settings, uuid.uuid4().hex[:6], args.out, settings.lake_uri, args.events)
+    bench = Bench(
+        settings, uuid.uuid4().hex[:6], args.out, settings.lake_uri, args.events, args.partitions
+    )
     result: dict[str, Any] = {
         "when": datetime.now(UTC).isoformat(timespec="seconds"),
         "args": {
@@ -605,6 +872,8 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
             "repeat": args.repeat,
             "seconds": args.seconds,
             "quick": args.quick,
+            "partitions": args.partitions,
+            "max_offsets_per_trigger": settings.max_offsets_per_trigger,
         },
         "machine": machine(settings),
         "drain": {},
@@ -612,7 +881,7 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
         "query": {},
     }
     topic = f"bench_{bench.run_id}"
-    create_topic(settings, topic)
+    create_topic(settings, topic, args.partitions)
     began = time.monotonic()
     produce(settings, topic, click_events(args.events, seed=1))
     print(
@@ -620,8 +889,9 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
     )
 
     chosen = [c for c in CONTENDERS if c.name in args.contenders]
+    drained = [c for c in chosen if c.drain_trigger]
     for rep in range(args.repeat):
-        order = chosen[rep % len(chosen) :] + chosen[: rep % len(chosen)]
+        order = drained[rep % len(drained) :] + drained[: rep % len(drained)]
         for contender in order:
             figures = drain(bench, contender, topic, rep)
             result["drain"].setdefault(contender.name, []).append(figures)
@@ -633,7 +903,9 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
                 flush=True,
             )
 
-    if args.rates:
+    if args.skip_latency:
+        rates = []
+    elif args.rates:
         rates = [round(r) for r in args.rates]
     else:
         capacity = summarise([f["events_per_s"] for f in result["drain"][BASELINE.name]])
@@ -655,11 +927,26 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
                     flush=True,
                 )
 
+    if args.steady_state_rows:
+        result["steady_state"] = steady_state(bench, args.steady_state_rows)
+        save(result, args.out)
+        s = result["steady_state"]
+        print(
+            f"steady state: empty {s['empty']['events_per_s']} ev/s, with "
+            f"{s['history_rows']:,} rows of history {s['steady']['events_per_s']} ev/s, "
+            f"{s['duplicates_found']}/{s['planted_duplicates']} planted duplicates found",
+            flush=True,
+        )
+    if args.fixed_cost_rounds:
+        result["fixed_cost"] = fixed_cost(bench, args.fixed_cost_rounds)
+        save(result, args.out)
+        print(f"fixed cost: {result['fixed_cost']['median_visible_s']}s per 100 records")
+
     from conveyor.spark.session import build_session
 
     spark = build_session(settings, "bench-queries")
     try:
-        for contender in chosen:
+        for contender in drained:
             if contender.writes_table:
                 last = result["drain"][contender.name][-1]
                 result["query"][contender.name] = query_times(spark, last["table"])
@@ -696,13 +983,28 @@ def main(argv: list[str] | None = None) -> int:
         metavar="NAME",
         help="run only these (default: all)",
     )
+    parser.add_argument("--skip-latency", action="store_true", help="drains only, no live runs")
+    parser.add_argument("--partitions", type=int, default=PARTITIONS, help="of every topic")
+    parser.add_argument(
+        "--steady-state-rows",
+        type=int,
+        default=STEADY_RATE * STEADY_HOURS * 3600,
+        help="rows of silver history for the steady-state drains (0: skip them)",
+    )
+    parser.add_argument(
+        "--fixed-cost-rounds",
+        type=int,
+        default=7,
+        help="100-record batches into warm tables, timed from outside (0: skip)",
+    )
     parser.add_argument("--out", type=Path, default=None)
     parser.add_argument("--quick", action="store_true", help="tiny sizes: proves the harness works")
     args = parser.parse_args(argv)
     if args.quick:
         args.events, args.repeat, args.seconds, args.shares = 3000, 1, 6.0, [0.1]
+        args.steady_state_rows, args.fixed_cost_rounds = min(args.steady_state_rows, 20_000), 2
     args.latency_repeat = args.latency_repeat or args.repeat
-    if not args.rates and BASELINE.name not in args.contenders:
+    if not args.rates and not args.skip_latency and BASELINE.name not in args.contenders:
         parser.error(f"without {BASELINE.name!r}, give the live rates with --rates")
     args.out = args.out or HERE / "results" / datetime.now(UTC).strftime("%Y%m%dT%H%M%S")
     args.out.mkdir(parents=True, exist_ok=True)

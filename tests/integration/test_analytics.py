@@ -472,7 +472,7 @@ def ledger_row(
         late_dates=days,
         max_event_time=newest,
     )
-    append_entry(spark, ledger_uri(settings), entry)
+    append_entry(ledger_uri(settings), entry)
 
 
 def test_dag_waits_for_the_watermark_and_computes_the_day(

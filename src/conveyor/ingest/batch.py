@@ -6,16 +6,25 @@ batch decides (validity, lateness, duplicates) is derived from its input and fro
 they were before it, so a replay decides the same. An empty silver or quarantine share is not
 written once its table exists (the first batch creates every table, empty or not).
 
-The work per batch is kept to a fixed number of Spark jobs: the records are routed once (to
-silver, quarantine or "duplicate"), one aggregate gives every count the ledger needs, then each
-table gets one append.
+The work per batch is a fixed handful of Spark jobs over the batch, held once in memory: one
+pass parses, validates and counts per partition (the bronze append starts as soon as it ends);
+the dedup decision reads only narrow columns (dedup key, event time, Kafka coordinates) and
+yields the coordinates of the repeats, which are small and broadcast; one aggregate counts the
+silver share; silver and quarantine are appended alongside bronze. The ledger row is appended
+from the driver with delta-rs (one small commit, no Spark job). Every step's duration is logged
+and recorded in the ledger (`<step>_ms`, see `conveyor.ingest.ledger.STEPS`).
 """
 
 from __future__ import annotations
 
 import logging
+import time
+from collections.abc import Callable, Iterator
+from concurrent.futures import ThreadPoolExecutor
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime
+from functools import partial
 from typing import TYPE_CHECKING, Any
 
 from conveyor.catalog import Layer, StreamSpec, TableRef, ledger_uri, table_uri
@@ -37,20 +46,6 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 
 KAFKA_COORDINATES = ("topic", "partition", "offset")
-DESTINATION = "_destination"
-TO_SILVER, TO_QUARANTINE, DUPLICATE = "silver", "quarantine", "duplicate"
-QUARANTINE_COLUMNS = (
-    "value",
-    "key",
-    "topic",
-    "partition",
-    "offset",
-    "kafka_timestamp",
-    "reason_code",
-    "reason",
-    "ingest_time",
-    "ingest_date",
-)
 
 
 @dataclass(frozen=True)
@@ -108,13 +103,11 @@ class RunState:
             self.written.add(layer)
         return layer in self.written
 
-    def newest_before(
-        self, spark: SparkSession, target: StreamTarget, batch_id: int
-    ) -> datetime | None:
+    def newest_before(self, target: StreamTarget, batch_id: int) -> datetime | None:
         """Newest event time landed by batches before batch_id (deterministic on replay)."""
         if self.next_batch != batch_id:
             self.newest = previous_max_event_time(
-                spark, target.ledger, target.stream.name, target.app_id, batch_id
+                target.ledger, target.stream.name, target.app_id, batch_id
             )
         return self.newest
 
@@ -164,20 +157,44 @@ def silver_columns(stream: StreamSpec) -> list[str]:
     ]
 
 
+class StepClock:
+    """Milliseconds per named step of one batch (steps may run in parallel threads)."""
+
+    def __init__(self) -> None:
+        self.ms: dict[str, int] = {}
+
+    @contextmanager
+    def step(self, name: str) -> Iterator[None]:
+        began = time.perf_counter()
+        try:
+            yield
+        finally:
+            self.ms[name] = round((time.perf_counter() - began) * 1000)
+
+    def timed(self, name: str, work: Callable[[], int | None]) -> int | None:
+        with self.step(name):
+            return work()
+
+
 @dataclass(frozen=True)
-class BatchCounts:
-    """What one aggregate over the routed batch found."""
+class BatchScan:
+    """What the first pass over the held batch found: offsets per partition, quarantined."""
 
     ranges: list[PartitionRange]
-    silver: int
     quarantined: int
-    duplicates: int
-    newest: datetime | None
-    event_dates: list[date]
 
     @property
     def rows(self) -> int:
         return sum(r.end_offset - r.start_offset for r in self.ranges)
+
+
+@dataclass(frozen=True)
+class SilverShare:
+    """What the silver share of a batch holds: rows, newest event time, event dates."""
+
+    rows: int
+    newest: datetime | None
+    event_dates: list[date]
 
 
 def process_batch(
@@ -188,36 +205,59 @@ def process_batch(
     state: RunState,
 ) -> LedgerEntry | None:
     """Land one micro-batch in every table and the ledger; None for an empty batch."""
+    from pyspark import StorageLevel
+
     started = datetime.now(UTC)
     stream = target.stream
-    cached: list[DataFrame] = []
+    clock = StepClock()
+    held: list[DataFrame] = []
     try:
-        previous_max = state.newest_before(spark, target, batch_id)
-        watermark = previous_max - stream.event_schema.late_tolerance if previous_max else None
-        # Kafka is read once, into this cache (the routing reads it twice); the parsed VARIANT
-        # is dropped first, so the batch is held about once, not once per step.
-        assessed = quality.assess(to_bronze(batch), stream.event_schema).drop(quality.PARSED)
-        classified = _classify(assessed, watermark).persist()
-        cached.append(classified)
-        routed = _route(spark, classified, target, state, previous_max).persist()
-        cached.append(routed)
-        counts = _count(routed, stream)
-        classified.unpersist()  # routed holds every column from here on
-        if not counts.ranges:
+        with clock.step("parse"):
+            previous_max = state.newest_before(target, batch_id)
+            watermark = previous_max - stream.event_schema.late_tolerance if previous_max else None
+            # Kafka is read once, into this cache; the parsed VARIANT is dropped first, so the
+            # batch is held about once, not once per step.
+            assessed = quality.assess(to_bronze(batch), stream.event_schema).drop(quality.PARSED)
+            classified = _classify(assessed, watermark).persist(StorageLevel.MEMORY_AND_DISK)
+            held.append(classified)
+            scan = _scan(classified)
+        if not scan.ranges:
             return None
-        shares = {
-            Layer.BRONZE: routed.select(*BRONZE_COLUMNS),
-            Layer.SILVER: routed.where(F_dest(TO_SILVER)).select(*silver_columns(stream))
-            if counts.silver or not state.exists(spark, target, Layer.SILVER)
-            else None,
-            Layer.QUARANTINE: _quarantine_rows(routed.where(F_dest(TO_QUARANTINE)))
-            if counts.quarantined or not state.exists(spark, target, Layer.QUARANTINE)
-            else None,
-        }
-        versions = _append_all(target, batch_id, shares)
-        state.written.update(layer for layer, frame in shares.items() if frame is not None)
-        late_dates = [d for d in counts.event_dates if previous_max and d < previous_max.date()]
-        newest = [t for t in (counts.newest, previous_max) if t]
+        with ThreadPoolExecutor(max_workers=3, thread_name_prefix="append") as pool:
+            appends = {
+                Layer.BRONZE: pool.submit(
+                    clock.timed,
+                    "bronze",
+                    partial(
+                        _append, classified.select(*BRONZE_COLUMNS), target, batch_id, Layer.BRONZE
+                    ),
+                )
+            }
+            with clock.step("dedup"):
+                repeats = _repeats(spark, classified, target, state, previous_max)
+                if repeats is not None:
+                    held.append(repeats)
+                silver_rows = _silver_rows(classified, repeats)
+                silver = _silver_share(silver_rows)
+            shares = {
+                Layer.SILVER: silver_rows.select(*silver_columns(stream))
+                if silver.rows or not state.exists(spark, target, Layer.SILVER)
+                else None,
+                Layer.QUARANTINE: _quarantine_rows(classified.where(~_valid()))
+                if scan.quarantined or not state.exists(spark, target, Layer.QUARANTINE)
+                else None,
+            }
+            for layer, frame in shares.items():
+                if frame is not None:
+                    work = partial(_append, frame, target, batch_id, layer)
+                    appends[layer] = pool.submit(clock.timed, layer.value, work)
+        # every append has ended here; the first failure is raised, the batch retried whole
+        versions = {layer: appends[layer].result() if layer in appends else None for layer in Layer}
+        state.written.update(appends)
+        with clock.step("monitor"):
+            backlog = state.backlog(target, scan.ranges)
+        late_dates = [d for d in silver.event_dates if previous_max and d < previous_max.date()]
+        newest = [t for t in (silver.newest, previous_max) if t]
         entry = LedgerEntry(
             stream=stream.name,
             kind="batch",
@@ -225,33 +265,42 @@ def process_batch(
             batch_id=batch_id,
             started_at=started,
             ended_at=datetime.now(UTC),
-            offsets=counts.ranges,
-            rows_read=counts.rows,
-            bronze_rows=counts.rows,
-            silver_rows=counts.silver,
-            quarantined=counts.quarantined,
-            duplicates_dropped=counts.duplicates,
+            offsets=scan.ranges,
+            rows_read=scan.rows,
+            bronze_rows=scan.rows,
+            silver_rows=silver.rows,
+            quarantined=scan.quarantined,
+            duplicates_dropped=scan.rows - scan.quarantined - silver.rows,
             bronze_version=versions[Layer.BRONZE],
             silver_version=versions[Layer.SILVER],
             quarantine_version=versions[Layer.QUARANTINE],
-            event_dates=counts.event_dates,
+            event_dates=silver.event_dates,
             late_dates=late_dates,
             max_event_time=max(newest) if newest else None,
-            backlog=state.backlog(target, counts.ranges),
+            backlog=backlog,
+            step_ms=clock.ms,
         )
-        append_entry(spark, target.ledger, entry)
+        ledger_began = time.perf_counter()
+        append_entry(target.ledger, entry)
+        log.info(
+            "stream %s batch %d steps (ms): %s, ledger %d",
+            stream.name,
+            batch_id,
+            ", ".join(f"{k} {v}" for k, v in clock.ms.items()),
+            round((time.perf_counter() - ledger_began) * 1000),
+        )
     finally:
-        for frame in cached:
+        for frame in held:
             frame.unpersist()
-    state.landed(batch_id, counts.newest)
-    state.commit_offsets(target, counts.ranges)
+    state.landed(batch_id, silver.newest)
+    state.commit_offsets(target, scan.ranges)
     return entry
 
 
-def F_dest(destination: str) -> Column:
+def _valid() -> Column:
     from pyspark.sql import functions as F
 
-    return F.col(DESTINATION) == destination
+    return F.size(F.col(quality.PROBLEMS)) == 0
 
 
 def _classify(assessed: DataFrame, watermark: datetime | None) -> DataFrame:
@@ -268,49 +317,90 @@ def _classify(assessed: DataFrame, watermark: datetime | None) -> DataFrame:
             F.col(quality.EVENT_TIME).cast("string"),
         ),
     )
-    late = (F.size(quality.PROBLEMS) == 0) & (F.col(quality.EVENT_TIME) < F.lit(watermark))
+    late = _valid() & (F.col(quality.EVENT_TIME) < F.lit(watermark))
     return assessed.withColumn(
         quality.PROBLEMS, F.when(late, F.array(too_late)).otherwise(F.col(quality.PROBLEMS))
     )
 
 
-def _route(
+def _scan(classified: DataFrame) -> BatchScan:
+    """One job (it also fills the batch's cache): offsets per partition and quarantined rows."""
+    from pyspark.sql import functions as F
+
+    per_partition = (
+        classified.groupBy("topic", "partition")
+        .agg(
+            F.min("offset").alias("lo"),
+            F.max("offset").alias("hi"),
+            F.count(F.when(~_valid(), 1)).alias("quarantined"),
+        )
+        .collect()
+    )
+    ranges = sorted(
+        (PartitionRange(r["topic"], r["partition"], r["lo"], r["hi"] + 1) for r in per_partition),
+        key=lambda r: (r.topic, r.partition),
+    )
+    return BatchScan(ranges=ranges, quarantined=sum(r["quarantined"] for r in per_partition))
+
+
+def _repeats(
     spark: SparkSession,
     classified: DataFrame,
     target: StreamTarget,
     state: RunState,
     previous_max: datetime | None,
-) -> DataFrame:
-    """Add DESTINATION: quarantine (any problem), duplicate (a repeat of the dedup key within
-    the batch, or of a silver row within the late-data tolerance of its event time), or silver.
-    The first of several repeats in a batch (by Kafka time, partition, offset) is kept."""
+) -> DataFrame | None:
+    """Kafka coordinates of the valid records that are duplicates (held in memory; None when
+    the stream has no dedup key): a repeat of the dedup key within the batch (the first by
+    Kafka time, partition, offset is kept), or of a silver row within the late-data tolerance
+    of its event time. Only narrow columns are read; the result is small."""
+    from pyspark import StorageLevel
     from pyspark.sql import Window
     from pyspark.sql import functions as F
 
-    stream = target.stream
-    keys = list(stream.event_schema.dedup_key)
-    bad = F.size(F.col(quality.PROBLEMS)) > 0
+    keys = list(target.stream.event_schema.dedup_key)
     if not keys:
-        return classified.withColumn(
-            DESTINATION, F.when(bad, F.lit(TO_QUARANTINE)).otherwise(F.lit(TO_SILVER))
-        )
-    first = Window.partitionBy(*keys, F.col("_valid")).orderBy(
-        "kafka_timestamp", "partition", "offset"
+        return None
+    valid = classified.where(_valid()).select(
+        *keys, quality.EVENT_TIME, "kafka_timestamp", *KAFKA_COORDINATES
     )
-    ranked = classified.withColumn("_valid", ~bad).withColumn(
-        "_rank", F.when(~bad, F.row_number().over(first))
+    first = Window.partitionBy(*keys).orderBy("kafka_timestamp", "partition", "offset")
+    in_batch = (
+        valid.select(*keys, "kafka_timestamp", *KAFKA_COORDINATES)
+        .withColumn("_rank", F.row_number().over(first))
+        .where(F.col("_rank") > 1)
+        .select(*KAFKA_COORDINATES)
     )
-    repeat_in_batch = F.col("_rank") > 1
-    seen = _seen_in_silver(spark, ranked.where(~bad), target, state, previous_max)
-    if seen is not None:
-        ranked = ranked.join(seen, on=list(KAFKA_COORDINATES), how="left")
-        repeat = repeat_in_batch | F.coalesce(F.col("_seen"), F.lit(False))
-    else:
-        repeat = repeat_in_batch
-    destination = (
-        F.when(bad, F.lit(TO_QUARANTINE)).when(repeat, F.lit(DUPLICATE)).otherwise(F.lit(TO_SILVER))
+    seen = _seen_in_silver(spark, valid, target, state, previous_max)
+    repeats = in_batch if seen is None else in_batch.unionByName(seen)
+    return repeats.persist(StorageLevel.MEMORY_AND_DISK)
+
+
+def _silver_rows(classified: DataFrame, repeats: DataFrame | None) -> DataFrame:
+    from pyspark.sql import functions as F
+
+    valid = classified.where(_valid())
+    if repeats is None:
+        return valid
+    return valid.join(F.broadcast(repeats), on=list(KAFKA_COORDINATES), how="left_anti")
+
+
+def _silver_share(silver_rows: DataFrame) -> SilverShare:
+    """One job: rows, newest event time and event dates of the silver share."""
+    from pyspark.sql import functions as F
+
+    row = silver_rows.agg(
+        F.count(F.lit(1)).alias("rows"),
+        F.max(quality.EVENT_TIME).alias("newest"),
+        F.collect_set(quality.EVENT_DATE).alias("dates"),
+    ).first()
+    assert row is not None  # a global aggregate always has one row
+    newest = row["newest"]
+    return SilverShare(
+        rows=int(row["rows"]),
+        newest=newest.astimezone(UTC) if newest is not None else None,
+        event_dates=sorted(row["dates"]),
     )
-    return ranked.withColumn(DESTINATION, destination).drop("_valid", "_rank", "_seen")
 
 
 def _seen_in_silver(
@@ -326,8 +416,9 @@ def _seen_in_silver(
 
     Valid records are no older than the watermark (previous_max - tolerance), so their repeats
     in silver are no older than previous_max - 2 x tolerance: only that slice of silver is read
-    (partition pruning by date, file skipping by the event time's stats). Without a previous
-    maximum the batch's own event-time range bounds the slice."""
+    (partition pruning by date, file skipping by the event time's stats), and only its key,
+    time and coordinates. The batch's side is broadcast, so silver is scanned, never shuffled.
+    Without a previous maximum the batch's own event-time range bounds the slice."""
     from pyspark.sql import functions as F
 
     if not state.exists(spark, target, Layer.SILVER):
@@ -355,52 +446,17 @@ def _seen_in_silver(
     existing = existing.select(
         *keys,
         F.col(time_field).alias("_seen_time"),
-        F.struct(*KAFKA_COORDINATES).alias("_seen_at"),
+        *(F.col(c).alias(f"_seen_{c}") for c in KAFKA_COORDINATES),
     )
-    here = F.struct(*[F.col(c) for c in KAFKA_COORDINATES])
+    same_record = F.lit(True)
+    for c in KAFKA_COORDINATES:
+        same_record = same_record & (F.col(c) == F.col(f"_seen_{c}"))
     near = F.abs(
         F.unix_micros(F.col(quality.EVENT_TIME)) - F.unix_micros(F.col("_seen_time"))
     ) <= F.lit(int(tolerance.total_seconds() * 1_000_000))
-    matches = valid.select(*keys, quality.EVENT_TIME, *KAFKA_COORDINATES).join(existing, on=keys)
-    return (
-        matches.where(near & (F.col("_seen_at") != here))
-        .select(*KAFKA_COORDINATES)
-        .distinct()
-        .withColumn("_seen", F.lit(True))
-    )
-
-
-def _count(routed: DataFrame, stream: StreamSpec) -> BatchCounts:
-    """One job: offsets per partition, rows per destination, newest event time, event dates."""
-    from pyspark.sql import functions as F
-
-    to_silver = F.col(DESTINATION) == TO_SILVER
-    per_partition = (
-        routed.groupBy("topic", "partition")
-        .agg(
-            F.min("offset").alias("lo"),
-            F.max("offset").alias("hi"),
-            F.count(F.when(to_silver, 1)).alias("silver"),
-            F.count(F.when(F.col(DESTINATION) == TO_QUARANTINE, 1)).alias("quarantined"),
-            F.count(F.when(F.col(DESTINATION) == DUPLICATE, 1)).alias("duplicates"),
-            F.max(F.when(to_silver, F.col(stream.event_schema.event_time))).alias("newest"),
-            F.collect_set(F.when(to_silver, F.col(quality.EVENT_DATE))).alias("dates"),
-        )
-        .collect()
-    )
-    ranges = sorted(
-        (PartitionRange(r["topic"], r["partition"], r["lo"], r["hi"] + 1) for r in per_partition),
-        key=lambda r: (r.topic, r.partition),
-    )
-    newest = [r["newest"] for r in per_partition if r["newest"] is not None]
-    return BatchCounts(
-        ranges=ranges,
-        silver=sum(r["silver"] for r in per_partition),
-        quarantined=sum(r["quarantined"] for r in per_partition),
-        duplicates=sum(r["duplicates"] for r in per_partition),
-        newest=max(newest) if newest else None,
-        event_dates=sorted({d for r in per_partition for d in r["dates"]}),
-    )
+    probe = valid.select(*keys, quality.EVENT_TIME, *KAFKA_COORDINATES)
+    matches = existing.join(F.broadcast(probe), on=keys)
+    return matches.where(near & ~same_record).select(*KAFKA_COORDINATES)
 
 
 def _quarantine_rows(classified: DataFrame) -> DataFrame:
@@ -421,29 +477,10 @@ def _quarantine_rows(classified: DataFrame) -> DataFrame:
     )
 
 
-def _append_all(
-    target: StreamTarget, batch_id: int, shares: dict[Layer, DataFrame | None]
-) -> dict[Layer, int | None]:
-    """Append each table's share at once (separate tables: their commits never conflict, and
-    one's file and commit I/O overlaps another's work). An empty share is not written.
-    Returns each table's version afterwards (None when not written)."""
-    from concurrent.futures import ThreadPoolExecutor
-
-    with ThreadPoolExecutor(max_workers=len(shares), thread_name_prefix="append") as pool:
-        futures = {
-            layer: pool.submit(_append, frame, target.uri(layer), target, batch_id, layer)
-            for layer, frame in shares.items()
-            if frame is not None
-        }
-    # every write has ended here; the first failure is raised, the batch is retried as a whole
-    return {layer: futures[layer].result() if layer in futures else None for layer in shares}
-
-
-def _append(
-    frame: DataFrame, uri: str, target: StreamTarget, batch_id: int, layer: Layer
-) -> int | None:
+def _append(frame: DataFrame, target: StreamTarget, batch_id: int, layer: Layer) -> int | None:
     """Idempotent append (skipped by Delta when this app id already wrote this batch), into
     the table's catalog partitioning. Returns the table's version afterwards."""
+    uri = target.uri(layer)
     (
         frame.write.format("delta")
         .mode("append")

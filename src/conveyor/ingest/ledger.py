@@ -12,7 +12,14 @@ from datetime import date, datetime
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
+    import pyarrow as pa
     from pyspark.sql import SparkSession
+
+STEPS = ("parse", "dedup", "bronze", "silver", "quarantine", "monitor")
+"""The timed steps of a batch, each a `<step>_ms` ledger column: parse (read Kafka, parse and
+validate, hold the batch), dedup (repeats in the batch and in silver, and the counts), bronze /
+silver / quarantine (that table's append, from its start to its commit; they overlap), monitor
+(Kafka's end offsets for the backlog). The ledger's own append follows the row and is logged."""
 
 LEDGER_FIELDS = (
     ("stream", "STRING"),
@@ -41,6 +48,8 @@ LEDGER_FIELDS = (
     ("started_at", "TIMESTAMP"),
     ("ended_at", "TIMESTAMP"),
     ("backlog", "BIGINT"),  # records Kafka held beyond the batch when it ended
+    # milliseconds each step of the batch took (see STEPS); null on gap rows
+    *((f"{step}_ms", "BIGINT") for step in STEPS),
 )
 LEDGER_SCHEMA = ", ".join(f"{name} {kind}" for name, kind in LEDGER_FIELDS)
 LEDGER_COLUMNS = [name for name, _ in LEDGER_FIELDS]
@@ -93,27 +102,73 @@ class LedgerEntry:
     late_dates: list[date] = field(default_factory=list)
     max_event_time: datetime | None = None
     backlog: int | None = None  # records Kafka held beyond the batch when it ended (lag)
+    step_ms: dict[str, int] = field(default_factory=dict)  # STEPS -> milliseconds
 
     def as_row(self) -> dict[str, Any]:
-        row = dict(self.__dict__)
+        row = {k: v for k, v in self.__dict__.items() if k != "step_ms"}
         row["offsets"] = [r.__dict__ for r in self.offsets]
         row["gaps"] = [g.__dict__ for g in self.gaps]
+        row.update({f"{step}_ms": self.step_ms.get(step) for step in STEPS})
         return row
 
 
-def append_entry(spark: SparkSession, uri: str, entry: LedgerEntry, *, txn: bool = True) -> None:
-    """Append one row. Batch rows are idempotent per (app id, batch id) through Delta txn ids."""
-    frame = spark.createDataFrame([entry.as_row()], LEDGER_SCHEMA)
-    # mergeSchema: ledgers written before a column was added take it on
-    writer = (
-        frame.write.format("delta")
-        .mode("append")
-        .option("mergeSchema", "true")
-        .partitionBy("stream")
+def _arrow_type(ddl: str) -> pa.DataType:
+    """The Arrow type of one of LEDGER_FIELDS' Spark DDL types (the few the ledger uses)."""
+    import pyarrow as pa
+
+    ddl = ddl.strip()
+    simple = {
+        "STRING": pa.string(),
+        "BIGINT": pa.int64(),
+        "INT": pa.int32(),
+        "DATE": pa.date32(),
+        "TIMESTAMP": pa.timestamp("us", tz="UTC"),
+    }
+    if ddl in simple:
+        return simple[ddl]
+    if ddl.startswith("ARRAY<") and ddl.endswith(">"):
+        return pa.list_(_arrow_type(ddl[len("ARRAY<") : -1]))
+    if ddl.startswith("STRUCT<") and ddl.endswith(">"):
+        members = [part.split(":", 1) for part in ddl[len("STRUCT<") : -1].split(",")]
+        return pa.struct([(name.strip(), _arrow_type(kind)) for name, kind in members])
+    raise ValueError(f"no Arrow type for the ledger's DDL type {ddl!r}")
+
+
+def arrow_schema() -> pa.Schema:
+    import pyarrow as pa
+
+    return pa.schema([(name, _arrow_type(kind)) for name, kind in LEDGER_FIELDS])
+
+
+def append_entry(uri: str, entry: LedgerEntry, *, txn: bool = True) -> bool:
+    """Append one row from the driver (delta-rs: no Spark job for one row). Batch rows are
+    idempotent per (app id, batch id): the commit carries them as Delta's app transaction, and
+    a row whose transaction the table already holds is not written again. Returns whether it
+    was written. Columns added since a ledger was created are merged into its schema."""
+    import pyarrow as pa
+    from deltalake import CommitProperties, Transaction, write_deltalake
+
+    from conveyor.lakeview import open_table
+
+    existing = open_table(uri)
+    if txn and existing is not None:
+        done = existing.transaction_version(entry.app_id)
+        if done is not None and done >= entry.batch_id:
+            return False
+    row = pa.Table.from_pylist([entry.as_row()], schema=arrow_schema())
+    commit = CommitProperties(
+        max_commit_retries=20,
+        app_transactions=[Transaction(entry.app_id, entry.batch_id)] if txn else None,
     )
-    if txn:
-        writer = writer.option("txnAppId", entry.app_id).option("txnVersion", entry.batch_id)
-    writer.save(uri)
+    write_deltalake(
+        existing if existing is not None else uri,
+        row,
+        mode="append",
+        partition_by=["stream"],
+        schema_mode="merge",
+        commit_properties=commit,
+    )
+    return True
 
 
 def table_exists(spark: SparkSession, uri: str) -> bool:
@@ -122,36 +177,30 @@ def table_exists(spark: SparkSession, uri: str) -> bool:
     return bool(DeltaTable.isDeltaTable(spark, uri))
 
 
-def previous_max_event_time(
-    spark: SparkSession, uri: str, stream: str, app_id: str, batch_id: int
-) -> datetime | None:
-    """Newest event time landed by this stream's earlier batches (deterministic on replay)."""
-    from pyspark.sql import functions as F
+def _stream_rows(uri: str, stream: str, kind: str, columns: list[str]) -> list[dict[str, Any]]:
+    from conveyor.lakeview import read_rows
 
-    if not table_exists(spark, uri):
-        return None
-    row = (
-        spark.read.format("delta")
-        .load(uri)
-        .where((F.col("stream") == stream) & (F.col("kind") == "batch"))
-        .where(~((F.col("app_id") == app_id) & (F.col("batch_id") >= batch_id)))
-        .agg(F.max("max_event_time").alias("m"))
-        .first()
-    )
-    return row["m"] if row else None
+    rows = read_rows(uri, ["kind", *columns], partitions=[("stream", "=", stream)])
+    return [r for r in rows if r["kind"] == kind]
 
 
-def recorded_gaps(spark: SparkSession, uri: str, stream: str) -> set[Gap]:
-    from pyspark.sql import functions as F
+def previous_max_event_time(uri: str, stream: str, app_id: str, batch_id: int) -> datetime | None:
+    """Newest event time landed by this stream's earlier batches (deterministic on replay),
+    as an aware UTC datetime."""
+    rows = _stream_rows(uri, stream, "batch", ["app_id", "batch_id", "max_event_time"])
+    times = [
+        r["max_event_time"]
+        for r in rows
+        if r["max_event_time"] is not None
+        and not (r["app_id"] == app_id and r["batch_id"] >= batch_id)
+    ]
+    return max(times) if times else None
 
-    if not table_exists(spark, uri):
-        return set()
-    rows = (
-        spark.read.format("delta")
-        .load(uri)
-        .where((F.col("stream") == stream) & (F.col("kind") == "gap"))
-        .select(F.explode("gaps").alias("g"))
-        .select("g.*")
-        .collect()
-    )
-    return {Gap(r["topic"], r["partition"], r["from_offset"], r["to_offset"]) for r in rows}
+
+def recorded_gaps(uri: str, stream: str) -> set[Gap]:
+    rows = _stream_rows(uri, stream, "gap", ["gaps"])
+    return {
+        Gap(g["topic"], g["partition"], g["from_offset"], g["to_offset"])
+        for r in rows
+        for g in r["gaps"] or []
+    }

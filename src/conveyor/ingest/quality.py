@@ -1,7 +1,16 @@
 """Parse and validate raw Kafka values against a stream's event schema, as Spark columns.
 
 `assess(frame, schema)` adds, per record, the parsed JSON (a VARIANT), the typed fields, the
-event time and the list of problems found. A record with no problem goes to silver; any other
+event time and the list of problems found.
+
+Two parses of each value share the work. `try_parse_json` (a VARIANT) decides whether the value
+is strict JSON and what JSON type each field has, exactly as the reason codes need. `from_json`
+with every field read as text gives the field values cheaply: for a field whose JSON type
+matches its catalog type, the text from_json returns is the value itself (strings) or its
+canonical rendering (numbers, booleans), so a cast gives what a VARIANT cast would; any other
+field is cast from the VARIANT as before. The problem list is only built for a record that has
+a problem. `tests/integration/test_assess_paths.py` holds both ways to the same answers over a corpus
+aimed at where they could part. A record with no problem goes to silver; any other
 goes to quarantine with the first problem's code and every problem's message. The checks are
 deterministic (they compare timestamps with the record's Kafka timestamp, not the clock), so a
 replayed micro-batch is classified exactly as before.
@@ -18,6 +27,7 @@ if TYPE_CHECKING:
     from pyspark.sql import Column, DataFrame
 
 PARSED = "_parsed"
+TEXTS = "_texts"
 PROBLEMS = "_problems"
 EVENT_TIME = "event_time"
 EVENT_DATE = "event_date"
@@ -51,6 +61,7 @@ _JSON_TYPES = {
     "boolean": ("BOOLEAN",),
 }
 _SPARK_TYPES = {"string": "string", "integer": "bigint", "number": "double", "boolean": "boolean"}
+PROBLEM_TYPE = "ARRAY<STRUCT<code: STRING, message: STRING>>"
 
 
 def problem(code: QuarantineReason, message: Column) -> Column:
@@ -67,14 +78,20 @@ def _path(name: str) -> str:
     return f"$['{_quote(name)}']"
 
 
-def _record_problem(schema: EventSchema) -> Column:
-    """The first record-level problem (nothing else can be checked after one), or null."""
+def _record_problem(schema: EventSchema, fast: bool = True) -> Column:
+    """The first record-level problem (nothing else can be checked after one), or null.
+    `fast`: valid JSON whose first non-blank character is `{` is an object, so only other
+    values pay for schema_of_variant's answer."""
     from pyspark.sql import functions as F
 
     value = F.col("value")
     parsed = F.col(PARSED)
     kind = F.expr(f"schema_of_variant({PARSED})")
     size = F.length(value)
+    is_object = kind.startswith("OBJECT")
+    if fast:
+        first = F.substring(F.ltrim(value.cast("string"), F.lit(" \t\n\r")), 1, 1)
+        is_object = F.when(first == "{", F.lit(True)).otherwise(is_object)
     return (
         F.when(
             value.isNull() | (size == 0),
@@ -98,7 +115,7 @@ def _record_problem(schema: EventSchema) -> Column:
             problem(QuarantineReason.MALFORMED_JSON, F.lit("value is not valid JSON")),
         )
         .when(
-            ~kind.startswith("OBJECT"),
+            ~is_object,
             problem(
                 QuarantineReason.NOT_AN_OBJECT,
                 F.concat(F.lit("value is JSON but not an object: "), F.lower(kind)),
@@ -113,25 +130,72 @@ def _json_type(name: str) -> Column:
     return F.expr(f'schema_of_variant(variant_get({PARSED}, "{_path(name)}"))')
 
 
-def typed_value(name: str, spec: FieldSpec) -> Column:
-    """The field as its Spark type (timestamps as TIMESTAMP), null when absent or invalid."""
+_NON_STRING_TEXT = (
+    r"(?s)^(-?[0-9]+(\.[0-9]+)?([eE][+-]?[0-9]+)?|-?Infinity|NaN|true|false|[\[{].*)$"
+)
+"""What from_json's text of a JSON number, boolean, object or array can look like. A text that
+cannot be one of those came from a JSON string."""
+
+
+def _field_kind(name: str, spec: FieldSpec, fast: bool) -> Column:
+    """The field's JSON type name as schema_of_variant gives it. Fast, for a string field: a
+    from_json text that no other JSON type could have produced is a STRING without asking the
+    VARIANT (a string that only looks like a number still asks)."""
     from pyspark.sql import functions as F
 
-    path = _path(name)
-    if spec.type != "timestamp":
-        return F.expr(f"try_variant_get({PARSED}, \"{path}\", '{_SPARK_TYPES[spec.type]}')")
     kind = _json_type(name)
-    text = F.expr(f"try_variant_get({PARSED}, \"{path}\", 'string')")
-    millis = F.expr(f"try_variant_get({PARSED}, \"{path}\", 'bigint')")
+    if not fast or spec.type != "string":
+        return kind
+    text = _text(name)
+    return F.when(text.isNotNull() & ~text.rlike(_NON_STRING_TEXT), F.lit("STRING")).otherwise(kind)
+
+
+def _variant_as(name: str, spark_type: str) -> Column:
+    from pyspark.sql import functions as F
+
+    return F.expr(f"try_variant_get({PARSED}, \"{_path(name)}\", '{spark_type}')")
+
+
+def _text(name: str) -> Column:
+    """The field as from_json read it: a string's content, any other JSON value's text."""
+    from pyspark.sql import functions as F
+
+    return F.col(TEXTS).getField(name)
+
+
+def _matching_text(name: str, kind: Column, field_type: str, spark_type: str, fast: bool) -> Column:
+    """The field's value cast from its from_json text when its JSON type is the catalog's,
+    else cast from the VARIANT (the reference; it also covers a value from_json could not
+    read). Not fast: always from the VARIANT."""
+    from pyspark.sql import functions as F
+
+    if not fast:
+        return _variant_as(name, spark_type)
+    text = _text(name)
+    cast = text if spark_type == "string" else text.try_cast(spark_type)
+    usable = F.col(TEXTS).isNotNull() & _type_matches(kind, field_type)
+    return F.when(usable, cast).otherwise(_variant_as(name, spark_type))
+
+
+def typed_value(name: str, spec: FieldSpec, kind: Column, fast: bool = True) -> Column:
+    """The field as its Spark type (timestamps as TIMESTAMP), null when absent or invalid.
+    `kind` is the field's JSON type name (schema_of_variant); `fast` reads values from the
+    from_json texts where their JSON type allows (see the module's docstring)."""
+    from pyspark.sql import functions as F
+
+    if spec.type != "timestamp":
+        return _matching_text(name, kind, spec.type, _SPARK_TYPES[spec.type], fast)
     candidates = []
     if "iso8601" in spec.timestamp_formats:
+        text = _matching_text(name, kind, "string", "string", fast)
         candidates.append(
             F.when(
                 (kind == "STRING") & text.rlike(_ISO_WITH_OFFSET),
-                F.expr(f"try_cast(try_variant_get({PARSED}, \"{path}\", 'string') AS TIMESTAMP)"),
+                text.try_cast("timestamp"),
             )
         )
     if "epoch_millis" in spec.timestamp_formats:
+        millis = _matching_text(name, kind, "integer", "bigint", fast)
         candidates.append(F.when(kind.isin(*_JSON_TYPES["integer"]), F.timestamp_millis(millis)))
     return F.coalesce(*candidates) if len(candidates) > 1 else candidates[0]
 
@@ -141,141 +205,164 @@ def _type_matches(kind: Column, field_type: str) -> Column:
     return matches | kind.startswith("DECIMAL") if field_type == "number" else matches
 
 
-def _field_problems(name: str, spec: FieldSpec, kind: Column, value: Column) -> list[Column]:
-    """The field's checks, over its JSON type name (`kind`) and typed value, computed once."""
+Check = tuple["Column", "Column"]
+"""A field check: the condition under which it fails, and the problem it then reports."""
+
+
+def _shown(name: str) -> Column:
     from pyspark.sql import functions as F
 
-    present = kind.isNotNull() & (kind != "VOID")
-    shown = F.expr(f'to_json(variant_get({PARSED}, "{_path(name)}"))')
-    checks: list[Column] = []
-    if spec.required:
-        checks.append(
-            F.when(
-                ~present,
-                problem(
-                    QuarantineReason.MISSING_FIELD, F.lit(f"field '{name}' is required but missing")
-                ),
-            )
-        )
-    if spec.type == "timestamp":
-        allowed = " or ".join(
-            {"iso8601": "an ISO-8601 string with an offset", "epoch_millis": "epoch milliseconds"}[
-                f
-            ]
-            for f in spec.timestamp_formats
-        )
-        checks.append(
-            F.when(
-                present & value.isNull(),
-                problem(
-                    QuarantineReason.BAD_TIMESTAMP,
-                    F.concat(F.lit(f"field '{name}' must be {allowed}, got "), shown),
-                ),
-            )
-        )
-        ceiling = F.col("kafka_timestamp") + F.expr(f"INTERVAL {FUTURE_SKEW_HOURS} HOURS")
-        checks.append(
-            F.when(
-                value.isNotNull()
-                & ((value < F.lit(EARLIEST_PLAUSIBLE).cast("timestamp")) | (value > ceiling)),
-                problem(
-                    QuarantineReason.TIMESTAMP_OUT_OF_RANGE,
-                    F.format_string(
-                        f"field '{name}' is %s, before {EARLIEST_PLAUSIBLE[:10]} or more than "
-                        f"{FUTURE_SKEW_HOURS}h after the record reached Kafka",
-                        value.cast("string"),
-                    ),
-                ),
-            )
-        )
-        return checks
-    checks.append(
-        F.when(
-            present & ~_type_matches(kind, spec.type),
-            problem(
-                QuarantineReason.WRONG_TYPE,
-                F.concat(F.lit(f"field '{name}' must be a {spec.type}, got "), shown),
-            ),
-        )
+    return F.expr(f'to_json(variant_get({PARSED}, "{_path(name)}"))')
+
+
+def _required_check(name: str, present: Column) -> Check:
+    from pyspark.sql import functions as F
+
+    message = F.lit(f"field '{name}' is required but missing")
+    return ~present, problem(QuarantineReason.MISSING_FIELD, message)
+
+
+def _timestamp_checks(name: str, spec: FieldSpec, present: Column, value: Column) -> list[Check]:
+    from pyspark.sql import functions as F
+
+    allowed = " or ".join(
+        {"iso8601": "an ISO-8601 string with an offset", "epoch_millis": "epoch milliseconds"}[f]
+        for f in spec.timestamp_formats
     )
-    if spec.allowed is not None:
-        checks.append(
-            F.when(
-                value.isNotNull() & ~value.isin(*spec.allowed),
-                problem(
-                    QuarantineReason.NOT_ALLOWED,
-                    F.concat(
-                        F.lit(f"field '{name}': "),
-                        shown,
-                        F.lit(f" is not one of {', '.join(spec.allowed)}"),
-                    ),
-                ),
-            )
-        )
-    if spec.pattern is not None:
-        checks.append(
-            F.when(
-                value.isNotNull() & ~value.rlike(spec.pattern),
-                problem(
-                    QuarantineReason.PATTERN_MISMATCH,
-                    F.concat(
-                        F.lit(f"field '{name}': "), shown, F.lit(f" does not match {spec.pattern}")
-                    ),
-                ),
-            )
-        )
-    for bound, bad in (
-        (spec.minimum, value < F.lit(spec.minimum)),
-        (spec.maximum, value > F.lit(spec.maximum)),
+    bad = problem(
+        QuarantineReason.BAD_TIMESTAMP,
+        F.concat(F.lit(f"field '{name}' must be {allowed}, got "), _shown(name)),
+    )
+    ceiling = F.col("kafka_timestamp") + F.expr(f"INTERVAL {FUTURE_SKEW_HOURS} HOURS")
+    implausible = value.isNotNull() & (
+        (value < F.lit(EARLIEST_PLAUSIBLE).cast("timestamp")) | (value > ceiling)
+    )
+    out_of_range = problem(
+        QuarantineReason.TIMESTAMP_OUT_OF_RANGE,
+        F.format_string(
+            f"field '{name}' is %s, before {EARLIEST_PLAUSIBLE[:10]} or more than "
+            f"{FUTURE_SKEW_HOURS}h after the record reached Kafka",
+            value.cast("string"),
+        ),
+    )
+    return [(present & value.isNull(), bad), (implausible, out_of_range)]
+
+
+def _type_check(name: str, spec: FieldSpec, present: Column, kind: Column) -> Check:
+    from pyspark.sql import functions as F
+
+    message = F.concat(F.lit(f"field '{name}' must be a {spec.type}, got "), _shown(name))
+    return present & ~_type_matches(kind, spec.type), problem(QuarantineReason.WRONG_TYPE, message)
+
+
+def _allowed_check(name: str, allowed: tuple[str, ...], value: Column) -> Check:
+    from pyspark.sql import functions as F
+
+    message = F.concat(
+        F.lit(f"field '{name}': "), _shown(name), F.lit(f" is not one of {', '.join(allowed)}")
+    )
+    return value.isNotNull() & ~value.isin(*allowed), problem(QuarantineReason.NOT_ALLOWED, message)
+
+
+def _pattern_check(name: str, pattern: str, value: Column) -> Check:
+    from pyspark.sql import functions as F
+
+    message = F.concat(
+        F.lit(f"field '{name}': "), _shown(name), F.lit(f" does not match {pattern}")
+    )
+    return value.isNotNull() & ~value.rlike(pattern), problem(
+        QuarantineReason.PATTERN_MISMATCH, message
+    )
+
+
+def _range_checks(name: str, spec: FieldSpec, value: Column) -> list[Check]:
+    from pyspark.sql import functions as F
+
+    checks: list[Check] = []
+    for bound, word, bad in (
+        (spec.minimum, "at least", lambda b: value < F.lit(b)),
+        (spec.maximum, "at most", lambda b: value > F.lit(b)),
     ):
         if bound is not None:
-            word = "at least" if bound == spec.minimum else "at most"
+            message = F.concat(
+                F.lit(f"field '{name}' must be {word} {bound:g}, got "), _shown(name)
+            )
             checks.append(
-                F.when(
-                    value.isNotNull() & bad,
-                    problem(
-                        QuarantineReason.OUT_OF_RANGE,
-                        F.concat(F.lit(f"field '{name}' must be {word} {bound:g}, got "), shown),
-                    ),
-                )
+                (value.isNotNull() & bad(bound), problem(QuarantineReason.OUT_OF_RANGE, message))
             )
     return checks
 
 
-def assess(frame: DataFrame, schema: EventSchema) -> DataFrame:
+def _field_checks(name: str, spec: FieldSpec, kind: Column, value: Column) -> list[Check]:
+    """The field's checks in reporting order, over its JSON type name (`kind`) and typed value."""
+    present = kind.isNotNull() & (kind != "VOID")
+    checks = [_required_check(name, present)] if spec.required else []
+    if spec.type == "timestamp":
+        return checks + _timestamp_checks(name, spec, present, value)
+    checks.append(_type_check(name, spec, present, kind))
+    if spec.allowed is not None:
+        checks.append(_allowed_check(name, spec.allowed, value))
+    if spec.pattern is not None:
+        checks.append(_pattern_check(name, spec.pattern, value))
+    return checks + _range_checks(name, spec, value)
+
+
+def _text_schema(schema: EventSchema) -> str:
+    fields = ", ".join(f"`{name.replace('`', '``')}`: STRING" for name in schema.fields)
+    return f"STRUCT<{fields}>"
+
+
+def assess(frame: DataFrame, schema: EventSchema, *, fast: bool = True) -> DataFrame:
     """Add PARSED, one column per schema field (typed), EVENT_TIME, EVENT_DATE and PROBLEMS.
 
     frame needs `value` (binary) and `kafka_timestamp`. Pure: no I/O. Each field's JSON type
-    and typed value are extracted once into helper columns that every check reads (extracting
-    them in each check cost most of the parse).
+    and typed value are extracted once into helper columns that every check reads. `fast`
+    False is the reference: every value cast from the VARIANT, every check built for every
+    record (slower; the same answers, which the differential test holds it to).
     """
     from pyspark.sql import functions as F
 
-    parsed = frame.withColumn(
-        PARSED,
-        F.when(F.expr("is_valid_utf8(value)"), F.expr("try_parse_json(cast(value as string))")),
-    )
+    utf8 = F.expr("is_valid_utf8(value)")
+    text = F.col("value").cast("string")
+    parsed = frame.withColumn(PARSED, F.when(utf8, F.expr("try_parse_json(cast(value as string))")))
+    if fast:
+        parsed = parsed.withColumn(TEXTS, F.when(utf8, F.from_json(text, _text_schema(schema))))
     fields = list(schema.fields.items())
     kinds = [f"_kind_{i}" for i in range(len(fields))]
     values = [f"_value_{i}" for i in range(len(fields))]
     extracted = parsed.select(
         "*",
-        *(_json_type(name).alias(k) for (name, _), k in zip(fields, kinds, strict=True)),
-        *(typed_value(name, spec).alias(v) for (name, spec), v in zip(fields, values, strict=True)),
+        *(
+            _field_kind(name, spec, fast).alias(k)
+            for (name, spec), k in zip(fields, kinds, strict=True)
+        ),
+    ).select(
+        "*",
+        *(
+            typed_value(name, spec, F.col(k), fast).alias(v)
+            for (name, spec), k, v in zip(fields, kinds, values, strict=True)
+        ),
     )
-    record = _record_problem(schema)
-    field_checks = [
+    record = _record_problem(schema, fast)
+    checks = [
         check
         for (name, spec), k, v in zip(fields, kinds, values, strict=True)
-        for check in _field_problems(name, spec, F.col(k), F.col(v))
+        for check in _field_checks(name, spec, F.col(k), F.col(v))
     ]
-    problems = F.when(record.isNotNull(), F.array(record)).otherwise(
-        F.filter(F.array(*field_checks), lambda p: p.isNotNull())
+    failed = F.lit(False)
+    for condition, _ in checks:
+        failed = failed | F.coalesce(condition, F.lit(False))
+    found = F.filter(F.array(*(F.when(c, p) for c, p in checks)), lambda p: p.isNotNull())
+    problems = F.when(record.isNotNull(), F.array(record))
+    problems = (
+        problems.when(failed, found).otherwise(F.expr(f"CAST(array() AS {PROBLEM_TYPE})"))
+        if fast
+        else problems.otherwise(found)
     )
     typed = [
         F.when(record.isNull(), F.col(v)).alias(name)
         for (name, _), v in zip(fields, values, strict=True)
     ]
-    out = extracted.select(*parsed.columns, *typed, problems.alias(PROBLEMS))
+    out = extracted.select(*frame.columns, PARSED, *typed, problems.alias(PROBLEMS))
     out = out.withColumn(EVENT_TIME, F.col(schema.event_time))
     return out.withColumn(EVENT_DATE, F.to_date(F.col(EVENT_TIME)))

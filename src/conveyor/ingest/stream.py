@@ -137,11 +137,10 @@ def _check_for_gaps(
         return
     if not accept:
         raise DataLossError(target.stream.name, gaps)
-    new = [g for g in gaps if g not in recorded_gaps(spark, target.ledger, target.stream.name)]
+    new = [g for g in gaps if g not in recorded_gaps(target.ledger, target.stream.name)]
     if new:
         now = datetime.now(UTC)
         append_entry(
-            spark,
             target.ledger,
             LedgerEntry(
                 stream=target.stream.name,

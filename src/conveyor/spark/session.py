@@ -36,6 +36,9 @@ def spark_conf(settings: Settings) -> dict[str, str]:
         # Small Delta logs: rebuilding a snapshot with 50 tasks costs more than it saves here.
         "spark.databricks.delta.snapshotPartitions": "2",
         "spark.sql.streaming.stopGracefullyOnShutdown": "true",
+        # PySpark 4.2 captures the Python call site of every Column built while this is on
+        # (SPARK-50310); a batch builds hundreds, so it costs on every batch.
+        "spark.python.sql.dataFrameDebugging.enabled": "false",
     }
     conf.update(settings.spark_extra_conf)
     return conf
