@@ -199,6 +199,21 @@ def breakdown(result: dict[str, Any]) -> list[str]:
     ]
 
 
+def layers_table(result: dict[str, Any]) -> list[str]:
+    """Bytes per event in each of Conveyor's tables after its last drain (for capacity)."""
+    runs = result["drain"].get(CONVEYOR, [])
+    if not runs or "layers" not in runs[-1]:
+        return []
+    lines = ["| table | rows | files | bytes | bytes per event |", "|---|---:|---:|---:|---:|"]
+    events = result["args"]["events"]
+    for layer, f in runs[-1]["layers"].items():
+        lines.append(
+            f"| {layer} | {f['rows']:,} | {f['files']:,} | {f['bytes']:,} | "
+            f"{f['bytes'] / events:.1f} |"
+        )
+    return lines
+
+
 def steady_table(result: dict[str, Any]) -> list[str]:
     steady = result.get("steady_state")
     if not steady:
@@ -277,6 +292,10 @@ def write_report(result: dict[str, Any], out: Path) -> None:
         "## Where a batch's time goes",
         "",
         *breakdown(result),
+        "",
+        "## What Conveyor's tables hold",
+        "",
+        *layers_table(result),
         "",
         "## A query before and after compaction",
         "",

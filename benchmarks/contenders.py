@@ -179,31 +179,42 @@ def medallion(args: argparse.Namespace) -> None:
         .select("key", "value", "topic", "partition", "offset", "timestamp")
     )
     bronze = kafka.writeStream.format("delta").option("checkpointLocation", f"{args.checkpoint}/b")
-    parsed = (
-        spark.readStream.format("delta")
-        .load(bronze_uri)
-        .withColumn("event", F.from_json(F.col("value").cast("string"), schema))
-        .withColumn("_valid", F.coalesce(valid, F.lit(False)))
-    )
     time_field = stream.event_schema.event_time
     tolerance = int(stream.event_schema.late_tolerance.total_seconds())
-    silver = (
-        parsed.where("_valid")
-        .select(
-            "event.*", "topic", "partition", "offset", F.col("timestamp").alias("kafka_timestamp")
+
+    def downstream(trigger: dict[str, Any]) -> list[Any]:
+        """Start bronze -> silver and bronze -> quarantine (bronze must exist by then)."""
+        parsed = (
+            spark.readStream.format("delta")
+            .load(bronze_uri)
+            .withColumn("event", F.from_json(F.col("value").cast("string"), schema))
+            .withColumn("_valid", F.coalesce(valid, F.lit(False)))
         )
-        .withWatermark(time_field, f"{tolerance} seconds")
-        .dropDuplicatesWithinWatermark(list(stream.event_schema.dedup_key))
-        .writeStream.format("delta")
-        .option("checkpointLocation", f"{args.checkpoint}/s")
-    )
-    quarantine = (
-        parsed.where(~F.col("_valid"))
-        .select("value", "topic", "partition", "offset", "timestamp")
-        .withColumn("reason", F.lit("failed a catalog check"))
-        .writeStream.format("delta")
-        .option("checkpointLocation", f"{args.checkpoint}/q")
-    )
+        silver = (
+            parsed.where("_valid")
+            .select(
+                "event.*",
+                "topic",
+                "partition",
+                "offset",
+                F.col("timestamp").alias("kafka_timestamp"),
+            )
+            .withWatermark(time_field, f"{tolerance} seconds")
+            .dropDuplicatesWithinWatermark(list(stream.event_schema.dedup_key))
+            .writeStream.format("delta")
+            .option("checkpointLocation", f"{args.checkpoint}/s")
+            .trigger(**trigger)
+        )
+        quarantine = (
+            parsed.where(~F.col("_valid"))
+            .select("value", "topic", "partition", "offset", "timestamp")
+            .withColumn("reason", F.lit("failed a catalog check"))
+            .writeStream.format("delta")
+            .option("checkpointLocation", f"{args.checkpoint}/q")
+            .trigger(**trigger)
+        )
+        return [silver.start(args.table), quarantine.start(quarantine_uri)]
+
     say("ready")
     try:
         if args.trigger == "available-now":
@@ -211,10 +222,7 @@ def medallion(args: argparse.Namespace) -> None:
             while True:
                 upstream_active = first.isActive
                 if _is_delta(spark, bronze_uri):
-                    for query in (
-                        silver.trigger(availableNow=True).start(args.table),
-                        quarantine.trigger(availableNow=True).start(quarantine_uri),
-                    ):
+                    for query in downstream({"availableNow": True}):
                         query.awaitTermination()
                 if not upstream_active:
                     break
@@ -224,17 +232,17 @@ def medallion(args: argparse.Namespace) -> None:
             first = bronze.trigger(processingTime=args.trigger).start(bronze_uri)
             while not _is_delta(spark, bronze_uri):
                 first.awaitTermination(1)  # the downstream queries need bronze to exist
-            silver.trigger(processingTime=args.trigger).start(args.table)
-            quarantine.trigger(processingTime=args.trigger).start(quarantine_uri)
+            downstream({"processingTime": args.trigger})
             spark.streams.awaitAnyTermination()
     finally:
         spark.stop()
 
 
 def _is_delta(spark: Any, uri: str) -> bool:
-    from delta.tables import DeltaTable
+    """Whether the table's first commit (with its schema) has landed."""
+    from conveyor.lakeview import open_table
 
-    return bool(DeltaTable.isDeltaTable(spark, uri))
+    return open_table(uri) is not None
 
 
 # ---------------------------------------------------------------- Python consumers

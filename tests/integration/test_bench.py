@@ -30,6 +30,7 @@ def test_quick_benchmark_lands_every_event_once_per_contender(
     events = figures["args"]["events"]
     assert set(figures["drain"]) == {
         "conveyor",
+        "docs-medallion",
         "docs-baseline",
         "docs-baseline@conveyor-trigger",
         "delta-rs consumer",
@@ -45,6 +46,8 @@ def test_quick_benchmark_lands_every_event_once_per_contender(
     (rate,) = figures["latency_rates"]
     for name in (
         "conveyor",
+        "conveyor@1s-trigger",
+        "docs-medallion",
         "docs-baseline",
         "docs-baseline@conveyor-trigger",
         "delta-rs consumer",
@@ -54,10 +57,19 @@ def test_quick_benchmark_lands_every_event_once_per_contender(
         assert 0 < live["p50_s"] <= live["p99_s"], name
     assert set(figures["query"]) == {
         "conveyor",
+        "docs-medallion",
         "docs-baseline",
         "docs-baseline@conveyor-trigger",
         "delta-rs consumer",
     }
+    # every conveyor batch accounts for its steps in the ledger
+    (conveyor,) = figures["drain"]["conveyor"]
+    assert conveyor["batches"] and all(b["parse_ms"] is not None for b in conveyor["batches"])
+    steady = figures["steady_state"]
+    assert steady["empty"]["correct"] and steady["steady"]["correct"]
+    assert steady["duplicates_found"] == steady["planted_duplicates"] > 0
+    fixed = figures["fixed_cost"]
+    assert len(fixed["visible_s"]) == fixed["rounds"] and all(s > 0 for s in fixed["visible_s"])
     report = (out / "report.md").read_text()
     assert "## Backlog drain" in report and "| conveyor |" in report
     assert (out / "chart.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"

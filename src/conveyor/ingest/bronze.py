@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
@@ -21,8 +22,10 @@ BRONZE_COLUMNS = (
 )
 
 
-def to_bronze(kafka_rows: DataFrame) -> DataFrame:
-    """Kafka source rows -> bronze rows (partitioned by ingest_date). Pure: no I/O."""
+def kafka_columns(kafka_rows: DataFrame) -> DataFrame:
+    """Kafka source rows -> bronze rows without the ingest time. Pure: no I/O, and no value that
+    changes from batch to batch, so Spark compiles the plan built on it once per run, not once
+    per batch (a literal such as the current time is inlined into the generated code)."""
     from pyspark.sql import functions as F
 
     return kafka_rows.select(
@@ -33,9 +36,22 @@ def to_bronze(kafka_rows: DataFrame) -> DataFrame:
         "partition",
         "offset",
         F.col("timestamp").alias("kafka_timestamp"),
-        F.current_timestamp().alias("ingest_time"),
-        F.current_date().alias("ingest_date"),
     )
+
+
+def stamp_ingest(frame: DataFrame, at: datetime) -> DataFrame:
+    """Add ingest_time `at` and its UTC date ingest_date (the partition of bronze)."""
+    from pyspark.sql import functions as F
+
+    return frame.withColumn("ingest_time", F.lit(at)).withColumn(
+        "ingest_date", F.lit(at.astimezone(UTC).date())
+    )
+
+
+def to_bronze(kafka_rows: DataFrame, at: datetime | None = None) -> DataFrame:
+    """Kafka source rows -> bronze rows (partitioned by ingest_date), ingested `at` (default
+    now). Pure: no I/O."""
+    return stamp_ingest(kafka_columns(kafka_rows), at or datetime.now(UTC))
 
 
 def read_kafka(
