@@ -47,7 +47,7 @@ def _fmt(value: float | None, digits: int = 0) -> str:
 
 def drain_table(result: dict[str, Any]) -> list[str]:
     drain = result["drain"]
-    ours = {k: _median(drain[CONVEYOR], k) for k in ("events_per_s", "events_per_cpu_s")}
+    ours = {k: _median(drain.get(CONVEYOR, []), k) for k in ("events_per_s", "events_per_cpu_s")}
     lines = [
         "| contender | events/s | vs conveyor | events per CPU-s (own) | vs conveyor "
         "| events per CPU-s (machine) | peak memory MiB "

@@ -916,7 +916,7 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
     )
 
     chosen = [c for c in CONTENDERS if c.name in args.contenders]
-    drained = [c for c in chosen if c.drain_trigger]
+    drained = [c for c in chosen if c.drain_trigger or not c.live_trigger]  # not live-only
     for rep in range(args.repeat):
         order = drained[rep % len(drained) :] + drained[: rep % len(drained)]
         for contender in order:
@@ -1029,7 +1029,8 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     if args.quick:
         args.events, args.repeat, args.seconds, args.shares = 3000, 1, 6.0, [0.1]
-        args.steady_state_rows, args.fixed_cost_rounds = min(args.steady_state_rows, 20_000), 2
+        args.steady_state_rows = min(args.steady_state_rows, 20_000)
+        args.fixed_cost_rounds = min(args.fixed_cost_rounds, 2)
     args.latency_repeat = args.latency_repeat or args.repeat
     if not args.rates and not args.skip_latency and BASELINE.name not in args.contenders:
         parser.error(f"without {BASELINE.name!r}, give the live rates with --rates")
