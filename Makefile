@@ -6,11 +6,12 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 
-.PHONY: help setup jars tools demo test lint stop status lock clean compose-config
+.PHONY: help setup jars tools demo test check lint stop status lock clean compose-config
 
 help:
 	@echo "make demo   - install everything, start the embedded stack, run the pipeline end to end"
 	@echo "make test   - install everything, lint, type-check and run every test"
+	@echo "make check  - lint, type-check and the unit tests (no servers, no JVM): the inner loop"
 	@echo "make stop   - stop the embedded stack (data is kept; 'conveyor stack up --fresh' wipes it)"
 
 setup: $(STAMP) jars tools
@@ -52,8 +53,12 @@ lint: $(STAMP)
 	$(BIN)/ruff format --check src tests dags jobs plugins benchmarks
 	$(BIN)/mypy
 
-test: setup lint
-	$(BIN)/pytest
+# Unit tests (no servers) first: a typo stops the run in seconds, not after the stack tests.
+check: lint
+	$(BIN)/pytest -q -x tests/unit
+
+test: setup check
+	$(BIN)/pytest --durations=25 tests/integration
 
 # Re-render docker/config from the templates the local stack uses (commit the result).
 compose-config: $(STAMP)
