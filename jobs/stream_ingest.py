@@ -5,12 +5,16 @@ Usage:
         [--accept-data-loss] [--catalog conveyor.yaml]
 
 Exit codes: 0 done, 1 failed, 3 Kafka lost data the checkpoint expects (see --accept-data-loss).
+A job that seems stuck explains itself: `kill -USR1 <pid of this Python process>` prints every
+Python thread's stack to stderr (`kill -QUIT <pid of the spark-submit JVM>`: the JVM's threads).
 """
 
 from __future__ import annotations
 
 import argparse
+import faulthandler
 import logging
+import signal
 import sys
 from pathlib import Path
 
@@ -30,6 +34,7 @@ def main(argv: list[str] | None = None) -> int:
     )
     parser.add_argument("--catalog", type=Path, help="catalog file (default: settings)")
     args = parser.parse_args(argv)
+    faulthandler.register(signal.SIGUSR1, all_threads=True)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(message)s")
 
     from conveyor.catalog import load_catalog

@@ -4,6 +4,7 @@ in its own process group so a test can kill it with `kill -9` like a crash."""
 from __future__ import annotations
 
 import os
+import signal
 import subprocess
 import sys
 from pathlib import Path
@@ -11,6 +12,7 @@ from pathlib import Path
 from conveyor.catalog import Catalog
 from conveyor.settings import Settings, project_root
 from conveyor.spark.session import spark_submit_args
+from conveyor.stack.process import wait_until
 
 
 def start_ingest_job(
@@ -34,3 +36,35 @@ def start_ingest_job(
             env={**os.environ, **env},
             start_new_session=True,
         )
+
+
+def thread_dumps(job: subprocess.Popen[bytes], log: Path, timeout_s: float = 30) -> str:
+    """What a stuck job was doing, for a failure message: the Python driver's stacks (SIGUSR1,
+    see jobs/stream_ingest.py) and the JVM's threads that run the query, as they reach `log`."""
+    import psutil
+
+    if job.poll() is not None:
+        return f"(the job had ended with exit code {job.returncode})"
+    start = log.stat().st_size
+    drivers = [
+        child.pid
+        for child in psutil.Process(job.pid).children(recursive=True)
+        if any("stream_ingest.py" in part for part in child.cmdline())
+    ]
+    for pid in drivers:
+        os.kill(pid, signal.SIGUSR1)
+    os.kill(job.pid, signal.SIGQUIT)  # the JVM prints its threads and carries on
+
+    def dumped() -> str:
+        with log.open("rb") as f:
+            f.seek(start)
+            return f.read().decode(errors="replace")
+
+    def complete() -> bool:
+        text = dumped()
+        return "JNI global refs" in text and (not drivers or "most recent call first" in text)
+
+    wait_until(complete, timeout_s, what="the job's thread dumps", raise_on_timeout=False)
+    blocks = dumped().split("\n\n")
+    wanted = ("Thread 0x", "Current thread", "stream execution", "Delta", "delta", "py4j")
+    return "\n\n".join(b for b in blocks if any(w in b for w in wanted))[-12000:]

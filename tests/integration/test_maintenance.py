@@ -37,7 +37,7 @@ from conveyor.settings import Settings
 from conveyor.stack.process import wait_until
 from tests.catalogs import catalog_variant, provision, stream_named
 from tests.conftest import REPO
-from tests.jobs import start_ingest_job
+from tests.jobs import start_ingest_job, thread_dumps
 
 SILVER_COLUMNS = "event_id STRING, user_id STRING, event_type STRING, ts TIMESTAMP, event_date DATE"
 LOG_ERRORS = re.compile(r"\bERROR\b|Traceback|StreamingQueryException|Concurrent\w+Exception")
@@ -195,24 +195,28 @@ def test_ten_compactions_never_disturb_a_running_stream(
             except TimeoutError:
                 pytest.fail(
                     f"no closed partition reached 10 small files before cycle {cycle + 1} in "
-                    f"300s; last seen {seen[0]}; job log:\n{log.read_text()[-2000:]}"
+                    f"300s; last seen {seen[0]}; job log:\n{log.read_text()[-2000:]}\n"
+                    f"thread dumps:\n{thread_dumps(job, log)}"
                 )
             # start as the next batch writes its silver files (before it commits them), so the
             # compaction and the stream's silver append overlap
             current = max(running_batch(), 0)
-            wait_until(
-                lambda b=current: running_batch() > b,
-                120,
-                what="the next micro-batch",
-                interval_s=0.2,
-            )
-            known = silver_files()
-            wait_until(
-                lambda k=known: bool(silver_files() - k),
-                120,
-                what="the micro-batch's silver files",
-                interval_s=0.1,
-            )
+            try:
+                wait_until(
+                    lambda b=current: running_batch() > b,
+                    120,
+                    what="the next micro-batch",
+                    interval_s=0.2,
+                )
+                known = silver_files()
+                wait_until(
+                    lambda k=known: bool(silver_files() - k),
+                    120,
+                    what="the micro-batch's silver files",
+                    interval_s=0.1,
+                )
+            except TimeoutError as exc:
+                pytest.fail(f"cycle {cycle + 1}: {exc}; thread dumps:\n{thread_dumps(job, log)}")
             run = compact_table(spark, settings, catalog, ref, zorder=cycle % 3 == 2)
             assert run.status == RunStatus.DONE, run.message
             assert run.version_before is not None and run.version_after is not None

@@ -6,12 +6,11 @@ batch decides (validity, lateness, duplicates) is derived from its input and fro
 they were before it, so a replay decides the same. An empty silver or quarantine share is not
 written once its table exists (the first batch creates every table, empty or not).
 
-The work per batch is a fixed handful of Spark jobs over the batch, held once in memory: one
-pass parses, validates and counts per partition (the bronze append starts as soon as it ends);
-the dedup decision reads only narrow columns (dedup key, event time, Kafka coordinates) and
-yields the coordinates of the repeats, which are small and broadcast; one aggregate counts the
-silver share; silver and quarantine are appended alongside bronze. The ledger row is appended
-from the driver with delta-rs (one small commit, no Spark job). Every step's duration is logged
+The work per batch is a fixed handful of Spark jobs over the batch, held once in memory, one
+after another: one pass parses, validates and counts per partition; bronze is appended; the
+dedup decision reads only narrow columns (dedup key, event time, Kafka coordinates) and yields
+the coordinates of the repeats, which are small and broadcast; one aggregate counts the silver
+share; silver and quarantine are appended. The ledger row is appended from the driver with delta-rs (one small commit, no Spark job). Every step's duration is logged
 and recorded in the ledger (`<step>_ms`, see `conveyor.ingest.ledger.STEPS`).
 """
 
@@ -20,7 +19,6 @@ from __future__ import annotations
 import logging
 import time
 from collections.abc import Callable, Iterator
-from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime
@@ -158,7 +156,7 @@ def silver_columns(stream: StreamSpec) -> list[str]:
 
 
 class StepClock:
-    """Milliseconds per named step of one batch (steps may run in parallel threads)."""
+    """Milliseconds per named step of one batch."""
 
     def __init__(self) -> None:
         self.ms: dict[str, int] = {}
@@ -226,37 +224,32 @@ def process_batch(
             scan = _scan(classified)
         if not scan.ranges:
             return None
-        with ThreadPoolExecutor(max_workers=3, thread_name_prefix="append") as pool:
-            appends = {
-                Layer.BRONZE: pool.submit(
-                    clock.timed,
-                    "bronze",
-                    partial(
-                        _append, classified.select(*BRONZE_COLUMNS), target, batch_id, Layer.BRONZE
-                    ),
-                )
-            }
-            with clock.step("dedup"):
-                repeats = _repeats(spark, classified, target, state, previous_max)
-                if repeats is not None:
-                    held.append(repeats)
-                silver_rows = _silver_rows(classified, repeats)
-                silver = _silver_share(silver_rows)
-            shares = {
-                Layer.SILVER: silver_rows.select(*silver_columns(stream))
-                if silver.rows or not state.exists(spark, target, Layer.SILVER)
-                else None,
-                Layer.QUARANTINE: _quarantine_rows(classified.where(~_valid()))
-                if scan.quarantined or not state.exists(spark, target, Layer.QUARANTINE)
-                else None,
-            }
-            for layer, frame in shares.items():
-                if frame is not None:
-                    work = partial(_append, frame, target, batch_id, layer)
-                    appends[layer] = pool.submit(clock.timed, layer.value, work)
-        # every append has ended here; the first failure is raised, the batch retried whole
-        versions = {layer: appends[layer].result() if layer in appends else None for layer in Layer}
-        state.written.update(appends)
+        versions: dict[Layer, int | None] = dict.fromkeys(Layer)
+        bronze = classified.select(*BRONZE_COLUMNS)
+        versions[Layer.BRONZE] = clock.timed(
+            "bronze", partial(_append, bronze, target, batch_id, Layer.BRONZE)
+        )
+        with clock.step("dedup"):
+            repeats = _repeats(spark, classified, target, state, previous_max)
+            if repeats is not None:
+                held.append(repeats)
+            silver_rows = _silver_rows(classified, repeats)
+            silver = _silver_share(silver_rows)
+        shares = {
+            Layer.SILVER: silver_rows.select(*silver_columns(stream))
+            if silver.rows or not state.exists(spark, target, Layer.SILVER)
+            else None,
+            Layer.QUARANTINE: _quarantine_rows(classified.where(~_valid()))
+            if scan.quarantined or not state.exists(spark, target, Layer.QUARANTINE)
+            else None,
+        }
+        appended = {Layer.BRONZE}
+        for layer, frame in shares.items():
+            if frame is not None:
+                work = partial(_append, frame, target, batch_id, layer)
+                versions[layer] = clock.timed(layer.value, work)
+                appended.add(layer)
+        state.written.update(appended)
         with clock.step("monitor"):
             backlog = state.backlog(target, scan.ranges)
         late_dates = [d for d in silver.event_dates if previous_max and d < previous_max.date()]
