@@ -40,13 +40,14 @@ def main(argv: list[str] | None = None) -> int:
     from conveyor.catalog import load_catalog
     from conveyor.errors import ConveyorError
     from conveyor.ingest.stream import ingest_stream
+    from conveyor.kafka.topics import require_topic
     from conveyor.settings import get_settings
     from conveyor.spark.session import build_session
 
     settings = get_settings()
     try:
         catalog = load_catalog(args.catalog or settings.catalog)
-        catalog.stream(args.stream)
+        require_topic(settings, catalog.stream(args.stream).topic.name)  # before Spark starts
     except ConveyorError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return exc.exit_code

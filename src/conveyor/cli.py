@@ -54,6 +54,24 @@ def spark_args() -> None:
     out.print(shlex.join(spark_submit_args(_settings())), soft_wrap=True, highlight=False)
 
 
+@app.command(
+    "spark-submit",
+    context_settings={"allow_extra_args": True, "ignore_unknown_options": True},
+    add_help_option=False,
+)
+@friendly
+def spark_submit(ctx: typer.Context) -> None:
+    """Run `spark-submit` with Conveyor's arguments on this installation's Spark and Python
+    (no venv to activate): `conveyor spark-submit jobs/stream_ingest.py --stream clicks`.
+    Every argument goes to spark-submit; its exit code is this command's."""
+    import os
+
+    from conveyor.spark.session import spark_submit_command
+
+    command, env = spark_submit_command(_settings(), ctx.args)
+    os.execve(command[0], command, env)
+
+
 @stack_app.command("up")
 @friendly
 def stack_up(

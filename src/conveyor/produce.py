@@ -148,7 +148,9 @@ def send_events(
     create topics on first use)."""
     from kafka import KafkaProducer
 
-    _require_topic(settings, topic)
+    from conveyor.kafka.topics import require_topic
+
+    require_topic(settings, topic)
     producer = KafkaProducer(
         **settings.kafka_client_options(),
         acks="all",
@@ -179,17 +181,6 @@ def send_events(
     finally:
         producer.close()
     return sent
-
-
-def _require_topic(settings: Settings, topic: str) -> None:
-    from conveyor.kafka.topics import admin_client
-
-    with admin_client(settings) as admin:
-        if topic not in set(admin.list_topics()):
-            raise ProduceError(
-                f"topic '{topic}' does not exist on Kafka at {settings.kafka_servers}: "
-                "create it with `conveyor topics apply` (or the conveyor_provision_topics DAG)"
-            )
 
 
 # ---------------------------------------------------------------- mixed samples for a stream

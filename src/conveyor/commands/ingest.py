@@ -39,10 +39,12 @@ def ingest(
 ) -> None:
     """Stream a topic into its bronze, silver and quarantine tables, exactly once."""
     from conveyor.ingest.stream import ingest_stream
+    from conveyor.kafka.topics import require_topic
     from conveyor.spark.session import build_session
 
     settings, spec = settings_and_catalog(catalog)
-    spec.stream(stream)  # fail fast on an unknown name, before starting Spark
+    # fail fast on an unknown name or a missing topic, before starting Spark
+    require_topic(settings, spec.stream(stream).topic.name)
     spark = build_session(settings, f"conveyor-ingest-{stream}")
     try:
         with console.status(f"ingesting '{stream}'"):

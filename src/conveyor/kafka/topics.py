@@ -64,6 +64,20 @@ def admin_client(settings: Settings, **overrides: Any) -> Iterator[KafkaAdminCli
         admin.close()
 
 
+class TopicMissing(ConveyorError):
+    """A stream's topic does not exist on the broker."""
+
+
+def require_topic(settings: Settings, topic: str) -> None:
+    """Raise TopicMissing (with the command that creates it) unless the broker has `topic`."""
+    with admin_client(settings) as admin:
+        if topic not in set(admin.list_topics()):
+            raise TopicMissing(
+                f"topic '{topic}' does not exist on Kafka at {settings.kafka_servers}: "
+                "create it with `conveyor topics apply` (or the conveyor_provision_topics DAG)"
+            )
+
+
 # --- the plan ----------------------------------------------------------------------------------
 
 

@@ -1,14 +1,17 @@
 """The one way Conveyor builds a SparkSession: Delta + Kafka jars as local files, HDFS from settings.
 
 Jobs in `jobs/`, tests and Airflow tasks all call `build_session`; `spark_submit_args` gives the
-same jars and configuration to `spark-submit`, so both paths run identical code.
+same jars and configuration to `spark-submit` (`spark_submit_command` adds this installation's
+Spark and Python, for `conveyor spark-submit`), so both paths run identical code.
 """
 
 from __future__ import annotations
 
 import os
-from collections.abc import Iterator
+import sys
+from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
+from pathlib import Path
 from typing import TYPE_CHECKING
 
 from conveyor import jars
@@ -86,3 +89,19 @@ def spark_submit_args(settings: Settings) -> list[str]:
         else:
             args += ["--conf", f"{key}={value}"]
     return args
+
+
+def spark_submit_command(
+    settings: Settings, args: Sequence[str]
+) -> tuple[list[str], dict[str, str]]:
+    """The `spark-submit` command line and environment that run `args` (a job file and its
+    arguments) with Conveyor's jars and settings, on this installation's Spark and Python
+    whatever the caller's PATH. `SPARK_HOME` and `PYSPARK_PYTHON` already set are kept."""
+    import pyspark
+
+    env = dict(os.environ)
+    env.setdefault("SPARK_HOME", str(Path(pyspark.__file__).parent))
+    env.setdefault("PYSPARK_PYTHON", sys.executable)
+    env.setdefault("PYSPARK_DRIVER_PYTHON", env["PYSPARK_PYTHON"])
+    submit = str(Path(env["SPARK_HOME"]) / "bin" / "spark-submit")
+    return [submit, *spark_submit_args(settings), *args], env
