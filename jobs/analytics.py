@@ -28,22 +28,18 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--with-late", action="store_true", help="also recompute stale days")
     parser.add_argument("--catalog", type=Path, help="catalog file (default: settings)")
     args = parser.parse_args(argv)
-    if (args.date is not None) == (args.first is not None or args.last is not None) or (
-        (args.first is None) != (args.last is None)
-    ):
-        parser.error("give either --date D or both --from D1 --to D2")
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(message)s")
 
-    from conveyor.analytics import day_range, run_analytics
+    from conveyor.analytics import requested_days, run_analytics
     from conveyor.catalog import load_catalog
     from conveyor.errors import ConveyorError
     from conveyor.settings import get_settings
     from conveyor.spark.session import build_session
 
     settings = get_settings()
-    days = [args.date] if args.date else day_range(args.first, args.last)
     spark = None
     try:
+        days = requested_days(args.date, args.first, args.last)
         catalog = load_catalog(args.catalog or settings.catalog)
         spark = build_session(settings, "conveyor-analytics")
         summary = run_analytics(spark, settings, catalog, days, include_stale=args.with_late)

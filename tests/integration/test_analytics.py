@@ -30,6 +30,7 @@ import pytest
 from conveyor.analytics import GOLD_TABLES, day_range, funnel_and_top_pages, run_analytics
 from conveyor.analytics.runs import runs_uri
 from conveyor.catalog import Catalog, Layer, ledger_uri, table_uri
+from conveyor.ingest.batch import silver_schema
 from conveyor.ingest.ledger import LedgerEntry, append_entry
 from conveyor.settings import Settings
 from conveyor.stack.process import wait_until
@@ -351,6 +352,31 @@ def test_hand_made_days_give_the_hand_worked_answers(
     printed = funnel_and_top_pages(spark, lake, [D1, D2], top=2)
     assert [r["event_date"] for r in printed["funnel"]] == [D1, D2]
     assert [(r["url"], r["views"]) for r in printed["top_pages"]] == [("/home", 5), ("/product", 4)]
+
+
+def test_a_stream_never_ingested_reads_as_empty_and_is_named(
+    spark: Any, lake: Settings, tmp_path: Path
+) -> None:
+    """A declared stream with no data yet (its silver table was never written) is an empty
+    input: the day is computed from the others and the run says which input was empty."""
+    catalog = catalog_variant(tmp_path)
+    write_clicks(spark, lake, catalog, CLICKS, ingested=datetime(2026, 3, 4))  # no logs at all
+    logs = stream_named(catalog, "app_logs")
+
+    summary = run_analytics(spark, lake, catalog, [D1])
+
+    assert summary.empty_inputs == [logs]
+    assert f"never ingested, read as empty): {logs}" in summary.describe()
+    got, want = answers(spark, lake, D1), expected(D1)
+    assert got["service_errors"] == {}
+    assert {k: v for k, v in got.items() if k != "service_errors"} == {
+        k: v for k, v in want.items() if k != "service_errors"
+    }
+    (row,) = run_log(spark, lake)
+    assert (row.click_events, row.sessions, row.log_lines) == (11, 6, 0)
+    # the empty stand-in has the shape silver would have
+    shape = spark.createDataFrame([], silver_schema(catalog.stream(logs))).schema
+    assert shape == spark.createDataFrame([], LOG_SCHEMA).schema
 
 
 def test_rerun_and_backfill_give_identical_tables(

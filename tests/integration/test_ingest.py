@@ -8,6 +8,7 @@ import os
 import random
 import signal
 import subprocess
+import sys
 import threading
 import time
 from datetime import UTC, date, datetime
@@ -17,6 +18,7 @@ from typing import Any
 import pytest
 
 from conveyor.catalog import Catalog, Layer, ledger_uri, table_uri
+from conveyor.ingest.batch import silver_schema
 from conveyor.ingest.offsets import DataLossError
 from conveyor.ingest.stream import ingest_stream
 from conveyor.produce import BAD_KINDS, Event, bad_event, click_events, encode, send_events
@@ -392,3 +394,64 @@ def test_ingest_dag_lands_every_stream_through_spark_submit(
     assert states == ["success", "success"]
     assert _table(spark, settings, catalog, clicks, Layer.SILVER).count() == 30
     assert _table(spark, settings, catalog, logs, Layer.SILVER).count() == 20
+
+
+def test_the_readme_spark_submit_line_works_in_a_fresh_shell(
+    settings: Settings, spark: Any, clicks: tuple[Catalog, str]
+) -> None:
+    """The README's `spark-submit` line, pasted into a shell where the venv is not activated
+    (nothing of it on PATH, no SPARK_HOME), lands the backlog."""
+    catalog, name = clicks
+    events = list(click_events(30, seed=90))
+    send_events(settings, catalog.stream(name).topic.name, (encode(e, "user_id") for e in events))
+    fresh_shell = {
+        "HOME": os.environ["HOME"],
+        "PATH": "/usr/local/bin:/usr/bin:/bin",
+        "CONVEYOR_HOME": os.environ["CONVEYOR_HOME"],  # the test stack's state
+    }
+    result = subprocess.run(
+        [
+            ".venv/bin/conveyor",
+            "spark-submit",
+            "jobs/stream_ingest.py",
+            "--stream",
+            name,
+            "--available-now",
+            "--catalog",
+            str(catalog.source),
+        ],
+        cwd=REPO,
+        env=fresh_shell,
+        capture_output=True,
+        text=True,
+        timeout=600,
+        check=False,
+    )
+    assert result.returncode == 0, (result.stdout[-2000:], result.stderr[-3000:])
+    assert f"stream {name}: " in result.stdout and "30 silver" in result.stdout, result.stdout
+    silver = _table(spark, settings, catalog, name, Layer.SILVER)
+    landed = sorted(r["event_id"] for r in silver.select("event_id").collect())
+    assert landed == sorted(e["event_id"] for e in events)
+    # what analytics reads for a stream never ingested has the real silver's shape
+    shape = spark.createDataFrame([], silver_schema(catalog.stream(name))).schema
+    assert [(f.name, f.dataType) for f in silver.schema] == [(f.name, f.dataType) for f in shape]
+
+
+def test_ingest_of_a_missing_topic_says_so_before_spark_starts(
+    settings: Settings, tmp_path: Path
+) -> None:
+    catalog = catalog_variant(tmp_path)  # never provisioned: its topics do not exist
+    name = stream_named(catalog, "clicks")
+    topic = catalog.stream(name).topic.name
+    conveyor = str(Path(sys.executable).parent / "conveyor")
+    result = subprocess.run(
+        [conveyor, "ingest", name, "--available-now", "--catalog", str(catalog.source)],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+    said = result.stdout + result.stderr
+    assert result.returncode == 1, said
+    assert f"topic '{topic}' does not exist" in said and "conveyor topics apply" in said, said
+    assert "at org.apache" not in said and "Traceback" not in said and "SparkSession" not in said

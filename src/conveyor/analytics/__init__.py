@@ -10,8 +10,10 @@ from __future__ import annotations
 from conveyor.analytics.gold import GOLD_TABLES, AnalyticsNotConfigured, GoldTable
 from conveyor.analytics.run import (
     AnalyticsSummary,
+    BadDays,
     day_range,
     funnel_and_top_pages,
+    requested_days,
     run_analytics,
 )
 
@@ -19,8 +21,10 @@ __all__ = [
     "GOLD_TABLES",
     "AnalyticsNotConfigured",
     "AnalyticsSummary",
+    "BadDays",
     "GoldTable",
     "day_range",
     "funnel_and_top_pages",
+    "requested_days",
     "run_analytics",
 ]

@@ -67,21 +67,26 @@ class AnalyticsStreams:
 
     @property
     def session_gap(self) -> timedelta:
-        assert self.clicks.analytics is not None
+        if self.clicks.analytics is None:
+            raise AnalyticsNotConfigured(f"stream {self.clicks.name!r} has no `analytics:` section")
         return self.clicks.analytics.session_gap
 
 
-def silver(spark: SparkSession, settings: Settings, stream: StreamSpec) -> DataFrame:
-    """The stream's silver table; raises AnalyticsNotConfigured when it was never written."""
+def has_silver(spark: SparkSession, settings: Settings, stream: StreamSpec) -> bool:
+    """Whether the stream's silver table exists (a stream never ingested has none)."""
     from delta.tables import DeltaTable
 
-    uri = table_uri(settings, stream.table(Layer.SILVER))
-    if not DeltaTable.isDeltaTable(spark, uri):
-        raise AnalyticsNotConfigured(
-            f"stream {stream.name!r}: no silver table at {uri}; ingest the stream first "
-            f"(`conveyor ingest {stream.name} --available-now`)"
-        )
-    return spark.read.format("delta").load(uri)
+    return bool(DeltaTable.isDeltaTable(spark, table_uri(settings, stream.table(Layer.SILVER))))
+
+
+def silver(spark: SparkSession, settings: Settings, stream: StreamSpec) -> DataFrame:
+    """The stream's silver table; a stream with no silver table yet (declared, never ingested)
+    reads as an empty one of the same shape."""
+    from conveyor.ingest.batch import silver_schema
+
+    if not has_silver(spark, settings, stream):
+        return spark.createDataFrame([], silver_schema(stream))
+    return spark.read.format("delta").load(table_uri(settings, stream.table(Layer.SILVER)))
 
 
 def between_days(frame: DataFrame, first: date, last: date) -> DataFrame:

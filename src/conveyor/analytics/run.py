@@ -17,6 +17,7 @@ from typing import TYPE_CHECKING, Any
 from conveyor.analytics import daily, gold, runs
 from conveyor.analytics.sessions import session_window, sessions_on
 from conveyor.catalog import Catalog, Layer, table_uri
+from conveyor.errors import ConveyorError
 from conveyor.settings import Settings
 
 if TYPE_CHECKING:
@@ -33,6 +34,7 @@ class AnalyticsSummary:
 
     run_id: str
     days: list[runs.DayRun] = field(default_factory=list)
+    empty_inputs: list[str] = field(default_factory=list)  # streams with no silver table yet
 
     def dates(self, reason: str | None = None) -> list[date]:
         return [d.date for d in self.days if reason is None or d.reason == reason]
@@ -45,12 +47,35 @@ class AnalyticsSummary:
             f"{d.log_lines} log lines{' - EMPTY' if d.empty else ''}"
             for d in self.days
         ]
-        return f"analytics run {self.run_id}: {len(self.days)} day(s)\n  " + "\n  ".join(parts)
+        text = f"analytics run {self.run_id}: {len(self.days)} day(s)\n  " + "\n  ".join(parts)
+        return text + (f"\n  {self.empty_note()}" if self.empty_inputs else "")
+
+    def empty_note(self) -> str:
+        """Which inputs were read as empty because they were never ingested."""
+        names = ", ".join(self.empty_inputs)
+        return f"no data yet (never ingested, read as empty): {names}"
 
 
 def day_range(first: date, last: date) -> list[date]:
     """Every day from first to last, both included."""
     return [first + timedelta(days=n) for n in range((last - first).days + 1)]
+
+
+class BadDays(ConveyorError):
+    """The days asked for are not one day nor a range."""
+
+
+def requested_days(day: date | None, first: date | None, last: date | None) -> list[date]:
+    """The days a `--date D` or a `--from D1 --to D2` request names (the CLI's and the job's
+    one reading of them); raises BadDays for any other combination or a range that ends before
+    it starts."""
+    if day is not None and first is None and last is None:
+        return [day]
+    if day is None and first is not None and last is not None:
+        if last < first:
+            raise BadDays(f"--to {last:%Y-%m-%d} is before --from {first:%Y-%m-%d}")
+        return day_range(first, last)
+    raise BadDays("give either --date YYYY-MM-DD or both --from and --to")
 
 
 def run_analytics(
@@ -62,8 +87,14 @@ def run_analytics(
     include_stale: bool = False,
 ) -> AnalyticsSummary:
     """Compute every gold table for `days` (and, with include_stale, for computed days that late
-    data changed). Idempotent per day; raises AnalyticsNotConfigured when silver is missing."""
+    data changed). Idempotent per day. A stream never ingested reads as empty (named in the
+    summary's `empty_inputs`); raises AnalyticsNotConfigured when the catalog has no click
+    stream."""
     streams = gold.AnalyticsStreams.from_catalog(catalog)
+    inputs = [s for s in (streams.clicks, streams.logs) if s is not None]
+    empty = [s.name for s in inputs if not gold.has_silver(spark, settings, s)]
+    for name in empty:
+        log.warning("stream %s has no silver table yet (never ingested): read as empty", name)
     requested = sorted(set(days))
     plan = [(d, "requested") for d in requested]
     if include_stale:
@@ -78,7 +109,7 @@ def run_analytics(
         )
         plan += [(d, "late_data") for d in stale if d not in requested]
         log.info("late data changed %d computed day(s): %s", len(stale), stale or "none")
-    summary = AnalyticsSummary(run_id=uuid.uuid4().hex[:12])
+    summary = AnalyticsSummary(run_id=uuid.uuid4().hex[:12], empty_inputs=empty)
     for day, reason in plan:
         result = compute_day(spark, settings, streams, day, run_id=summary.run_id, reason=reason)
         runs.record_run(spark, settings, result)

@@ -9,11 +9,6 @@ from typing import Annotated
 import typer
 
 from conveyor.commands import console, friendly, out
-from conveyor.errors import ConveyorError
-
-
-class BadDays(ConveyorError):
-    """The days asked for do not make a range."""
 
 
 def register(app: typer.Typer) -> None:
@@ -41,23 +36,13 @@ def analytics(
 ) -> None:
     """Compute sessions, daily page stats, users, funnel and hourly service errors; each day's
     partitions are replaced, so reruns and backfills give identical tables."""
-    from conveyor.analytics import day_range, funnel_and_top_pages, run_analytics
+    from conveyor.analytics import funnel_and_top_pages, requested_days, run_analytics
     from conveyor.analytics.report import days_table, funnel_table, top_pages_table
     from conveyor.catalog import load_catalog
     from conveyor.settings import get_settings
     from conveyor.spark.session import spark_session
 
-    if (date is not None) == (first is not None or last is not None) or (
-        (first is None) != (last is None)
-    ):
-        raise BadDays("give either --date YYYY-MM-DD or both --from and --to")
-    if date is not None:
-        days = [date.date()]
-    else:
-        assert first is not None and last is not None
-        if last < first:
-            raise BadDays(f"--to {last:%Y-%m-%d} is before --from {first:%Y-%m-%d}")
-        days = day_range(first.date(), last.date())
+    days = requested_days(*(d.date() if d else None for d in (date, first, last)))
     settings = get_settings()
     spec = load_catalog(catalog or settings.catalog)
     with (
@@ -67,5 +52,7 @@ def analytics(
         summary = run_analytics(spark, settings, spec, days, include_stale=with_late)
         report = funnel_and_top_pages(spark, settings, summary.dates())
     out.print(days_table(summary))
+    if summary.empty_inputs:
+        out.print(summary.empty_note())
     out.print(funnel_table(report["funnel"]))
     out.print(top_pages_table(report["top_pages"]))

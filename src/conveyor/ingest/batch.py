@@ -155,6 +155,21 @@ def silver_columns(stream: StreamSpec) -> list[str]:
     ]
 
 
+def silver_schema(stream: StreamSpec) -> str:
+    """The DDL of the stream's silver table, in `silver_columns` order (for reading a stream
+    that was never ingested as an empty table)."""
+    fields = [f"`{n}` {quality.spark_type(f)}" for n, f in stream.event_schema.fields.items()]
+    rest = [
+        f"`{quality.EVENT_DATE}` date",
+        "`topic` string",
+        "`partition` int",
+        "`offset` bigint",
+        "`kafka_timestamp` timestamp",
+        "`ingest_time` timestamp",
+    ]
+    return ", ".join(fields + rest)
+
+
 class StepClock:
     """Milliseconds per named step of one batch."""
 
@@ -390,7 +405,8 @@ def _silver_share(silver_rows: DataFrame) -> SilverShare:
         F.max(quality.EVENT_TIME).alias("newest"),
         F.collect_set(quality.EVENT_DATE).alias("dates"),
     ).first()
-    assert row is not None  # a global aggregate always has one row
+    if row is None:  # a global aggregate always has one row
+        raise RuntimeError("Spark returned no row for a global aggregate")
     newest = row["newest"]
     return SilverShare(
         rows=int(row["rows"]),

@@ -177,6 +177,11 @@ def _matching_text(name: str, kind: Column, field_type: str, spark_type: str, fa
     return F.when(usable, cast).otherwise(_variant_as(name, spark_type))
 
 
+def spark_type(spec: FieldSpec) -> str:
+    """The Spark SQL type a catalog field lands as in silver."""
+    return "timestamp" if spec.type == "timestamp" else _SPARK_TYPES[spec.type]
+
+
 def typed_value(name: str, spec: FieldSpec, kind: Column, fast: bool = True) -> Column:
     """The field as its Spark type (timestamps as TIMESTAMP), null when absent or invalid.
     `kind` is the field's JSON type name (schema_of_variant); `fast` reads values from the
