@@ -220,7 +220,8 @@ def _fill_outcome(
     committed = _optimize_version(spark, table_uri(settings, ref), plan.stats.version)
     run.version_after = committed
     after = table_stats(settings, ref, version=committed) if committed else plan.stats
-    assert after is not None
+    if after is None:
+        raise RuntimeError(f"{ref.name}: no Delta table after its compaction committed")
     rewritten = after.only(labels)
     run.files_after = sum(p.files for p in rewritten)
     run.bytes_after = sum(p.bytes for p in rewritten)

@@ -95,7 +95,8 @@ def table_lock(
         lease, holder = _try_acquire(files, path, ttl)
         if lease is not None:
             break
-        assert holder is not None
+        if holder is None:
+            raise RuntimeError(f"the {operation} lock of {table} is neither ours nor held")
         if time.monotonic() >= deadline:
             raise LockHeld(table, operation, holder)
         log.info("waiting for the %s lock of %s: %s", operation, table, holder.describe())

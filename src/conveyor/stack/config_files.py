@@ -10,14 +10,6 @@ from importlib import resources
 from pathlib import Path
 from string import Template
 
-TEMPLATE_NAMES = (
-    "kafka-server.properties",
-    "kafka-log4j2.properties",
-    "core-site.xml",
-    "hdfs-site.xml",
-    "hadoop-log4j.properties",
-)
-
 
 def render(name: str, values: dict[str, object]) -> str:
     """Render one template; raises KeyError naming a placeholder that has no value."""

@@ -40,12 +40,6 @@ def port_is_free(port: int, host: str = "127.0.0.1") -> bool:
         return True
 
 
-def port_accepts(port: int, host: str = "127.0.0.1") -> bool:
-    with contextlib.suppress(OSError), socket.create_connection((host, port), timeout=1.0):
-        return True
-    return False
-
-
 def spawn(
     command: Sequence[str], log_file: Path, env: Mapping[str, str], cwd: Path | None = None
 ) -> int:
