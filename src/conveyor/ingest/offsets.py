@@ -9,7 +9,6 @@ records were lost to retention or a recreated topic, and the job must not skip t
 from __future__ import annotations
 
 import json
-import time
 from typing import TYPE_CHECKING, Any
 
 from conveyor.errors import ConveyorError
@@ -163,6 +162,7 @@ class MonitoringGroup:
         from kafka import TopicPartition
         from kafka.errors import CoordinatorNotAvailableError
         from kafka.structs import OffsetAndMetadata
+        from tenacity import Retrying, retry_if_exception_type, stop_after_attempt, wait_fixed
 
         if not ranges:
             return
@@ -172,14 +172,13 @@ class MonitoringGroup:
         }
         # the first use of any group makes the broker create __consumer_offsets; until then
         # it answers "coordinator not available"
-        for attempt in range(20):
-            try:
-                self._admin.alter_group_offsets(self.group, offsets)
-                return
-            except CoordinatorNotAvailableError:
-                if attempt == 19:
-                    raise
-                time.sleep(0.5)  # backoff between retries, bounded by the attempt count
+        alter = Retrying(
+            stop=stop_after_attempt(20),
+            retry=retry_if_exception_type(CoordinatorNotAvailableError),
+            wait=wait_fixed(0.5),
+            reraise=True,
+        )
+        alter(self._admin.alter_group_offsets, self.group, offsets)
 
     def backlog(self, ranges: list[PartitionRange]) -> int:
         """Records Kafka holds beyond the ranges' end offsets (the lag right after them)."""

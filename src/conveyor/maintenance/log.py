@@ -7,7 +7,6 @@ runs that did something, were stopped by another run's lock, or failed are.
 from __future__ import annotations
 
 import logging
-import time
 from dataclasses import asdict, dataclass, field
 from datetime import datetime
 from enum import StrEnum
@@ -115,18 +114,25 @@ def maintenance_log_uri(settings: Settings) -> str:
 
 def record_run(spark: SparkSession, settings: Settings, run: MaintenanceRun) -> None:
     """Append the run to the log (retried when concurrent runs create the table together)."""
+    from tenacity import (
+        Retrying,
+        before_sleep_log,
+        retry_if_exception,
+        stop_after_attempt,
+        wait_incrementing,
+    )
+
     from conveyor.maintenance.conflicts import is_conflict
 
     frame = spark.createDataFrame([run.as_row()], LOG_SCHEMA)
-    for attempt in range(1, APPEND_ATTEMPTS + 1):
-        try:
-            frame.write.format("delta").mode("append").save(maintenance_log_uri(settings))
-            return
-        except Exception as exc:
-            if attempt == APPEND_ATTEMPTS or not is_conflict(exc):
-                raise
-            log.info("maintenance log append conflicted (attempt %d); retrying", attempt)
-            time.sleep(0.5 * attempt)  # back off before retrying the append
+    append = Retrying(
+        stop=stop_after_attempt(APPEND_ATTEMPTS),
+        retry=retry_if_exception(is_conflict),
+        wait=wait_incrementing(start=0.5, increment=0.5),
+        before_sleep=before_sleep_log(log, logging.INFO),
+        reraise=True,
+    )
+    append(frame.write.format("delta").mode("append").save, maintenance_log_uri(settings))
 
 
 def last_done(settings: Settings) -> dict[tuple[str, str], datetime]:
