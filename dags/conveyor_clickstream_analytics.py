@@ -30,11 +30,11 @@ from conveyor_plugin.operators.spark import ConveyorSparkSubmitOperator
 from conveyor_plugin.sensors.watermark import StreamWatermarkSensor
 
 from conveyor.analytics.gold import GOLD_TABLES, AnalyticsStreams
-from conveyor.catalog import load_catalog
+from conveyor.catalog import resolve_catalog
 from conveyor.settings import EndpointNotConfigured, get_settings
 
 SETTINGS = get_settings()
-STREAMS = AnalyticsStreams.from_catalog(load_catalog(SETTINGS.catalog))
+STREAMS = AnalyticsStreams.from_catalog(resolve_catalog(SETTINGS))
 
 
 def _lake() -> str:

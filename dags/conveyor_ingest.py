@@ -20,10 +20,10 @@ from datetime import datetime, timedelta
 from airflow.sdk import dag
 from conveyor_plugin.operators.spark import ConveyorSparkSubmitOperator
 
-from conveyor.catalog import load_catalog
+from conveyor.catalog import resolve_catalog
 from conveyor.settings import get_settings
 
-STREAMS = load_catalog(get_settings().catalog).stream_names
+STREAMS = resolve_catalog(get_settings()).stream_names
 
 
 @dag(

@@ -28,10 +28,10 @@ from airflow.sdk import Param, dag, task_group
 from conveyor_plugin.operators.maintenance import CompactTableOperator, VacuumTableOperator
 from conveyor_plugin.sensors.maintenance import TableNeedsCompactionSensor
 
-from conveyor.catalog import load_catalog
+from conveyor.catalog import resolve_catalog
 from conveyor.settings import get_settings
 
-TABLES = [ref.name for ref in load_catalog(get_settings().catalog).tables()]
+TABLES = [ref.name for ref in resolve_catalog(get_settings()).tables()]
 
 
 @dag(

@@ -31,7 +31,7 @@ def main(argv: list[str] | None = None) -> int:
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(message)s")
 
     from conveyor.analytics import requested_days, run_analytics
-    from conveyor.catalog import load_catalog
+    from conveyor.catalog import resolve_catalog
     from conveyor.errors import ConveyorError
     from conveyor.settings import get_settings
     from conveyor.spark.session import build_session
@@ -40,7 +40,7 @@ def main(argv: list[str] | None = None) -> int:
     spark = None
     try:
         days = requested_days(args.date, args.first, args.last)
-        catalog = load_catalog(args.catalog or settings.catalog)
+        catalog = resolve_catalog(settings, args.catalog)
         spark = build_session(settings, "conveyor-analytics")
         summary = run_analytics(spark, settings, catalog, days, include_stale=args.with_late)
     except ConveyorError as exc:

@@ -34,7 +34,7 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(message)s")
 
-    from conveyor.catalog import load_catalog
+    from conveyor.catalog import resolve_catalog
     from conveyor.errors import ConveyorError
     from conveyor.maintenance import maintain, select_tables
     from conveyor.settings import get_settings
@@ -43,7 +43,7 @@ def main(argv: list[str] | None = None) -> int:
 
     settings = get_settings()
     try:
-        catalog = load_catalog(args.catalog or settings.catalog)
+        catalog = resolve_catalog(settings, args.catalog)
         tables = select_tables(catalog, args.table, args.all)
         retention = parse_duration(args.retain) if args.retain else None
     except (ConveyorError, ValueError) as exc:

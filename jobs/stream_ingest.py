@@ -37,7 +37,7 @@ def main(argv: list[str] | None = None) -> int:
     faulthandler.register(signal.SIGUSR1, all_threads=True)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(message)s")
 
-    from conveyor.catalog import load_catalog
+    from conveyor.catalog import resolve_catalog
     from conveyor.errors import ConveyorError
     from conveyor.ingest.stream import ingest_stream
     from conveyor.kafka.topics import require_topic
@@ -46,7 +46,7 @@ def main(argv: list[str] | None = None) -> int:
 
     settings = get_settings()
     try:
-        catalog = load_catalog(args.catalog or settings.catalog)
+        catalog = resolve_catalog(settings, args.catalog)
         require_topic(settings, catalog.stream(args.stream).topic.name)  # before Spark starts
     except ConveyorError as exc:
         print(f"error: {exc}", file=sys.stderr)

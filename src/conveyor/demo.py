@@ -44,9 +44,9 @@ def run_demo(settings: Settings, *, events: int, console: Console) -> None:
     """Stack up, provision topics from the catalog, produce sample events (with some bad,
     duplicate and late ones), ingest every stream exactly once, run one maintenance pass and
     the analytics of the days produced, and say what each step did."""
-    from conveyor.catalog import load_catalog
+    from conveyor.catalog import resolve_catalog
 
-    catalog = load_catalog(settings.catalog)
+    catalog = resolve_catalog(settings)
     stack = LocalStack(settings)
     with _step(console, "1. embedded stack (Kafka, HDFS, Airflow)"):
         status = stack.up(progress=console.log)

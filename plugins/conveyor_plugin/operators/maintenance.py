@@ -28,14 +28,13 @@ VACUUM_WHEN = ("daily", "now", "never")
 
 def resolve_table(table: str, catalog_path: str | None) -> tuple[Settings, Catalog, TableRef]:
     """Settings, the catalog (`catalog_path`, else the settings' one) and the named table."""
-    from pathlib import Path
 
-    from conveyor.catalog import load_catalog
+    from conveyor.catalog import resolve_catalog
     from conveyor.maintenance import find_table
     from conveyor.settings import get_settings
 
     settings = get_settings()
-    catalog = load_catalog(Path(catalog_path) if catalog_path else settings.catalog)
+    catalog = resolve_catalog(settings, catalog_path)
     return settings, catalog, find_table(catalog, table)
 
 

@@ -43,14 +43,12 @@ class _TopicsOperator(BaseOperator):
 
     def load_catalog(self) -> Catalog:
         """The catalog named by `catalog_path`, else the settings' one; raises CatalogError."""
-        from pathlib import Path
-
-        from conveyor.catalog import load_catalog
+        from conveyor.catalog import resolve_catalog
         from conveyor.settings import get_settings
 
-        path = Path(self.catalog_path) if self.catalog_path else get_settings().catalog
-        self.log.info("Reading the catalog %s", path)
-        return load_catalog(path)
+        catalog = resolve_catalog(get_settings(), self.catalog_path)
+        self.log.info("Read the catalog %s", catalog.source)
+        return catalog
 
     def plan(self, hook: ConveyorKafkaHook) -> TopicPlan:
         """Compare the catalog with the cluster and log the plan as a table."""

@@ -55,14 +55,13 @@ class StreamWatermarkTrigger(BaseTrigger):
 
 def watermark_of(stream: str, catalog_path: str | None = None) -> datetime | None:
     """The stream's watermark (aware UTC) from the ledger, None before its first batch."""
-    from pathlib import Path
 
     from conveyor.analytics.watermark import stream_watermark
-    from conveyor.catalog import load_catalog
+    from conveyor.catalog import resolve_catalog
     from conveyor.settings import get_settings
 
     settings = get_settings()
-    catalog = load_catalog(Path(catalog_path) if catalog_path else settings.catalog)
+    catalog = resolve_catalog(settings, catalog_path)
     return stream_watermark(settings, catalog.stream(stream))
 
 

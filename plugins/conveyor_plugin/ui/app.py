@@ -25,12 +25,12 @@ _cache: dict[str, tuple[float, dict[str, Any]]] = {}
 
 
 def _overview() -> dict[str, Any]:
-    from conveyor.catalog import load_catalog
+    from conveyor.catalog import resolve_catalog
     from conveyor.overview import pipeline_overview
     from conveyor.settings import get_settings
 
     settings = get_settings()
-    return pipeline_overview(settings, load_catalog(settings.catalog))
+    return pipeline_overview(settings, resolve_catalog(settings))
 
 
 @conveyor_app.get("/", response_class=HTMLResponse)

@@ -12,7 +12,7 @@ Modules: `values` (durations, sizes, names), `models`, `checks` (across fields a
 
 from __future__ import annotations
 
-from conveyor.catalog.loading import load_catalog
+from conveyor.catalog.loading import load_catalog, resolve_catalog
 from conveyor.catalog.models import (
     DELTA_MIN_VACUUM_RETENTION,
     LEDGER_PATH,
@@ -57,5 +57,6 @@ __all__ = [
     "checkpoint_uri",
     "ledger_uri",
     "load_catalog",
+    "resolve_catalog",
     "table_uri",
 ]

@@ -6,13 +6,22 @@ from __future__ import annotations
 import types
 from collections.abc import Iterator, Mapping
 from pathlib import Path
-from typing import Annotated, Any, Union, get_args, get_origin
+from typing import TYPE_CHECKING, Annotated, Any, Union, get_args, get_origin
 
 import yaml
 from pydantic import BaseModel, ValidationError
 
 from conveyor.catalog.checks import Problem, check_streams
 from conveyor.catalog.models import Catalog, CatalogError, Spec, StreamSpec, shown_path, with_name
+
+if TYPE_CHECKING:
+    from conveyor.settings import Settings
+
+
+def resolve_catalog(settings: Settings, path: Path | str | None = None) -> Catalog:
+    """The catalog a command, job or task works from: `path` when given (a `--catalog`
+    option, a DAG's parameter), else the settings' (`CONVEYOR_CATALOG`, else conveyor.yaml)."""
+    return load_catalog(Path(path) if path else settings.catalog)
 
 
 def load_catalog(path: Path) -> Catalog:

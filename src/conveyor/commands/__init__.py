@@ -15,7 +15,7 @@ import typer
 from rich.console import Console
 from rich.markup import escape
 
-from conveyor.catalog import Catalog, load_catalog
+from conveyor.catalog import Catalog, resolve_catalog
 from conveyor.errors import ConveyorError
 from conveyor.settings import Settings, get_settings
 
@@ -55,4 +55,4 @@ CatalogOption = Annotated[
 def settings_and_catalog(catalog: Path | None) -> tuple[Settings, Catalog]:
     """Settings from the environment and the catalog (`--catalog`, else the settings' one)."""
     settings = get_settings()
-    return settings, load_catalog(catalog or settings.catalog)
+    return settings, resolve_catalog(settings, catalog)

@@ -38,13 +38,13 @@ def analytics(
     partitions are replaced, so reruns and backfills give identical tables."""
     from conveyor.analytics import funnel_and_top_pages, requested_days, run_analytics
     from conveyor.analytics.report import days_table, funnel_table, top_pages_table
-    from conveyor.catalog import load_catalog
+    from conveyor.catalog import resolve_catalog
     from conveyor.settings import get_settings
     from conveyor.spark.session import spark_session
 
     days = requested_days(*(d.date() if d else None for d in (date, first, last)))
     settings = get_settings()
-    spec = load_catalog(catalog or settings.catalog)
+    spec = resolve_catalog(settings, catalog)
     with (
         spark_session(settings, "conveyor-analytics") as spark,
         console.status(f"computing {len(days)} day(s) of gold tables"),
