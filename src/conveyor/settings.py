@@ -12,7 +12,6 @@ from __future__ import annotations
 import json
 import logging
 from collections.abc import Mapping
-from functools import cached_property
 from pathlib import Path
 from typing import Any
 
@@ -126,9 +125,11 @@ class Settings(BaseSettings):
     def state_file(self) -> Path:
         return self.home / STATE_FILE_NAME
 
-    @cached_property
+    @property
     def stack_state(self) -> dict[str, Any]:
-        """Endpoints the embedded stack recorded, or {} when it was never started."""
+        """Endpoints the embedded stack recorded, or {} when it was never started. Read from
+        the state file at each use: a stack restarted while this process runs (on new free
+        ports) is seen at once."""
         try:
             state: dict[str, Any] = json.loads(self.state_file.read_text())
         except (FileNotFoundError, json.JSONDecodeError):
