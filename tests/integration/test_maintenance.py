@@ -30,10 +30,10 @@ from conveyor.maintenance import (
     table_stats,
     vacuum_table,
 )
-from conveyor.maintenance.files import LakeFiles
 from conveyor.maintenance.lock import Lease, lock_uri, table_lock
 from conveyor.produce import click_events, encode, send_events
 from conveyor.settings import Settings
+from conveyor.spark.jvm import LakeFiles
 from conveyor.stack.process import wait_until
 from tests.catalogs import catalog_variant, provision, stream_named
 from tests.conftest import REPO

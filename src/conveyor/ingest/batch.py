@@ -23,7 +23,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime
 from functools import partial
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 from conveyor.catalog import Layer, StreamSpec, TableRef, ledger_uri, table_uri
 from conveyor.ingest import quality
@@ -37,6 +37,7 @@ from conveyor.ingest.ledger import (
 )
 from conveyor.ingest.offsets import MonitoringGroup
 from conveyor.settings import Settings
+from conveyor.spark.jvm import delta_version
 
 if TYPE_CHECKING:
     from pyspark.sql import Column, DataFrame, SparkSession
@@ -501,14 +502,4 @@ def _append(frame: DataFrame, target: StreamTarget, batch_id: int, layer: Layer)
         .partitionBy(*target.table(layer).partition_by)
         .save(uri)
     )
-    return _version(frame.sparkSession, uri)
-
-
-def _version(spark: SparkSession, uri: str) -> int | None:
-    """The table's version as the session's Delta log knows it (our commit just updated it),
-    without a Spark job."""
-    jvm: Any = spark._jvm
-    session: Any = spark._jsparkSession
-    delta_log = jvm.org.apache.spark.sql.delta.DeltaLog.forTable(session, uri)
-    version = int(delta_log.unsafeVolatileSnapshot().version())
-    return version if version >= 0 else None
+    return delta_version(frame.sparkSession, uri)

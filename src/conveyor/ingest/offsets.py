@@ -9,11 +9,12 @@ records were lost to retention or a recreated topic, and the job must not skip t
 from __future__ import annotations
 
 import json
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 from conveyor.errors import ConveyorError
 from conveyor.ingest.ledger import Gap, PartitionRange
 from conveyor.settings import Settings
+from conveyor.spark.jvm import LakeFiles
 
 if TYPE_CHECKING:
     from pyspark.sql import SparkSession
@@ -36,71 +37,33 @@ class DataLossError(ConveyorError):
         )
 
 
-class _HadoopFiles:
-    """Just enough of the Hadoop FileSystem API (through Spark's JVM) to read a checkpoint."""
-
-    def __init__(self, spark: SparkSession, uri: str) -> None:
-        jvm: Any = spark._jvm
-        jsc: Any = spark._jsc
-        self._jvm = jvm
-        self._path = jvm.org.apache.hadoop.fs.Path(uri)
-        self._fs = self._path.getFileSystem(jsc.hadoopConfiguration())
-
-    def child(self, *parts: str) -> Any:
-        path = self._path
-        for part in parts:
-            path = self._jvm.org.apache.hadoop.fs.Path(path, part)
-        return path
-
-    def exists(self, *parts: str) -> bool:
-        return bool(self._fs.exists(self.child(*parts)))
-
-    def names(self, *parts: str) -> list[str]:
-        if not self.exists(*parts):
-            return []
-        return [s.getPath().getName() for s in self._fs.listStatus(self.child(*parts))]
-
-    def read(self, *parts: str) -> str:
-        stream = self._fs.open(self.child(*parts))
-        try:
-            return str(self._jvm.org.apache.commons.io.IOUtils.toString(stream, "UTF-8"))
-        finally:
-            stream.close()
-
-    def write_new(self, text: str, *parts: str) -> bool:
-        """Create a file only if absent; False when it already existed."""
-        if self.exists(*parts):
-            return False
-        out = self._fs.create(self.child(*parts), False)
-        try:
-            out.write(bytearray(text.encode()))
-        finally:
-            out.close()
-        return True
-
-
 def checkpoint_app_id(spark: SparkSession, checkpoint: str, stream: str) -> str:
     """The Delta txnAppId of this checkpoint: created with it, so a new checkpoint gets a new id."""
     import uuid
 
-    files = _HadoopFiles(spark, checkpoint)
-    files.write_new(f"conveyor-{stream}-{uuid.uuid4()}", "_conveyor_app_id")
-    return files.read("_conveyor_app_id").strip()
+    files = LakeFiles(spark)
+    marker = f"{checkpoint.rstrip('/')}/_conveyor_app_id"
+    files.create_new(marker, f"conveyor-{stream}-{uuid.uuid4()}")  # the first writer's id wins
+    text = files.read_text(marker)
+    if text is None:
+        raise RuntimeError(f"{marker} vanished right after it was written")
+    return text.strip()
 
 
 def expected_start(spark: SparkSession, checkpoint: str) -> dict[tuple[str, int], int]:
     """Offsets the next batch starts from, per (topic, partition); {} for a new checkpoint."""
-    files = _HadoopFiles(spark, checkpoint)
-    batches = sorted(int(n) for n in files.names("offsets") if n.isdigit())
+    files = LakeFiles(spark)
+    root = checkpoint.rstrip("/")
+    batches = sorted(int(n) for n in files.files_in(f"{root}/offsets") if n.isdigit())
     if not batches:
         return {}
-    committed = {int(n) for n in files.names("commits") if n.isdigit()}
+    committed = {int(n) for n in files.files_in(f"{root}/commits") if n.isdigit()}
     latest = batches[-1]
     # an uncommitted last batch is replayed from the end of the one before it
     source = latest if latest in committed else (latest - 1)
     if source < 0 or source not in batches:
         return {}
-    lines = files.read("offsets", str(source)).strip().splitlines()
+    lines = (files.read_text(f"{root}/offsets/{source}") or "").strip().splitlines()
     starts: dict[tuple[str, int], int] = {}
     for line in lines[2:]:
         try:

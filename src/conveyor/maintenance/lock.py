@@ -22,8 +22,8 @@ from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
 from conveyor.errors import ConveyorError
-from conveyor.maintenance.files import LakeFiles
 from conveyor.settings import Settings
+from conveyor.spark.jvm import LakeFiles
 
 if TYPE_CHECKING:
     from pyspark.sql import SparkSession

@@ -13,8 +13,8 @@ from datetime import UTC, date, datetime, time, timedelta
 from typing import TYPE_CHECKING
 
 from conveyor.catalog import TableRef, table_uri
-from conveyor.maintenance.files import LakeFiles
 from conveyor.settings import Settings
+from conveyor.spark.jvm import LakeFiles
 
 if TYPE_CHECKING:
     from pyspark.sql import SparkSession

@@ -21,7 +21,6 @@ from typing import TYPE_CHECKING
 
 from conveyor.catalog import Catalog, TableRef, table_uri
 from conveyor.errors import ConveyorError
-from conveyor.maintenance.files import LakeFiles
 from conveyor.maintenance.lock import DEFAULT_TTL, LockHeld, table_lock
 from conveyor.maintenance.log import MaintenanceRun, RunStatus, record_run
 from conveyor.maintenance.retention import (
@@ -33,6 +32,7 @@ from conveyor.maintenance.retention import (
 )
 from conveyor.maintenance.stats import latest_version, table_exists
 from conveyor.settings import Settings
+from conveyor.spark.jvm import LakeFiles
 from conveyor.units import parse_duration
 
 if TYPE_CHECKING:

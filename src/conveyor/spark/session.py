@@ -69,9 +69,9 @@ def build_session(settings: Settings, app_name: str) -> SparkSession:
 def spark_session(settings: Settings, app_name: str) -> Iterator[SparkSession]:
     """`build_session` for one piece of work: stopped afterwards only if this call started it,
     so a session the caller already runs (a test's, a notebook's) is borrowed, never stopped."""
-    from pyspark import SparkContext
+    from conveyor.spark.jvm import spark_context_running
 
-    already_running = SparkContext._active_spark_context is not None
+    already_running = spark_context_running()
     session = build_session(settings, app_name)
     try:
         yield session

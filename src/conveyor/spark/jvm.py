@@ -1,5 +1,8 @@
-"""Just enough of Hadoop's FileSystem API, through Spark's JVM, for maintenance: file sizes,
-exclusive creation (locks), and listings of a table's folder."""
+"""The one module that reaches into Spark's private Python API (`spark._jvm`, `_jsc`,
+`_jsparkSession`, `SparkContext._active_spark_context`), for what neither PySpark's public API
+nor delta-rs offers: Hadoop's FileSystem on any URI the session can reach (file sizes, exclusive
+creation for locks and checkpoint ids, listings), the Delta version a commit just made, and
+whether a SparkContext is already running."""
 
 from __future__ import annotations
 
@@ -131,3 +134,20 @@ class LakeFiles:
     def mkdirs(self, uri: str) -> None:
         path, fs = self._path(uri)
         fs.mkdirs(path)
+
+
+def delta_version(spark: SparkSession, uri: str) -> int | None:
+    """The table's version as the session's Delta log knows it (a commit of this session just
+    updated it), without a Spark job; None when the table has no commit."""
+    jvm: Any = spark._jvm
+    session: Any = spark._jsparkSession
+    delta_log = jvm.org.apache.spark.sql.delta.DeltaLog.forTable(session, uri)
+    version = int(delta_log.unsafeVolatileSnapshot().version())
+    return version if version >= 0 else None
+
+
+def spark_context_running() -> bool:
+    """Whether this process already runs a SparkContext (e.g. inside spark-submit)."""
+    from pyspark import SparkContext
+
+    return SparkContext._active_spark_context is not None
