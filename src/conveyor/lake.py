@@ -19,9 +19,17 @@ class LakeUnavailable(ConveyorError):
 
 def webhdfs(settings: Settings, path: str, op: str, method: str = "GET") -> dict[str, Any]:
     """Call one WebHDFS operation on path (absolute, inside the file system)."""
-    user = os.environ.get("HADOOP_USER_NAME") or os.environ.get("USER", "conveyor")
+    return webhdfs_at(settings.namenode_http, path, op, method)
+
+
+def webhdfs_at(
+    http: str, path: str, op: str, method: str = "GET", user: str | None = None
+) -> dict[str, Any]:
+    """`webhdfs` on the NameNode at `http` (for the stack, before settings know it); the user
+    is `user`, else HADOOP_USER_NAME, else USER. Raises FileNotFoundError or LakeUnavailable."""
+    user = user or os.environ.get("HADOOP_USER_NAME") or os.environ.get("USER", "conveyor")
     query = urllib.parse.urlencode({"op": op, "user.name": user})
-    url = f"{settings.namenode_http}/webhdfs/v1{urllib.parse.quote(path)}?{query}"
+    url = f"{http}/webhdfs/v1{urllib.parse.quote(path)}?{query}"
     request = urllib.request.Request(url, method=method)
     try:
         with urllib.request.urlopen(request, timeout=10) as response:
@@ -32,7 +40,7 @@ def webhdfs(settings: Settings, path: str, op: str, method: str = "GET") -> dict
             raise FileNotFoundError(path) from exc
         raise LakeUnavailable(f"WebHDFS {op} {path} failed: HTTP {exc.code}") from exc
     except (urllib.error.URLError, OSError) as exc:
-        raise LakeUnavailable(f"WebHDFS at {settings.namenode_http} did not answer: {exc}") from exc
+        raise LakeUnavailable(f"WebHDFS at {http} did not answer: {exc}") from exc
 
 
 def list_dir(settings: Settings, path: str) -> list[str]:

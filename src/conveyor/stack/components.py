@@ -228,12 +228,10 @@ def hdfs_writable(http: str) -> bool:
 
 def hdfs_mkdirs(http: str, path: str, user: str) -> None:
     """Create a directory (and parents) through WebHDFS."""
-    request = urllib.request.Request(
-        f"{http}/webhdfs/v1{path}?op=MKDIRS&user.name={user}", method="PUT"
-    )
-    with urllib.request.urlopen(request, timeout=10) as response:
-        if not json.load(response).get("boolean"):
-            raise ComponentStartError(f"hdfs: could not create {path}")
+    from conveyor.lake import webhdfs_at
+
+    if not webhdfs_at(http, path, "MKDIRS", method="PUT", user=user).get("boolean"):
+        raise ComponentStartError(f"hdfs: could not create {path}")
 
 
 # ---------------------------------------------------------------- Airflow
