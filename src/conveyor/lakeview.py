@@ -11,10 +11,11 @@ from __future__ import annotations
 import urllib.parse
 from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
 from conveyor.errors import ConveyorError
+from conveyor.units import as_utc
 
 if TYPE_CHECKING:
     import pyarrow as pa
@@ -72,7 +73,7 @@ def data_files(table: DeltaTable, partition_by: Sequence[str]) -> list[DataFile]
                 path=urllib.parse.unquote(str(action["path"])),
                 size=int(action["size_bytes"]),
                 partition=values,
-                modified_at=_utc(modified) if isinstance(modified, datetime) else None,
+                modified_at=as_utc(modified) if isinstance(modified, datetime) else None,
             )
         )
     return files
@@ -99,7 +100,7 @@ def read_rows(
     for row in rows:
         for key, value in row.items():
             if isinstance(value, datetime):
-                row[key] = _utc(value)
+                row[key] = as_utc(value)
     return rows
 
 
@@ -108,7 +109,3 @@ def _partition_value(value: Any) -> str | None:
         return None
     text = value.isoformat() if hasattr(value, "isoformat") else str(value)
     return None if text == HIVE_NULL else text
-
-
-def _utc(moment: datetime) -> datetime:
-    return moment.replace(tzinfo=UTC) if moment.tzinfo is None else moment.astimezone(UTC)

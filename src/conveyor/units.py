@@ -1,4 +1,5 @@
-"""Durations (`7d`, `36h`, `30m`, `10s`, `500ms`) and sizes (`128MB`) as people write them.
+"""Durations (`7d`, `36h`, `30m`, `10s`, `500ms`) and sizes (`128MB`) as people write them,
+and moments in UTC.
 
 Sizes use binary multiples (1 KB = 1024 bytes), as Kafka and Delta count them.
 """
@@ -6,7 +7,7 @@ Sizes use binary multiples (1 KB = 1024 bytes), as Kafka and Delta count them.
 from __future__ import annotations
 
 import re
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 
 _DURATION = re.compile(r"^\s*(\d+)\s*(ms|s|m|h|d|w)\s*$")
 _DURATION_UNITS: dict[str, timedelta] = {
@@ -68,3 +69,8 @@ def format_size(value: int) -> str:
         if value and value % size == 0:
             return f"{value // size}{unit}B" if unit != "B" else f"{value}B"
     return f"{value}B"
+
+
+def as_utc(moment: datetime) -> datetime:
+    """The moment as an aware UTC datetime; naive means UTC (as the lake's timestamps are)."""
+    return moment.replace(tzinfo=UTC) if moment.tzinfo is None else moment.astimezone(UTC)

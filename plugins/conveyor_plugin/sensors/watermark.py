@@ -15,7 +15,8 @@ from typing import TYPE_CHECKING, Any
 
 from airflow.sdk.bases.sensor import BaseSensorOperator
 
-from conveyor_plugin.triggers.watermark import StreamWatermarkTrigger, as_utc, watermark_of
+from conveyor.units import as_utc
+from conveyor_plugin.triggers.watermark import StreamWatermarkTrigger, watermark_of
 
 if TYPE_CHECKING:
     from datetime import datetime

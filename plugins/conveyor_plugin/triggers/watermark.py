@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import AsyncIterator
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import Any
 
 from airflow.triggers.base import BaseTrigger, TriggerEvent
@@ -63,8 +63,3 @@ def watermark_of(stream: str, catalog_path: str | None = None) -> datetime | Non
     settings = get_settings()
     catalog = resolve_catalog(settings, catalog_path)
     return stream_watermark(settings, catalog.stream(stream))
-
-
-def as_utc(moment: datetime) -> datetime:
-    """Naive means UTC."""
-    return moment.replace(tzinfo=UTC) if moment.tzinfo is None else moment.astimezone(UTC)
