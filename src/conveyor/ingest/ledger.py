@@ -18,7 +18,7 @@ if TYPE_CHECKING:
 STEPS = ("parse", "dedup", "bronze", "silver", "quarantine", "monitor")
 """The timed steps of a batch, each a `<step>_ms` ledger column: parse (read Kafka, parse and
 validate, hold the batch), dedup (repeats in the batch and in silver, and the counts), bronze /
-silver / quarantine (that table's append, from its start to its commit; they overlap), monitor
+silver / quarantine (that table's append, from its start to its commit), monitor
 (Kafka's end offsets for the backlog). The ledger's own append follows the row and is logged."""
 
 LEDGER_FIELDS = (
