@@ -2,9 +2,13 @@
 
 from __future__ import annotations
 
+import logging
+import os
+import sys
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
+from pathlib import Path
 from typing import TYPE_CHECKING
 
 from rich.console import Console
@@ -40,6 +44,38 @@ def _step(console: Console, title: str) -> Iterator[None]:
     console.print(f"[green]done[/] in {time.monotonic() - began:.1f}s")
 
 
+@contextmanager
+def _output_to(log_file: Path) -> Iterator[None]:
+    """Processes started inside (Spark's JVM) write their stdout and stderr to `log_file` for
+    their whole life; this process's own output is back on its streams afterwards."""
+    log_file.parent.mkdir(parents=True, exist_ok=True)
+    sys.stdout.flush()
+    sys.stderr.flush()
+    saved = os.dup(1), os.dup(2)
+    with log_file.open("ab") as log:
+        os.dup2(log.fileno(), 1)
+        os.dup2(log.fileno(), 2)
+        try:
+            yield
+        finally:
+            os.dup2(saved[0], 1)
+            os.dup2(saved[1], 2)
+            for fd in saved:
+                os.close(fd)
+
+
+def _log_to(log_file: Path) -> None:
+    """Python's log records and warnings (Conveyor's batch lines, py4j's, libraries') go to the
+    same file as Spark's output, not to the summary."""
+    log_file.parent.mkdir(parents=True, exist_ok=True)
+    handler = logging.FileHandler(log_file)
+    handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
+    root = logging.getLogger()
+    root.addHandler(handler)
+    root.setLevel(logging.INFO)
+    logging.captureWarnings(True)
+
+
 def run_demo(settings: Settings, *, events: int, console: Console) -> None:
     """Stack up, provision topics from the catalog, produce sample events (with some bad,
     duplicate and late ones), ingest every stream exactly once, run one maintenance pass and
@@ -47,6 +83,9 @@ def run_demo(settings: Settings, *, events: int, console: Console) -> None:
     from conveyor.catalog import resolve_catalog
 
     catalog = resolve_catalog(settings)
+    spark_log = settings.home / "logs" / "demo.log"
+    _log_to(spark_log)
+    console.print(f"Spark's output and Conveyor's own log lines go to {spark_log}")
     stack = LocalStack(settings)
     with _step(console, "1. embedded stack (Kafka, HDFS, Airflow)"):
         status = stack.up(progress=console.log)
@@ -99,7 +138,8 @@ def run_demo(settings: Settings, *, events: int, console: Console) -> None:
 
     from conveyor.spark.session import build_session
 
-    spark = build_session(settings, "conveyor-demo")
+    with _output_to(spark_log):
+        spark = build_session(settings, "conveyor-demo")
     try:
         with _step(console, "4. Spark: ingest every stream, exactly once (available-now)"):
             summaries = _ingest(spark, settings, catalog, produced, console)
@@ -107,7 +147,7 @@ def run_demo(settings: Settings, *, events: int, console: Console) -> None:
         _analytics(spark, settings, catalog, summaries, console)
     finally:
         spark.stop()
-    _say_where_things_are(console, status)
+    _say_where_things_are(console, status, spark_log)
 
 
 def _ingest(
@@ -198,7 +238,7 @@ def _table_counts(
     }
 
 
-def _say_where_things_are(console: Console, status: dict[str, object]) -> None:
+def _say_where_things_are(console: Console, status: dict[str, object], spark_log: Path) -> None:
     console.rule("[bold]where things are")
     console.print(f"Airflow UI      {status['airflow_url']}")
     console.print(f"Conveyor page   {status['airflow_url']}/plugin/conveyor   (Browse > Conveyor)")
@@ -208,4 +248,5 @@ def _say_where_things_are(console: Console, status: dict[str, object]) -> None:
     )
     console.print(f"Kafka           {status['kafka_bootstrap']}")
     console.print(f"Lake (HDFS)     {status['lake_uri']}")
+    console.print(f"Log             {spark_log}   (Spark's output, Conveyor's log lines)")
     console.print("stop the stack  make stop   (or: .venv/bin/conveyor stack down)")

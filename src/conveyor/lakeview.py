@@ -87,15 +87,15 @@ def read_rows(
 ) -> list[dict[str, Any]]:
     """Some columns of a table (latest version) as dicts; [] when the table does not exist.
 
-    `partitions` are delta-rs partition filters, e.g. `[("stream", "=", "clicks")]`: only
-    matching partitions are read. Timestamps come back as aware UTC datetimes.
+    `partitions` are delta-rs filters on partition columns, e.g. `[("stream", "=", "clicks")]`:
+    only matching partitions are read. Timestamps come back as aware UTC datetimes.
     """
     table = open_table(uri)
     if table is None:
         return []
     names = {f.name for f in table.schema().fields}
     present = [c for c in columns if c in names]
-    arrow: pa.Table = table.to_pyarrow_table(partitions=partitions or None, columns=present)
+    arrow: pa.Table = table.to_pyarrow_table(filters=partitions or None, columns=present)
     rows = arrow.to_pylist()
     for row in rows:
         for key, value in row.items():

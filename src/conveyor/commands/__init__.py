@@ -6,10 +6,11 @@ that imports them.
 
 from __future__ import annotations
 
+import sys
 from collections.abc import Callable
 from functools import wraps
 from pathlib import Path
-from typing import Annotated, Any, TypeVar
+from typing import Annotated, Any, TextIO, TypeVar
 
 import typer
 from rich.console import Console
@@ -19,9 +20,18 @@ from conveyor.catalog import Catalog, resolve_catalog
 from conveyor.errors import ConveyorError
 from conveyor.settings import Settings, get_settings
 
-console = Console(stderr=True, soft_wrap=True)
+PIPED_WIDTH = 200
+"""Columns for output that is not a terminal (a log, a pipe): tables keep their natural width
+instead of being cut to 80."""
+
+
+def _width(stream: TextIO) -> int | None:
+    return None if stream.isatty() else PIPED_WIDTH
+
+
+console = Console(stderr=True, soft_wrap=True, width=_width(sys.stderr))
 """Progress, warnings and errors (stderr)."""
-out = Console(soft_wrap=True)
+out = Console(soft_wrap=True, width=_width(sys.stdout))
 """Results (stdout)."""
 
 F = TypeVar("F", bound=Callable[..., Any])

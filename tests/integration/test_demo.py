@@ -1,0 +1,37 @@
+"""`conveyor demo` (what `make demo` runs) on the test stack: the pipeline end to end, and output
+a person can read: Conveyor's summary only, with Spark's own output in the file it names."""
+
+from __future__ import annotations
+
+import os
+import re
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any
+
+NOISE = re.compile(r"\bWARN\b|\bINFO\b|Deleted \d+ files|Exception|\tat |Traceback")
+
+
+def test_demo_runs_end_to_end_and_prints_only_its_summary(stack: dict[str, Any]) -> None:
+    conveyor = str(Path(sys.executable).parent / "conveyor")
+    result = subprocess.run(
+        [conveyor, "demo", "--events", "300"],
+        capture_output=True,
+        text=True,
+        timeout=1200,
+        env=dict(os.environ),  # the test stack's CONVEYOR_HOME
+        check=False,
+    )
+    printed = result.stdout + result.stderr
+    assert result.returncode == 0, printed[-4000:]
+    for step in ("2. Kafka topics", "4. Spark: ingest", "5. maintenance", "6. analytics"):
+        assert step in printed, (step, printed[-4000:])
+    assert re.search(r"clicks\s*│\s*300\s*│", printed), printed  # the ingest table's row
+    noise = [line for line in printed.splitlines() if NOISE.search(line)]
+    assert noise == [], noise[:10]
+    assert "…" not in printed, "a table was cut to 80 columns"
+    found = re.search(r"log lines go to (\S+)", printed)
+    assert found, printed[:2000]
+    log = Path(found.group(1)).read_text()
+    assert "SparkContext" in log and "batch" in log  # Spark's output and Conveyor's lines
