@@ -65,6 +65,7 @@ def thread_dumps(job: subprocess.Popen[bytes], log: Path, timeout_s: float = 30)
         return "JNI global refs" in text and (not drivers or "most recent call first" in text)
 
     wait_until(complete, timeout_s, what="the job's thread dumps", raise_on_timeout=False)
-    blocks = dumped().split("\n\n")
-    wanted = ("Thread 0x", "Current thread", "stream execution", "Delta", "delta", "py4j")
-    return "\n\n".join(b for b in blocks if any(w in b for w in wanted))[-12000:]
+    python, _, jvm = dumped().partition("Full thread dump")
+    wanted = ("stream execution", "Delta", "delta", "py4j")
+    threads = [b for b in jvm.split("\n\n") if any(w in b for w in wanted)]
+    return python[-8000:] + "\nJVM threads:\n" + "\n\n".join(threads)[:8000]

@@ -10,7 +10,8 @@ The work per batch is a fixed handful of Spark jobs over the batch, held once in
 after another: one pass parses, validates and counts per partition; bronze is appended; the
 dedup decision reads only narrow columns (dedup key, event time, Kafka coordinates) and yields
 the coordinates of the repeats, which are small and broadcast; one aggregate counts the silver
-share; silver and quarantine are appended. The ledger row is appended from the driver with delta-rs (one small commit, no Spark job). Every step's duration is logged
+share; silver and quarantine are appended. The ledger row is appended with Spark's Delta
+writer (one small commit; see `append_entry`). Every step's duration is logged
 and recorded in the ledger (`<step>_ms`, see `conveyor.ingest.ledger.STEPS`).
 """
 
@@ -293,7 +294,7 @@ def process_batch(
             step_ms=clock.ms,
         )
         ledger_began = time.perf_counter()
-        append_entry(target.ledger, entry)
+        append_entry(target.ledger, entry, spark=spark)
         log.info(
             "stream %s batch %d steps (ms): %s, ledger %d",
             stream.name,

@@ -140,11 +140,26 @@ def arrow_schema() -> pa.Schema:
     return pa.schema([(name, _arrow_type(kind)) for name, kind in LEDGER_FIELDS])
 
 
-def append_entry(uri: str, entry: LedgerEntry, *, txn: bool = True) -> bool:
-    """Append one row from the driver (delta-rs: no Spark job for one row). Batch rows are
-    idempotent per (app id, batch id): the commit carries them as Delta's app transaction, and
-    a row whose transaction the table already holds is not written again. Returns whether it
-    was written. Columns added since a ledger was created are merged into its schema."""
+def append_entry(
+    uri: str, entry: LedgerEntry, *, txn: bool = True, spark: SparkSession | None = None
+) -> bool:
+    """Append one row. Batch rows are idempotent per (app id, batch id): the commit carries
+    them as Delta's app transaction, and a row whose transaction the table already holds is not
+    written again. Columns added since a ledger was created are merged into its schema.
+
+    With `spark` (a running job's batches) the row goes through Spark's Delta writer; without,
+    through delta-rs from the driver (one-off rows: gaps, tools, tests). A long-running job
+    once hung inside delta-rs opening the ledger on HDFS (DeltaTable.__init__ never returned,
+    seen in a thread dump), so a job never depends on it per batch. Returns whether the row was
+    written (always True with `spark`: Delta skips a replayed transaction silently)."""
+    if spark is not None:
+        frame = spark.createDataFrame([entry.as_row()], LEDGER_SCHEMA)
+        writer = frame.write.format("delta").mode("append").option("mergeSchema", "true")
+        if txn:
+            writer = writer.option("txnAppId", entry.app_id).option("txnVersion", entry.batch_id)
+        writer.partitionBy("stream").save(uri)
+        return True
+
     import pyarrow as pa
     from deltalake import CommitProperties, Transaction, write_deltalake
 
