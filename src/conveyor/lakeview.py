@@ -87,8 +87,9 @@ def read_rows(
 ) -> list[dict[str, Any]]:
     """Some columns of a table (latest version) as dicts; [] when the table does not exist.
 
-    `partitions` are delta-rs filters on partition columns, e.g. `[("stream", "=", "clicks")]`:
-    only matching partitions are read. Timestamps come back as aware UTC datetimes.
+    `partitions` are delta-rs filters on partition columns, e.g. `[("stream", "=", "clicks")]`,
+    each value of the column's type (a `date` for a DATE column): only matching partitions
+    are read. Timestamps come back as aware UTC datetimes.
     """
     table = open_table(uri)
     if table is None:

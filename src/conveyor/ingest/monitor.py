@@ -79,7 +79,7 @@ def stream_status(
         for r in read_rows(
             table_uri(settings, stream.table(Layer.QUARANTINE)),
             ["reason_code", "ingest_time"],
-            partitions=[("ingest_date", ">=", hour_ago.date().isoformat())],
+            partitions=[("ingest_date", ">=", hour_ago.date())],
         )
         if r["ingest_time"] >= hour_ago
     )
