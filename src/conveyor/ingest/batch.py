@@ -147,29 +147,30 @@ class RunState:
             self.monitoring = None
 
 
+SILVER_EXTRA_COLUMNS = (
+    (quality.EVENT_DATE, "date"),
+    ("topic", "string"),
+    ("partition", "int"),
+    ("offset", "bigint"),
+    ("kafka_timestamp", "timestamp"),
+    ("ingest_time", "timestamp"),
+)
+"""What silver holds after the event's own fields, with its Spark types."""
+
+
+def _silver_fields(stream: StreamSpec) -> list[tuple[str, str]]:
+    fields = [(n, quality.spark_type(f)) for n, f in stream.event_schema.fields.items()]
+    return fields + list(SILVER_EXTRA_COLUMNS)
+
+
 def silver_columns(stream: StreamSpec) -> list[str]:
-    return [
-        *stream.event_schema.fields,
-        quality.EVENT_DATE,
-        *KAFKA_COORDINATES,
-        "kafka_timestamp",
-        "ingest_time",
-    ]
+    return [name for name, _ in _silver_fields(stream)]
 
 
 def silver_schema(stream: StreamSpec) -> str:
     """The DDL of the stream's silver table, in `silver_columns` order (for reading a stream
     that was never ingested as an empty table)."""
-    fields = [f"`{n}` {quality.spark_type(f)}" for n, f in stream.event_schema.fields.items()]
-    rest = [
-        f"`{quality.EVENT_DATE}` date",
-        "`topic` string",
-        "`partition` int",
-        "`offset` bigint",
-        "`kafka_timestamp` timestamp",
-        "`ingest_time` timestamp",
-    ]
-    return ", ".join(fields + rest)
+    return ", ".join(f"`{name}` {kind}" for name, kind in _silver_fields(stream))
 
 
 class StepClock:
@@ -260,13 +261,11 @@ def process_batch(
             if scan.quarantined or not state.exists(spark, target, Layer.QUARANTINE)
             else None,
         }
-        appended = {Layer.BRONZE}
         for layer, frame in shares.items():
             if frame is not None:
                 work = partial(_append, frame, target, batch_id, layer)
                 versions[layer] = clock.timed(layer.value, work)
-                appended.add(layer)
-        state.written.update(appended)
+        state.written.update(layer for layer, version in versions.items() if version is not None)
         with clock.step("monitor"):
             backlog = state.backlog(target, scan.ranges)
         late_dates = [d for d in silver.event_dates if previous_max and d < previous_max.date()]
