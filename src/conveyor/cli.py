@@ -140,7 +140,12 @@ def _print_status(result: dict[str, Any]) -> None:
 @app.command()
 @friendly
 def demo(
-    events: Annotated[int, typer.Option(help="Sample click events to produce.")] = 2000,
+    events: Annotated[
+        int,
+        typer.Option(
+            help="Sample events for the catalog's first stream (a quarter of that for each other)."
+        ),
+    ] = 2000,
 ) -> None:
     """Run the pipeline end to end on the embedded stack and print a summary."""
     from conveyor.demo import run_demo

@@ -107,9 +107,9 @@ def run_demo(settings: Settings, *, events: int, console: Console) -> None:
 
     produced: dict[str, int] = {}
     with _step(console, "3. produce sample events (2% bad, 1% duplicates, 2% late)"):
-        for name in catalog.stream_names:
+        for index, name in enumerate(catalog.stream_names):
             stream = catalog.stream(name)
-            count = events if name == "clicks" else max(1, events // 4)
+            count = events if index == 0 else max(1, events // 4)
             with Progress(
                 TextColumn(f"{name:10}"),
                 BarColumn(),

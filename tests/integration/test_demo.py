@@ -1,5 +1,8 @@
 """`conveyor demo` (what `make demo` runs) on the test stack: the pipeline end to end, and output
-a person can read: Conveyor's summary only, with Spark's own output in the file it names."""
+a person can read: Conveyor's summary only, with Spark's own output in the file it names.
+
+The demo runs on a renamed copy of the shipped catalog, so its events never reach the shipped
+streams that the plugin test fills with known data."""
 
 from __future__ import annotations
 
@@ -10,24 +13,32 @@ import sys
 from pathlib import Path
 from typing import Any
 
+from tests.catalogs import catalog_variant, stream_named
+
 NOISE = re.compile(r"\bWARN\b|\bINFO\b|Deleted \d+ files|Exception|\tat |Traceback")
 
 
-def test_demo_runs_end_to_end_and_prints_only_its_summary(stack: dict[str, Any]) -> None:
+def test_demo_runs_end_to_end_and_prints_only_its_summary(
+    stack: dict[str, Any], tmp_path: Path
+) -> None:
+    catalog = catalog_variant(tmp_path)
+    clicks = stream_named(catalog, "clicks")
+    assert catalog.stream_names[0] == clicks  # the stream that gets --events
     conveyor = str(Path(sys.executable).parent / "conveyor")
     result = subprocess.run(
         [conveyor, "demo", "--events", "300"],
         capture_output=True,
         text=True,
         timeout=1200,
-        env=dict(os.environ),  # the test stack's CONVEYOR_HOME
+        # the test stack's CONVEYOR_HOME
+        env={**os.environ, "CONVEYOR_CATALOG": str(tmp_path / "conveyor.yaml")},
         check=False,
     )
     printed = result.stdout + result.stderr
     assert result.returncode == 0, printed[-4000:]
     for step in ("2. Kafka topics", "4. Spark: ingest", "5. maintenance", "6. analytics"):
         assert step in printed, (step, printed[-4000:])
-    assert re.search(r"clicks\s*│\s*300\s*│", printed), printed  # the ingest table's row
+    assert re.search(rf"{clicks}\s*│\s*300\s*│", printed), printed  # the ingest table's row
     noise = [line for line in printed.splitlines() if NOISE.search(line)]
     assert noise == [], noise[:10]
     assert "…" not in printed, "a table was cut to 80 columns"
