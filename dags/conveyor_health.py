@@ -2,8 +2,8 @@
 ### Conveyor health
 
 Checks that the pieces the pipeline stands on answer: the Kafka broker (through the
-`conveyor_kafka` Airflow connection) and the lake's file system (the lake and checkpoint roots
-exist). Runs hourly and on demand; a failure here explains failures elsewhere.
+`conveyor_kafka_admin` Airflow connection) and the lake's file system (through `conveyor_lake`:
+the lake and checkpoint roots exist). Runs hourly and on demand; a failure here explains failures elsewhere.
 """
 
 from __future__ import annotations
@@ -12,7 +12,7 @@ from datetime import datetime, timedelta
 
 from airflow.sdk import dag, task
 
-KAFKA_CONN_ID = "conveyor_kafka"
+from conveyor import connections
 
 
 @dag(
@@ -31,16 +31,17 @@ def conveyor_health() -> None:
         """List the broker's topics through the Airflow connection (SASL/TLS included)."""
         from conveyor_plugin.hooks.kafka import ConveyorKafkaHook
 
-        with ConveyorKafkaHook(KAFKA_CONN_ID) as hook:
+        with ConveyorKafkaHook(connections.KAFKA_ADMIN) as hook:
             return sorted(t for t in hook.admin.list_topics() if not t.startswith("__"))
 
     @task
     def lake_answers() -> list[str]:
         """The lake and checkpoint roots exist on the file system."""
-        from conveyor.lake import webhdfs
-        from conveyor.settings import get_settings
+        from conveyor_plugin.hooks.lake import ConveyorLakeHook
 
-        settings = get_settings()
+        from conveyor.lake import webhdfs
+
+        settings = ConveyorLakeHook(connections.LAKE).settings
         for path in (settings.lake_path, settings.checkpoint_path):
             status = webhdfs(settings, path, "GETFILESTATUS")["FileStatus"]
             if status["type"] != "DIRECTORY":

@@ -10,7 +10,8 @@ silver and quarantine tables, exactly once, and writes a ledger row per micro-ba
   the partitions and offsets; continue deliberately with
   `conveyor ingest STREAM --accept-data-loss`.
 - Spark is reached through the `conveyor_spark` Airflow connection (its host is the master:
-  `local[2]`, `yarn`, `spark://…`, `k8s://…`).
+  `local[2]`, `yarn`, `spark://…`, `k8s://…`), Kafka through `conveyor_kafka_ingest` (the
+  ingest principal), the lake through `conveyor_lake`.
 """
 
 from __future__ import annotations

@@ -10,8 +10,8 @@ the catalog does not name are reported as drift. The same code as `conveyor topi
   change, then fails (without retrying) when the catalog asks for something Kafka cannot do in
   place: fewer partitions or another replication factor. Fix the catalog, or the topic by hand.
 
-Kafka is reached through the `conveyor_kafka` Airflow connection (bootstrap servers and SASL/TLS
-settings). Runs daily, so drift made out of band is corrected, and on demand.
+Kafka is reached through the `conveyor_kafka_admin` Airflow connection (bootstrap servers and
+SASL/TLS settings). Runs daily, so drift made out of band is corrected, and on demand.
 """
 
 from __future__ import annotations
@@ -22,7 +22,7 @@ from typing import Any
 from airflow.sdk import Param, dag, task
 from conveyor_plugin.operators.topics import TopicsApplyOperator, TopicsPlanOperator
 
-KAFKA_CONN_ID = "conveyor_kafka"
+from conveyor import connections
 
 
 @dag(
@@ -44,14 +44,14 @@ KAFKA_CONN_ID = "conveyor_kafka"
     doc_md=__doc__,
 )
 def conveyor_provision_topics() -> None:
-    plan = TopicsPlanOperator(task_id="plan", kafka_conn_id=KAFKA_CONN_ID)
+    plan = TopicsPlanOperator(task_id="plan", kafka_conn_id=connections.KAFKA_ADMIN)
 
     @task.short_circuit
     def unless_dry_run(**context: Any) -> bool:
         """Go on to apply, unless the run asked for a dry run."""
         return not context["params"]["dry_run"]
 
-    apply = TopicsApplyOperator(task_id="apply", kafka_conn_id=KAFKA_CONN_ID)
+    apply = TopicsApplyOperator(task_id="apply", kafka_conn_id=connections.KAFKA_ADMIN)
 
     plan >> unless_dry_run() >> apply
 

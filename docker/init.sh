@@ -3,8 +3,8 @@
 # up` may run it again at any time. Endpoints come from the CONVEYOR_* variables compose sets.
 #   1. Airflow's secrets (generated once, kept in the airflow-home volume, read via *_CMD)
 #   2. Airflow's metadata database (airflow db migrate)
-#   3. Airflow connections conveyor_kafka, conveyor_spark and conveyor_lake (added when missing;
-#      edits are kept)
+#   3. Airflow connections, one per role (conveyor.connections: conveyor_kafka_admin,
+#      conveyor_kafka_ingest, conveyor_lake, conveyor_spark; added when missing, edits are kept)
 #   4. the lake and checkpoint roots on HDFS
 #   5. Kafka topics from the catalog (conveyor topics apply)
 set -euo pipefail
@@ -23,24 +23,23 @@ echo "init: Airflow secrets in $secrets"
 airflow db migrate
 echo "init: Airflow metadata database migrated"
 
-add_connection() {
-    if airflow connections get "$1" >/dev/null 2>&1; then
-        echo "init: connection $1 exists (left as it is)"
-    else
-        airflow connections add "$1" --conn-json "$2"
-    fi
-}
-add_connection conveyor_kafka \
-    "{\"conn_type\": \"kafka\", \"extra\": {\"bootstrap.servers\": \"${CONVEYOR_KAFKA_BOOTSTRAP}\"}}"
-add_connection conveyor_spark \
-    "{\"conn_type\": \"spark\", \"host\": \"${CONVEYOR_SPARK_MASTER}\"}"
-add_connection conveyor_lake "$(python -c '
+python - <<'PY'
 import json
+import subprocess
+
+from conveyor.connections import airflow_connections
 from conveyor.settings import get_settings
-s = get_settings()
-print(json.dumps({"conn_type": "hdfs", "host": s.fs_uri,
-                  "extra": {"lake_path": s.lake_path, "checkpoint_path": s.checkpoint_path}}))
-')"
+
+for conn_id, conn in airflow_connections(get_settings()).items():
+    known = subprocess.run(["airflow", "connections", "get", conn_id], capture_output=True)
+    if known.returncode == 0:
+        print(f"init: connection {conn_id} exists (left as it is)")
+    else:
+        subprocess.run(
+            ["airflow", "connections", "add", conn_id, "--conn-json", json.dumps(conn)],
+            check=True,
+        )
+PY
 
 python - <<'PY'
 from conveyor.lake import webhdfs

@@ -119,7 +119,6 @@ class Settings(BaseSettings):
     stack_start_timeout_s: float = 180.0
     airflow_parallelism: int = 2
     airflow_user: str = "admin"
-    airflow_kafka_conn_id: str = "conveyor_kafka"
 
     @property
     def state_file(self) -> Path:

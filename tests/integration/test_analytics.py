@@ -18,6 +18,7 @@ The story, UTC, session gap 30m (a pause of exactly 30m starts a new session):
 
 from __future__ import annotations
 
+import json
 import threading
 import uuid
 from collections.abc import Iterator
@@ -27,6 +28,7 @@ from typing import Any
 
 import pytest
 
+from conveyor import connections
 from conveyor.analytics import GOLD_TABLES, day_range, funnel_and_top_pages, run_analytics
 from conveyor.analytics.runs import runs_uri
 from conveyor.catalog import Catalog, Layer, ledger_uri, table_uri
@@ -514,11 +516,21 @@ def test_dag_waits_for_the_watermark_and_computes_the_day(
     ledger_row(spark, lake, story, [D1], started=datetime(2026, 3, 2), newest=at(D2, "01:00:00"))
     monkeypatch.setenv("CONVEYOR_CATALOG", str(story.source))
     monkeypatch.setenv("CONVEYOR_SENSOR_POKE_INTERVAL_S", "1")
+    # the sensor, its trigger and the Spark job find this test's lake through the connection
+    lake_connection = {
+        "conn_type": "hdfs",
+        "host": lake.fs_uri,
+        "extra": {"lake_path": lake.lake_path, "checkpoint_path": lake.checkpoint_path},
+    }
+    monkeypatch.setenv(f"AIRFLOW_CONN_{connections.LAKE.upper()}", json.dumps(lake_connection))
+    monkeypatch.delenv("CONVEYOR_LAKE_PATH")  # so only the connection can say where it is
     looks: list[datetime | None] = []
     real = triggers.watermark_of
 
-    def counted(stream: str, catalog_path: str | None = None) -> datetime | None:
-        looks.append(real(stream, catalog_path))
+    def counted(
+        stream: str, settings: Settings, catalog_path: str | None = None
+    ) -> datetime | None:
+        looks.append(real(stream, settings, catalog_path))
         return looks[-1]
 
     monkeypatch.setattr(triggers, "watermark_of", counted)

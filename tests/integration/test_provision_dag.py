@@ -20,6 +20,7 @@ import pytest
 from kafka import KafkaAdminClient
 from kafka.admin import ConfigResource, ConfigResourceType
 
+from conveyor import connections
 from conveyor.catalog import Catalog
 from conveyor.settings import Settings
 from tests.catalogs import catalog_variant, stream_named
@@ -192,7 +193,7 @@ def test_hook_reads_the_stack_connection_and_lists_topics(
     admin.create_topics({topic: {"num_partitions": 1, "replication_factor": 1}})
     try:
         with ConveyorKafkaHook() as hook:
-            assert hook.kafka_conn_id == "conveyor_kafka"
+            assert hook.kafka_conn_id == connections.KAFKA_ADMIN
             assert hook.settings.kafka_servers == settings.kafka_servers
             assert topic in hook.get_conn().list_topics()
             ok, message = hook.test_connection()

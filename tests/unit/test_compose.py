@@ -350,22 +350,22 @@ def test_airflow_variables_name_real_options(services: dict[str, dict[str, Any]]
 
 
 def test_init_provisions_the_connections_the_dags_use() -> None:
+    from conveyor import connections
+
     script = (REPO / "docker" / "init.sh").read_text()
     subprocess.run(["bash", "-n", str(REPO / "docker" / "init.sh")], check=True)
-    spark_operator = (REPO / "plugins/conveyor_plugin/operators/spark.py").read_text()
-    spark_conn = re.search(r'SPARK_CONN_ID = "(\w+)"', spark_operator)
-    assert spark_conn
-    kafka_conns = set()
-    for dag in (REPO / "dags").glob("*.py"):
-        kafka_conns |= set(re.findall(r'KAFKA_CONN_ID = "(\w+)"', dag.read_text()))
-    lake_hook = (REPO / "plugins/conveyor_plugin/hooks/lake.py").read_text()
-    lake_conn = re.search(r'default_conn_name = "(\w+)"', lake_hook)
-    assert lake_conn
-    conns = {spark_conn.group(1), lake_conn.group(1), Settings().airflow_kafka_conn_id}
-    for conn_id in conns | kafka_conns:
-        assert f"add_connection {conn_id} " in script, conn_id
+    # the ids come from the one module, never spelled out in the DAGs or the plugin
+    assert "airflow_connections(get_settings())" in script
+    for folder in ("dags", "plugins"):
+        for source in (REPO / folder).rglob("*.py"):
+            spelled = re.findall(r'"(conveyor_(?:kafka|lake|spark)\w*)"', source.read_text())
+            assert spelled == [], (source, spelled)
     assert "airflow db migrate" in script
     assert "conveyor topics apply" in script
+    settings = Settings(
+        kafka_bootstrap="kafka:9092", hdfs_uri="hdfs://namenode:8020", webhdfs_url="http://nn:9870"
+    )
+    assert set(connections.airflow_connections(settings)) == set(connections.ALL)
 
 
 # ---------------------------------------------------------------- the image

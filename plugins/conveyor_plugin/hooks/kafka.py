@@ -1,6 +1,7 @@
 """`ConveyorKafkaHook`: a kafka-python admin client built from an Airflow connection.
 
-The connection (type `kafka`, default id `conveyor_kafka`) holds everything the client needs:
+The connection (type `kafka`; default id `conveyor_kafka_admin`, the admin role; the ingest job
+uses `conveyor_kafka_ingest`, see `conveyor.connections`) holds everything the client needs:
 
 - bootstrap servers: extra `bootstrap.servers` (`host:port[,host:port]`), else host and port;
 - security: extras `security.protocol` (default PLAINTEXT), `sasl.mechanism`, `ssl.cafile`;
@@ -20,6 +21,7 @@ from typing import TYPE_CHECKING, Any
 from airflow.sdk import BaseHook
 from pydantic import SecretStr
 
+from conveyor import connections
 from conveyor.errors import ConveyorError
 from conveyor.settings import Settings
 
@@ -47,7 +49,7 @@ class ConveyorKafkaHook(BaseHook):
     """
 
     conn_name_attr = "kafka_conn_id"
-    default_conn_name = "conveyor_kafka"
+    default_conn_name = connections.KAFKA_ADMIN
     conn_type = "kafka"
     hook_name = "Conveyor Kafka"
 

@@ -4,7 +4,8 @@ The connection (type `hdfs`, default id `conveyor_lake`) names the file system a
 
 - host and port: the NameNode (`hdfs://host:port`); for an HA nameservice, the host alone is
   the nameservice (`hdfs://lake`) and the cluster's `hdfs-site.xml` comes from HADOOP_CONF_DIR;
-- extras `lake_path` (default `/lake`) and `checkpoint_path` (default `/checkpoints`).
+- extras `lake_path` (default `/lake`) and `checkpoint_path` (default `/checkpoints`), and
+  `webhdfs_url` (the NameNode's HTTP address, for the health DAG; default the environment's).
 
 Everything it reads comes from Delta logs and small tables through delta-rs (no Spark, no JVM):
 table statistics per catalog table and the ingest ledger's batches.
@@ -18,6 +19,7 @@ from typing import TYPE_CHECKING, Any
 
 from airflow.sdk import BaseHook
 
+from conveyor import connections
 from conveyor.errors import ConveyorError
 from conveyor.settings import Settings
 
@@ -36,7 +38,7 @@ class ConveyorLakeHook(BaseHook):
     """Read-only access to the lake's tables and the ledger through an Airflow connection."""
 
     conn_name_attr = "lake_conn_id"
-    default_conn_name = "conveyor_lake"
+    default_conn_name = connections.LAKE
     conn_type = "hdfs"
     hook_name = "Conveyor lake"
 
@@ -100,8 +102,11 @@ def settings_from_connection(conn: Connection) -> Settings:
         host = host[len("hdfs://") :]
     uri = f"hdfs://{host}:{conn.port}" if conn.port else f"hdfs://{host}"
     extra = conn.extra_dejson
-    return Settings(
-        hdfs_uri=uri,
-        lake_path=str(extra.get("lake_path") or "/lake"),
-        checkpoint_path=str(extra.get("checkpoint_path") or "/checkpoints"),
-    )
+    values: dict[str, Any] = {
+        "hdfs_uri": uri,
+        "lake_path": str(extra.get("lake_path") or "/lake"),
+        "checkpoint_path": str(extra.get("checkpoint_path") or "/checkpoints"),
+    }
+    if extra.get("webhdfs_url"):  # else the environment's
+        values["webhdfs_url"] = str(extra["webhdfs_url"])
+    return Settings(**values)

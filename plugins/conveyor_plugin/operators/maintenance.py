@@ -1,6 +1,7 @@
 """Table maintenance as Airflow tasks: thin shells over `conveyor.maintenance`.
 
-Each task resolves its table in the catalog when it runs (never at parse time) and does its work
+Each task resolves its table in the catalog when it runs (never at parse time), reaches the lake
+through its `lake_conn_id` connection and the Spark master through `spark_conn_id`, and does its work
 in a local Spark session (`conveyor.spark.session.spark_session`: stopped at the end unless the
 process already ran one, as under `dag.test()`). Outcomes become task states: nothing due, or
 another run holding the table's lock (a retry while the first attempt still compacts) -> skipped;
@@ -16,6 +17,8 @@ from typing import TYPE_CHECKING, Any
 from airflow.sdk import BaseOperator
 from airflow.sdk.exceptions import AirflowSkipException
 
+from conveyor import connections
+
 if TYPE_CHECKING:
     from airflow.sdk import Context
 
@@ -26,16 +29,15 @@ if TYPE_CHECKING:
 VACUUM_WHEN = ("daily", "now", "never")
 
 
-def resolve_table(table: str, catalog_path: str | None) -> tuple[Settings, Catalog, TableRef]:
-    """Settings, the catalog (`catalog_path`, else the settings' one) and the named table."""
-
+def resolve_table(
+    table: str, catalog_path: str | None, settings: Settings
+) -> tuple[Catalog, TableRef]:
+    """The catalog (`catalog_path`, else the settings' one) and the named table in it."""
     from conveyor.catalog import resolve_catalog
     from conveyor.maintenance import find_table
-    from conveyor.settings import get_settings
 
-    settings = get_settings()
     catalog = resolve_catalog(settings, catalog_path)
-    return settings, catalog, find_table(catalog, table)
+    return catalog, find_table(catalog, table)
 
 
 def as_flag(value: bool | str) -> bool:
@@ -44,13 +46,34 @@ def as_flag(value: bool | str) -> bool:
 
 
 class _TableOperator(BaseOperator):
+    """`lake_conn_id` names the lake, `spark_conn_id` the master of the task's Spark session."""
+
     template_fields: Sequence[str] = ("table", "catalog_path")
     ui_color = "#eef6e8"
 
-    def __init__(self, *, table: str, catalog_path: str | None = None, **kwargs: Any) -> None:
+    def __init__(
+        self,
+        *,
+        table: str,
+        catalog_path: str | None = None,
+        lake_conn_id: str = connections.LAKE,
+        spark_conn_id: str = connections.SPARK,
+        **kwargs: Any,
+    ) -> None:
         super().__init__(**kwargs)
         self.table = table
         self.catalog_path = catalog_path
+        self.lake_conn_id = lake_conn_id
+        self.spark_conn_id = spark_conn_id
+
+    def resolve(self) -> tuple[Settings, Catalog, TableRef]:
+        """Settings from the task's connections, the catalog and the task's table."""
+        from conveyor_plugin.hooks.connections import pipeline_settings
+
+        settings = pipeline_settings(
+            lake_conn_id=self.lake_conn_id, spark_conn_id=self.spark_conn_id
+        )
+        return (settings, *resolve_table(self.table, self.catalog_path, settings))
 
     def report(self, run: MaintenanceRun) -> dict[str, Any]:
         """Log the run; skip the task when it did nothing; else return it (the XCom)."""
@@ -90,7 +113,7 @@ class CompactTableOperator(_TableOperator):
         from conveyor.maintenance import compact_table
         from conveyor.spark.session import spark_session
 
-        settings, catalog, ref = resolve_table(self.table, self.catalog_path)
+        settings, catalog, ref = self.resolve()
         with spark_session(settings, f"conveyor-compact-{ref.name}") as spark:
             run = compact_table(
                 spark,
@@ -135,7 +158,7 @@ class VacuumTableOperator(_TableOperator):
                 f"vacuum of {self.table} runs daily at {self.daily_at_hour:02d}:00 UTC "
                 f"(when={self.when!r}); trigger with vacuum=now to run it now"
             )
-        settings, catalog, ref = resolve_table(self.table, self.catalog_path)
+        settings, catalog, ref = self.resolve()
         with spark_session(settings, f"conveyor-vacuum-{ref.name}") as spark:
             run = vacuum_table(spark, settings, catalog, ref)
         return self.report(run)

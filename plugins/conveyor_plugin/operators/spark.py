@@ -2,7 +2,10 @@
 
 `ConveyorSparkSubmitOperator` is the provider's `SparkSubmitOperator` with Conveyor's local jar
 files and Spark settings filled in when the task runs (never when the DAG is parsed), so
-`spark-submit` here and `conveyor spark-args` on a terminal submit exactly the same job.
+`spark-submit` here and `conveyor spark-args` on a terminal submit exactly the same job. The job
+reaches Kafka and the lake through the operator's connections: their settings travel to the
+spark-submit process as `CONVEYOR_*` environment variables (never on its command line, except
+in YARN and Kubernetes modes, where the provider passes them as driver `--conf`).
 """
 
 from __future__ import annotations
@@ -11,26 +14,54 @@ from typing import TYPE_CHECKING, Any
 
 from airflow.providers.apache.spark.operators.spark_submit import SparkSubmitOperator
 
+from conveyor import connections
+
 if TYPE_CHECKING:
     from airflow.sdk import Context
 
-SPARK_CONN_ID = "conveyor_spark"
+    from conveyor.settings import Settings
 
 
 class ConveyorSparkSubmitOperator(SparkSubmitOperator):
-    """spark-submit a file from the repo's `jobs/` folder (e.g. `job="stream_ingest.py"`)."""
+    """spark-submit a file from the repo's `jobs/` folder (e.g. `job="stream_ingest.py"`).
 
-    def __init__(self, *, job: str, conn_id: str = SPARK_CONN_ID, **kwargs: Any) -> None:
-        super().__init__(conn_id=conn_id, application="", **kwargs)
+    `spark_conn_id` names the master (as for the provider's operator), `kafka_conn_id` the Kafka
+    principal the job reads with, `lake_conn_id` the lake it writes."""
+
+    def __init__(
+        self,
+        *,
+        job: str,
+        spark_conn_id: str = connections.SPARK,
+        kafka_conn_id: str = connections.KAFKA_INGEST,
+        lake_conn_id: str = connections.LAKE,
+        **kwargs: Any,
+    ) -> None:
+        super().__init__(conn_id=spark_conn_id, application="", **kwargs)
         self.job = job
+        self.kafka_conn_id = kafka_conn_id
+        self.lake_conn_id = lake_conn_id
+
+    def job_settings(self) -> Settings:
+        """The worker's settings with the Kafka and lake parts of the task's connections."""
+        from conveyor_plugin.hooks.connections import pipeline_settings
+
+        return pipeline_settings(kafka_conn_id=self.kafka_conn_id, lake_conn_id=self.lake_conn_id)
+
+    def job_environment(self, settings: Settings) -> dict[str, str]:
+        """The `CONVEYOR_*` variables of the job's Kafka and lake settings (secrets unwrapped:
+        never log them), with the task's own `env_vars` over them."""
+        from conveyor.connections import KAFKA_FIELDS, LAKE_FIELDS, settings_env
+
+        return {**settings_env(settings, (*KAFKA_FIELDS, *LAKE_FIELDS)), **(self.env_vars or {})}
 
     def execute(self, context: Context) -> None:
-        from conveyor.settings import get_settings
         from conveyor.spark.session import spark_conf
 
-        settings = get_settings()
+        settings = self.job_settings()
         conf = spark_conf(settings)
         self.jars = conf.pop("spark.jars")
         self.conf = {**conf, **(self.conf or {})}
         self.application = str(settings.jobs_folder / self.job)
+        self.env_vars = self.job_environment(settings)
         super().execute(context)

@@ -16,13 +16,15 @@ from typing import TYPE_CHECKING, Any
 from airflow.sdk import PokeReturnValue
 from airflow.sdk.bases.sensor import BaseSensorOperator
 
+from conveyor import connections
+
 if TYPE_CHECKING:
     from airflow.sdk import Context
 
 
 class TableNeedsCompactionSensor(BaseSensorOperator):
-    """Done when `table` (a catalog table name, templated) has partitions to compact; its XCom
-    is `{"table", "version", "partitions"}`."""
+    """Done when `table` (a catalog table name, templated) in the lake of `lake_conn_id` has
+    partitions to compact; its XCom is `{"table", "version", "partitions"}`."""
 
     template_fields: Sequence[str] = ("table", "catalog_path")
     ui_color = "#eef6e8"
@@ -33,18 +35,22 @@ class TableNeedsCompactionSensor(BaseSensorOperator):
         table: str,
         catalog_path: str | None = None,
         include_open: bool = False,
+        lake_conn_id: str = connections.LAKE,
         **kwargs: Any,
     ) -> None:
         super().__init__(**kwargs)
         self.table = table
         self.catalog_path = catalog_path
         self.include_open = include_open
+        self.lake_conn_id = lake_conn_id
 
     def poke(self, context: Context) -> PokeReturnValue:
         from conveyor.maintenance import plan_compaction, table_stats
+        from conveyor_plugin.hooks.connections import pipeline_settings
         from conveyor_plugin.operators.maintenance import resolve_table
 
-        settings, catalog, ref = resolve_table(self.table, self.catalog_path)
+        settings = pipeline_settings(lake_conn_id=self.lake_conn_id)
+        catalog, ref = resolve_table(self.table, self.catalog_path, settings)
         stats = table_stats(settings, ref)
         if stats is None:
             self.log.info("%s does not exist yet: nothing to compact", ref.name)

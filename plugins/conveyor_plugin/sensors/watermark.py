@@ -15,6 +15,7 @@ from typing import TYPE_CHECKING, Any
 
 from airflow.sdk.bases.sensor import BaseSensorOperator
 
+from conveyor import connections
 from conveyor.units import as_utc
 from conveyor_plugin.triggers.watermark import StreamWatermarkTrigger, watermark_of
 
@@ -28,6 +29,7 @@ class StreamWatermarkSensor(BaseSensorOperator):
     """Succeeds once `stream`'s watermark is at or after `passed` + `margin`.
 
     `passed` is an ISO-8601 time (templated, e.g. "{{ data_interval_end }}"); naive means UTC.
+    The ledger is read in the lake of `lake_conn_id`.
     """
 
     template_fields: Sequence[str] = ("stream", "passed", "catalog_path")
@@ -39,6 +41,7 @@ class StreamWatermarkSensor(BaseSensorOperator):
         passed: str,
         margin: timedelta = timedelta(0),
         catalog_path: str | None = None,
+        lake_conn_id: str = connections.LAKE,
         deferrable: bool = True,
         mode: str = "reschedule",
         **kwargs: Any,
@@ -48,6 +51,7 @@ class StreamWatermarkSensor(BaseSensorOperator):
         self.passed = passed
         self.margin = margin
         self.catalog_path = catalog_path
+        self.lake_conn_id = lake_conn_id
         self.deferrable = deferrable
 
     def target(self) -> datetime:
@@ -56,7 +60,10 @@ class StreamWatermarkSensor(BaseSensorOperator):
         return as_utc(datetime.fromisoformat(str(self.passed))) + self.margin
 
     def poke(self, context: Context) -> bool:
-        watermark = watermark_of(self.stream, self.catalog_path)
+        from conveyor_plugin.hooks.lake import ConveyorLakeHook
+
+        settings = ConveyorLakeHook(self.lake_conn_id).settings
+        watermark = watermark_of(self.stream, settings, self.catalog_path)
         target = self.target()
         self.log.info("stream %s: watermark %s, waiting for %s", self.stream, watermark, target)
         return watermark is not None and watermark >= target
@@ -70,6 +77,7 @@ class StreamWatermarkSensor(BaseSensorOperator):
                 target=self.target().isoformat(),
                 poll_interval=float(self.poke_interval),
                 catalog_path=self.catalog_path,
+                lake_conn_id=self.lake_conn_id,
             ),
             method_name="execute_complete",
             timeout=timedelta(seconds=float(self.timeout)) if self.timeout else None,

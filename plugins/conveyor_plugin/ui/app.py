@@ -25,11 +25,14 @@ _cache: dict[str, tuple[float, dict[str, Any]]] = {}
 
 
 def _overview() -> dict[str, Any]:
+    from conveyor import connections
     from conveyor.catalog import resolve_catalog
     from conveyor.overview import pipeline_overview
-    from conveyor.settings import get_settings
+    from conveyor_plugin.hooks.connections import pipeline_settings
 
-    settings = get_settings()
+    settings = pipeline_settings(
+        kafka_conn_id=connections.KAFKA_ADMIN, lake_conn_id=connections.LAKE
+    )
     return pipeline_overview(settings, resolve_catalog(settings))
 
 

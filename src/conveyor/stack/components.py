@@ -19,7 +19,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from conveyor import jars
+from conveyor import connections, jars
 from conveyor.settings import LOOPBACK, Settings
 from conveyor.stack import config_files
 from conveyor.stack.process import ComponentStartError, log_tail
@@ -248,16 +248,16 @@ def airflow_env(
     """Environment shared by every Airflow process of the embedded stack (and by dag.test())."""
     home = settings.home / "airflow"
     api = f"http://{LOOPBACK}:{ports['airflow']}"
-    kafka_conn = {
-        "conn_type": "kafka",
-        "extra": {"bootstrap.servers": endpoints["kafka_bootstrap"]},
-    }
-    spark_conn = {"conn_type": "spark", "host": settings.spark_master}
-    lake_conn = {
-        "conn_type": "hdfs",
-        "host": endpoints["hdfs_uri"],
-        "extra": {"lake_path": settings.lake_path, "checkpoint_path": settings.checkpoint_path},
-    }
+    registered = connections.airflow_connections(
+        Settings(
+            **{
+                **settings.model_dump(),
+                "kafka_bootstrap": endpoints["kafka_bootstrap"],
+                "hdfs_uri": endpoints["hdfs_uri"],
+                "webhdfs_url": endpoints["namenode_http"],
+            }
+        )
+    )
     venv_bin = str(Path(sys.executable).parent)
     env = {
         "AIRFLOW_HOME": str(home),
@@ -280,9 +280,8 @@ def airflow_env(
         "AIRFLOW__DAG_PROCESSOR__REFRESH_INTERVAL": "10",
         "AIRFLOW__LOGGING__WORKER_LOG_SERVER_PORT": str(ports["airflow_worker_logs"]),
         "AIRFLOW__LOGGING__TRIGGER_LOG_SERVER_PORT": str(ports["airflow_trigger_logs"]),
-        f"AIRFLOW_CONN_{settings.airflow_kafka_conn_id.upper()}": json.dumps(kafka_conn),
-        "AIRFLOW_CONN_CONVEYOR_SPARK": json.dumps(spark_conn),
-        "AIRFLOW_CONN_CONVEYOR_LAKE": json.dumps(lake_conn),
+        # one connection per role (conveyor.connections)
+        **{f"AIRFLOW_CONN_{cid.upper()}": json.dumps(c) for cid, c in registered.items()},
         "CONVEYOR_HOME": str(settings.home),
         "CONVEYOR_JARS_DIR": str(settings.jars_dir),
         "PATH": venv_bin + os.pathsep + os.environ.get("PATH", ""),

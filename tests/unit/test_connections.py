@@ -1,0 +1,150 @@
+"""Connections per role: every operator, sensor and trigger takes its connection ids, with the
+defaults of `conveyor.connections`, and builds its settings from those connections (not from
+the worker's CONVEYOR_* variables). Connections come from AIRFLOW_CONN_* variables: no server."""
+
+from __future__ import annotations
+
+import inspect
+import json
+from collections.abc import Iterator
+from typing import Any
+
+import pytest
+
+from conveyor import connections
+from conveyor.settings import Settings
+from conveyor.stack import components
+from tests.conftest import REPO
+
+KAFKA = {
+    "conn_type": "kafka",
+    "login": "ingest-bot",
+    "password": "s3cret",
+    "extra": {
+        "bootstrap.servers": "broker1:9093,broker2:9093",
+        "security.protocol": "SASL_SSL",
+        "sasl.mechanism": "SCRAM-SHA-512",
+    },
+}
+LAKE = {
+    "conn_type": "hdfs",
+    "host": "lake-ns",
+    "extra": {"lake_path": "/data/lake", "checkpoint_path": "/data/checkpoints"},
+}
+SPARK = {"conn_type": "spark", "host": "spark://master", "port": 7077}
+
+
+@pytest.fixture
+def plugin(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
+    """The plugin importable, the worker's environment pointing elsewhere, and one Airflow
+    connection per role under test ids."""
+    monkeypatch.syspath_prepend(str(REPO / "plugins"))
+    monkeypatch.setenv("CONVEYOR_KAFKA_BOOTSTRAP", "worker-env:9092")
+    monkeypatch.setenv("CONVEYOR_HDFS_URI", "hdfs://worker-env:8020")
+    for conn_id, conn in (("cvt_kafka", KAFKA), ("cvt_lake", LAKE), ("cvt_spark", SPARK)):
+        monkeypatch.setenv(f"AIRFLOW_CONN_{conn_id.upper()}", json.dumps(conn))
+    yield
+
+
+def test_settings_come_from_each_roles_connection(plugin: None) -> None:
+    from conveyor_plugin.hooks.connections import pipeline_settings
+
+    settings = pipeline_settings(
+        kafka_conn_id="cvt_kafka", lake_conn_id="cvt_lake", spark_conn_id="cvt_spark"
+    )
+    assert settings.kafka_servers == "broker1:9093,broker2:9093"
+    assert (settings.kafka_security_protocol, settings.kafka_sasl_mechanism) == (
+        "SASL_SSL",
+        "SCRAM-SHA-512",
+    )
+    assert settings.kafka_sasl_username == "ingest-bot"
+    assert settings.lake_uri == "hdfs://lake-ns/data/lake"
+    assert settings.checkpoint_uri == "hdfs://lake-ns/data/checkpoints"
+    assert settings.spark_master == "spark://master:7077"
+    # a role left out keeps the worker's environment
+    assert pipeline_settings(lake_conn_id="cvt_lake").kafka_servers == "worker-env:9092"
+
+
+def test_spark_job_gets_its_connections_as_environment(plugin: None) -> None:
+    from conveyor_plugin.operators.spark import ConveyorSparkSubmitOperator
+
+    task = ConveyorSparkSubmitOperator(
+        task_id="ingest",
+        job="stream_ingest.py",
+        kafka_conn_id="cvt_kafka",
+        lake_conn_id="cvt_lake",
+        env_vars={"CONVEYOR_LAKE_PATH": "/chosen/by/the/task"},
+    )
+    env = task.job_environment(task.job_settings())
+    assert env["CONVEYOR_KAFKA_BOOTSTRAP"] == "broker1:9093,broker2:9093"
+    assert env["CONVEYOR_KAFKA_SASL_PASSWORD"] == "s3cret"
+    assert env["CONVEYOR_HDFS_URI"] == "hdfs://lake-ns"
+    assert env["CONVEYOR_LAKE_PATH"] == "/chosen/by/the/task"  # the task's own env_vars win
+    # what the job makes of that environment
+    job = Settings(**{k.removeprefix("CONVEYOR_").lower(): v for k, v in env.items()})
+    assert job.kafka_client_options()["sasl_plain_password"] == "s3cret"
+
+
+def test_every_operator_sensor_and_trigger_defaults_to_the_roles_ids(plugin: None) -> None:
+    from conveyor_plugin.hooks.kafka import ConveyorKafkaHook
+    from conveyor_plugin.hooks.lake import ConveyorLakeHook
+    from conveyor_plugin.operators.maintenance import (
+        CompactTableOperator,
+        VacuumTableOperator,
+        _TableOperator,
+    )
+    from conveyor_plugin.operators.spark import ConveyorSparkSubmitOperator
+    from conveyor_plugin.operators.topics import TopicsApplyOperator, TopicsPlanOperator
+    from conveyor_plugin.sensors.maintenance import TableNeedsCompactionSensor
+    from conveyor_plugin.sensors.watermark import StreamWatermarkSensor
+    from conveyor_plugin.triggers.watermark import StreamWatermarkTrigger
+
+    def defaults(cls: type[Any]) -> dict[str, Any]:
+        found = {}
+        for klass in cls.__mro__:
+            if "__init__" in vars(klass):
+                for name, p in inspect.signature(klass.__init__).parameters.items():
+                    if name.endswith("conn_id") and p.default is not inspect.Parameter.empty:
+                        found.setdefault(name, p.default)
+        return found
+
+    assert defaults(ConveyorSparkSubmitOperator) == {
+        "spark_conn_id": connections.SPARK,
+        "kafka_conn_id": connections.KAFKA_INGEST,
+        "lake_conn_id": connections.LAKE,
+        "conn_id": "spark_default",  # the provider's own, which ours always sets
+    }
+    for cls in (CompactTableOperator, VacuumTableOperator, _TableOperator):
+        assert defaults(cls) == {
+            "lake_conn_id": connections.LAKE,
+            "spark_conn_id": connections.SPARK,
+        }
+    for cls in (TableNeedsCompactionSensor, StreamWatermarkSensor, StreamWatermarkTrigger):
+        assert defaults(cls) == {"lake_conn_id": connections.LAKE}, cls
+    for cls in (TopicsPlanOperator, TopicsApplyOperator, ConveyorKafkaHook):
+        assert defaults(cls) == {"kafka_conn_id": connections.KAFKA_ADMIN}, cls
+    assert defaults(ConveyorLakeHook) == {"lake_conn_id": connections.LAKE}
+    # the trigger carries its connection id to the triggerer
+    trigger = StreamWatermarkTrigger("clicks", "2026-03-02T00:00:00+00:00", lake_conn_id="x")
+    assert trigger.serialize()[1]["lake_conn_id"] == "x"
+
+
+def test_the_embedded_stack_registers_every_role() -> None:
+    env = components.airflow_env(
+        Settings(),
+        ports={"airflow": 1, "airflow_worker_logs": 2, "airflow_trigger_logs": 3},
+        secrets={"api_secret": "a", "jwt_secret": "j", "fernet_key": "f"},
+        endpoints={
+            "kafka_bootstrap": "127.0.0.1:9",
+            "hdfs_uri": "hdfs://127.0.0.1:8",
+            "namenode_http": "http://127.0.0.1:7",
+        },
+    )
+    registered = {
+        key.removeprefix("AIRFLOW_CONN_").lower(): json.loads(value)
+        for key, value in env.items()
+        if key.startswith("AIRFLOW_CONN_")
+    }
+    assert set(registered) == set(connections.ALL)
+    assert registered[connections.KAFKA_INGEST]["extra"]["bootstrap.servers"] == "127.0.0.1:9"
+    assert registered[connections.LAKE]["extra"]["webhdfs_url"] == "http://127.0.0.1:7"
