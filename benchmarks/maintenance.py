@@ -123,9 +123,9 @@ def _layout(stats: Any) -> dict[str, Any]:
 
 
 def _rewrite(spark: Any, settings: Any, catalog: Any, ref: Any, zorder: bool) -> dict[str, Any]:
-    from conveyor.maintenance import compact_table
+    from conveyor.maintenance import CompactOptions, compact_table
 
-    run = compact_table(spark, settings, catalog, ref, zorder=zorder)
+    run = compact_table(spark, settings, catalog, ref, CompactOptions(zorder=zorder))
     mb = run.bytes_before / 1024 / 1024
     return {
         "status": run.status.value,

@@ -36,33 +36,30 @@ def main(argv: list[str] | None = None) -> int:
 
     from conveyor.catalog import resolve_catalog
     from conveyor.errors import ConveyorError
-    from conveyor.maintenance import maintain, select_tables
+    from conveyor.maintenance import CompactOptions, VacuumOptions, maintain, select_tables
     from conveyor.settings import get_settings
     from conveyor.spark.session import build_session
     from conveyor.units import parse_duration
 
     settings = get_settings()
+    options: CompactOptions | VacuumOptions
     try:
         catalog = resolve_catalog(settings, args.catalog)
         tables = select_tables(catalog, args.table, args.all)
-        retention = parse_duration(args.retain) if args.retain else None
+        if args.operation == "vacuum":
+            retention = parse_duration(args.retain) if args.retain else None
+            options = VacuumOptions(retention=retention, dry_run=args.dry_run)
+            options.refuse_unsafe(settings, tables)
+        else:
+            options = CompactOptions(
+                zorder=args.zorder, include_open=args.include_open, force=args.force
+            )
     except (ConveyorError, ValueError) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 1
     spark = build_session(settings, f"conveyor-{args.operation}")
     try:
-        runs = maintain(
-            spark,
-            settings,
-            catalog,
-            args.operation,
-            tables,
-            zorder=args.zorder,
-            include_open=args.include_open,
-            force=args.force,
-            dry_run=args.dry_run,
-            retention=retention,
-        )
+        runs = maintain(spark, settings, catalog, tables, options)
     except ConveyorError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return exc.exit_code

@@ -20,8 +20,10 @@ import pytest
 from conveyor.catalog import Catalog, Layer, TableRef, checkpoint_uri, table_uri
 from conveyor.ingest.stream import ingest_stream
 from conveyor.maintenance import (
+    CompactOptions,
     LockHeld,
     RunStatus,
+    VacuumOptions,
     VacuumRefused,
     compact_table,
     find_table,
@@ -217,7 +219,9 @@ def test_ten_compactions_never_disturb_a_running_stream(
                 )
             except TimeoutError as exc:
                 pytest.fail(f"cycle {cycle + 1}: {exc}; thread dumps:\n{thread_dumps(job, log)}")
-            run = compact_table(spark, settings, catalog, ref, zorder=cycle % 3 == 2)
+            run = compact_table(
+                spark, settings, catalog, ref, CompactOptions(zorder=cycle % 3 == 2)
+            )
             assert run.status == RunStatus.DONE, run.message
             assert run.version_before is not None and run.version_after is not None
             committed = run.version_after
@@ -280,7 +284,7 @@ def test_two_compactions_at_once_end_cleanly(
         def run(i: int) -> None:
             start.wait()
             try:
-                outcome[i] = compact_table(spark, settings, catalog, ref, **options)
+                outcome[i] = compact_table(spark, settings, catalog, ref, CompactOptions(**options))
             except Exception as exc:  # reported below: both must end cleanly
                 outcome[i] = exc
 
@@ -359,7 +363,7 @@ def test_vacuum_keeps_the_safe_retention_and_the_stream_survives(
     before_compaction = table_stats(settings, ref)
     assert before_compaction is not None and before_compaction.files >= 3
     content = _content(spark, uri, before_compaction.version)
-    compacted = compact_table(spark, settings, catalog, ref, force=True)
+    compacted = compact_table(spark, settings, catalog, ref, CompactOptions(force=True))
     assert compacted.status == RunStatus.DONE
     assert compacted.version_after is not None
     partition = compacted.partitions
@@ -385,11 +389,11 @@ def test_vacuum_keeps_the_safe_retention_and_the_stream_survives(
 
     for unsafe in (timedelta(hours=1), timedelta(days=6)):
         with pytest.raises(VacuumRefused) as refused:
-            vacuum_table(spark, settings, catalog, ref, retention=unsafe)
+            vacuum_table(spark, settings, catalog, ref, VacuumOptions(retention=unsafe))
         assert "refused to vacuum" in str(refused.value) and "7d" in str(refused.value)
     assert present() == everything
 
-    dry = vacuum_table(spark, settings, catalog, ref, dry_run=True)
+    dry = vacuum_table(spark, settings, catalog, ref, VacuumOptions(dry_run=True))
     assert dry.status == RunStatus.DRY_RUN
     assert dry.paths == [old_orphan]
     assert present() == everything
@@ -403,14 +407,13 @@ def test_vacuum_keeps_the_safe_retention_and_the_stream_survives(
     # the test-only floor: the CLI needs --i-know-this-is-a-test for it, and Delta's own
     # retention check still refuses unless a test session turns it off
     testing = Settings(test_only_min_vacuum_retention="0s")
+    to_zero = VacuumOptions(retention=timedelta(0), allow_test_floor=True)
     with pytest.raises(VacuumRefused, match="Delta refused"):
-        vacuum_table(spark, testing, catalog, ref, retention=timedelta(0), allow_test_floor=True)
+        vacuum_table(spark, testing, catalog, ref, to_zero)
     assert present() == everything - {old_orphan}
     test_session = spark.newSession()
     test_session.conf.set("spark.databricks.delta.retentionDurationCheck.enabled", "false")
-    zero = vacuum_table(
-        test_session, testing, catalog, ref, retention=timedelta(0), allow_test_floor=True
-    )
+    zero = vacuum_table(test_session, testing, catalog, ref, to_zero)
     assert zero.status == RunStatus.DONE
     remaining = present()
     assert not (rewritten - referenced) & remaining, "unreferenced files survived a 0h vacuum"

@@ -22,7 +22,7 @@ import pytest
 
 from conveyor.catalog import Catalog, Layer, ledger_uri, load_catalog, table_uri
 from conveyor.ingest.stream import ingest_stream
-from conveyor.maintenance import compact_table
+from conveyor.maintenance import CompactOptions, compact_table
 from conveyor.produce import (
     BAD_KINDS,
     Event,
@@ -90,7 +90,11 @@ def known(stack: dict[str, Any], spark: Any) -> dict[str, Any]:
             spark, settings, catalog, name, available_now=True, max_offsets_per_trigger=100
         )
     compact_table(
-        spark, settings, catalog, clicks.table(Layer.SILVER), force=True, include_open=True
+        spark,
+        settings,
+        catalog,
+        clicks.table(Layer.SILVER),
+        CompactOptions(force=True, include_open=True),
     )
     reasons = Counter(REASON_OF.get(kind, kind) for kind in BAD_KINDS)
     return {"catalog": catalog, "settings": settings, "reasons": dict(reasons)}

@@ -21,7 +21,7 @@ from conveyor.maintenance import (
 )
 from conveyor.maintenance.conflicts import is_conflict
 from conveyor.maintenance.retention import span, whole_hours
-from conveyor.maintenance.vacuum import check_requested
+from conveyor.maintenance.vacuum import VacuumOptions
 from conveyor.settings import Settings
 from tests.catalogs import catalog_variant, stream_named
 
@@ -123,13 +123,15 @@ def test_table_selection_and_retention_mistakes_are_refused_with_reasons(tmp_pat
     ref = find_table(catalog, silver)
     settings = Settings()
     with pytest.raises(VacuumRefused) as refused:
-        check_requested(settings, ref, timedelta(hours=1), allow_test_floor=False)
+        VacuumOptions(retention=timedelta(hours=1)).refuse_unsafe(settings, [ref])
     message = str(refused.value)
     assert message.startswith(f"refused to vacuum {silver} keeping only 1h of history")
     assert "catalog's vacuum_retention (7d) and Delta's minimum (7d)" in message
     assert "Keep at least 168h" in message
-    check_requested(settings, ref, timedelta(days=8), allow_test_floor=False)
+    VacuumOptions(retention=timedelta(days=8)).refuse_unsafe(settings, [ref])
+    to_zero = VacuumOptions(retention=timedelta(0), allow_test_floor=True)
     with pytest.raises(VacuumRefused, match="CONVEYOR_TEST_ONLY_MIN_VACUUM_RETENTION"):
-        check_requested(settings, ref, timedelta(0), allow_test_floor=True)
+        to_zero.refuse_unsafe(settings, [ref])
     testing = Settings(test_only_min_vacuum_retention="0s")
-    check_requested(testing, ref, timedelta(0), allow_test_floor=True)
+    to_zero.refuse_unsafe(testing, [ref])
+    VacuumOptions().refuse_unsafe(settings, [ref])  # the safe retention is never refused

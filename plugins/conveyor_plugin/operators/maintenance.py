@@ -110,19 +110,13 @@ class CompactTableOperator(_TableOperator):
         self.include_open = include_open
 
     def execute(self, context: Context) -> dict[str, Any]:
-        from conveyor.maintenance import compact_table
+        from conveyor.maintenance import CompactOptions, compact_table
         from conveyor.spark.session import spark_session
 
         settings, catalog, ref = self.resolve()
+        options = CompactOptions(zorder=as_flag(self.zorder), include_open=self.include_open)
         with spark_session(settings, f"conveyor-compact-{ref.name}") as spark:
-            run = compact_table(
-                spark,
-                settings,
-                catalog,
-                ref,
-                zorder=as_flag(self.zorder),
-                include_open=self.include_open,
-            )
+            run = compact_table(spark, settings, catalog, ref, options)
         return self.report(run)
 
 

@@ -54,25 +54,17 @@ def compact(
     catalog: CatalogOption = None,
 ) -> None:
     """Compact closed partitions that crossed the catalog's small-file thresholds."""
-    from conveyor.maintenance import maintain, print_runs, select_tables
+    from conveyor.maintenance import CompactOptions, maintain, print_runs, select_tables
     from conveyor.spark.session import spark_session
 
     settings, spec = settings_and_catalog(catalog)
     refs = select_tables(spec, table, every)
+    options = CompactOptions(zorder=zorder, include_open=include_open, force=force)
     with (
         spark_session(settings, "conveyor-compact") as spark,
         console.status(f"compacting {len(refs)} table(s)"),
     ):
-        runs = maintain(
-            spark,
-            settings,
-            spec,
-            "compact",
-            refs,
-            zorder=zorder,
-            include_open=include_open,
-            force=force,
-        )
+        runs = maintain(spark, settings, spec, refs, options)
     if as_json:
         typer.echo(json.dumps([r.to_dict() for r in runs], indent=2))
         return
@@ -103,8 +95,7 @@ def vacuum(
     catalog: CatalogOption = None,
 ) -> None:
     """Delete files no version inside the safe retention needs (VACUUM)."""
-    from conveyor.maintenance import maintain, print_runs, select_tables
-    from conveyor.maintenance.vacuum import check_requested
+    from conveyor.maintenance import VacuumOptions, maintain, print_runs, select_tables
     from conveyor.spark.session import spark_session
     from conveyor.units import parse_duration
 
@@ -114,22 +105,13 @@ def vacuum(
         retention = parse_duration(retain) if retain is not None else None
     except ValueError as exc:
         raise ConveyorError(f"--retain {retain!r}: {exc}") from None
-    for ref in refs:
-        check_requested(settings, ref, retention, allow_test_floor=test_only)
+    options = VacuumOptions(retention=retention, dry_run=dry_run, allow_test_floor=test_only)
+    options.refuse_unsafe(settings, refs)
     with (
         spark_session(settings, "conveyor-vacuum") as spark,
         console.status(f"vacuuming {len(refs)} table(s)"),
     ):
-        runs = maintain(
-            spark,
-            settings,
-            spec,
-            "vacuum",
-            refs,
-            dry_run=dry_run,
-            retention=retention,
-            allow_test_floor=test_only,
-        )
+        runs = maintain(spark, settings, spec, refs, options)
     if as_json:
         typer.echo(json.dumps([r.to_dict() for r in runs], indent=2))
         return

@@ -16,7 +16,12 @@
 
 from __future__ import annotations
 
-from conveyor.maintenance.compact import CompactionConflict, compact_table, plan_compaction
+from conveyor.maintenance.compact import (
+    CompactionConflict,
+    CompactOptions,
+    compact_table,
+    plan_compaction,
+)
 from conveyor.maintenance.lock import LockHeld
 from conveyor.maintenance.log import MaintenanceRun, RunStatus, maintenance_log_uri
 from conveyor.maintenance.report import (
@@ -31,9 +36,10 @@ from conveyor.maintenance.report import (
 from conveyor.maintenance.retention import RetentionRule, safe_retention
 from conveyor.maintenance.stats import PartitionStats, TableStats, table_stats
 from conveyor.maintenance.targets import UnknownTable, find_table, select_tables
-from conveyor.maintenance.vacuum import VacuumRefused, vacuum_table
+from conveyor.maintenance.vacuum import VacuumOptions, VacuumRefused, vacuum_table
 
 __all__ = [
+    "CompactOptions",
     "CompactionConflict",
     "LockHeld",
     "MaintenanceRun",
@@ -43,6 +49,7 @@ __all__ = [
     "TableReport",
     "TableStats",
     "UnknownTable",
+    "VacuumOptions",
     "VacuumRefused",
     "compact_table",
     "find_table",

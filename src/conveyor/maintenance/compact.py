@@ -11,11 +11,9 @@ DELETE) is retried with exponential backoff, re-planning each time. One lease pe
 from __future__ import annotations
 
 import logging
-import random
-import time
 import uuid
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
 from conveyor.catalog import Catalog, MaintenancePolicy, TableRef, table_uri
@@ -26,8 +24,6 @@ from conveyor.maintenance.stats import PartitionStats, TableStats, table_stats
 from conveyor.settings import Settings
 
 if TYPE_CHECKING:
-    from datetime import timedelta
-
     from pyspark.sql import SparkSession
 
 log = logging.getLogger(__name__)
@@ -39,6 +35,21 @@ HISTORY_SCAN = 200  # commits searched for our OPTIMIZE (a busy stream commits m
 
 class CompactionConflict(ConveyorError):
     """OPTIMIZE kept conflicting with concurrent rewrites of the same files."""
+
+
+@dataclass(frozen=True)
+class CompactOptions:
+    """How to compact: `zorder` by the catalog's zorder_by (tables without it are bin-packed),
+    `include_open` partitions still inside the late-data tolerance, `force` 2+ small files
+    instead of min_small_files. `lock=False` skips the table's lease and relies on Delta's
+    conflict detection alone (tests use it); `attempts` bounds the conflict retries."""
+
+    zorder: bool = False
+    include_open: bool = False
+    force: bool = False
+    lock: bool = True
+    lock_ttl: timedelta = DEFAULT_TTL
+    attempts: int = ATTEMPTS
 
 
 @dataclass(frozen=True)
@@ -94,28 +105,21 @@ def compact_table(
     settings: Settings,
     catalog: Catalog,
     ref: TableRef,
-    *,
-    zorder: bool = False,
-    include_open: bool = False,
-    force: bool = False,
-    lock: bool = True,
-    lock_ttl: timedelta = DEFAULT_TTL,
-    attempts: int = ATTEMPTS,
+    options: CompactOptions = CompactOptions(),
 ) -> MaintenanceRun:
-    """Compact `ref` if its statistics say so; Z-order by the catalog's `zorder_by` instead of
-    bin-packing when `zorder` (tables without zorder_by are bin-packed).
+    """Compact `ref` if its statistics say so (see `CompactOptions`).
 
     Returns the run: DONE, SKIPPED (nothing to do; not logged), or LOCKED (another compaction
-    holds the table's lease; nothing done). Raises CompactionConflict after `attempts` conflicts.
-    `lock=False` skips the lease and relies on Delta's conflict detection alone (tests use it).
+    holds the table's lease; nothing done). Raises CompactionConflict after `options.attempts`
+    conflicts; any other failure is logged as FAILED and raised.
     """
-    operation = "zorder" if zorder and ref.zorder_by else "compact"
+    operation = "zorder" if options.zorder and ref.zorder_by else "compact"
     run = MaintenanceRun.start(uuid.uuid4().hex, ref, operation, datetime.now(UTC))
-    if not lock:
-        return _compact(spark, settings, catalog, ref, run, include_open, force, attempts)
+    if not options.lock:
+        return _compact(spark, settings, catalog, ref, run, options)
     try:
-        with table_lock(spark, settings, ref.name, "compact", ttl=lock_ttl):
-            return _compact(spark, settings, catalog, ref, run, include_open, force, attempts)
+        with table_lock(spark, settings, ref.name, "compact", ttl=options.lock_ttl):
+            return _compact(spark, settings, catalog, ref, run, options)
     except LockHeld as held:
         run.status, run.message = RunStatus.LOCKED, str(held)
         run.ended_at = datetime.now(UTC)
@@ -130,55 +134,80 @@ def _compact(
     catalog: Catalog,
     ref: TableRef,
     run: MaintenanceRun,
-    include_open: bool,
-    force: bool,
-    attempts: int,
+    options: CompactOptions,
 ) -> MaintenanceRun:
+    """Plan against the latest version and OPTIMIZE; a conflict with another rewrite backs
+    off (exponential, jittered) and plans again."""
+    from tenacity import (
+        RetryCallState,
+        RetryError,
+        Retrying,
+        retry_if_exception,
+        stop_after_attempt,
+        wait_random_exponential,
+    )
+
     from conveyor.maintenance.conflicts import is_conflict
 
     tolerance = catalog.stream(ref.stream).event_schema.late_tolerance
-    for attempt in range(1, attempts + 1):
-        run.attempts = attempt
+
+    def attempt() -> tuple[CompactionPlan, dict[str, Any]] | None:
+        run.attempts += 1
         stats = table_stats(settings, ref)
         if stats is None:
-            return _finish(run, RunStatus.SKIPPED, f"table {ref.name} does not exist yet")
+            _finish(run, RunStatus.SKIPPED, f"table {ref.name} does not exist yet")
+            return None
         plan = plan_compaction(
             stats,
             ref.maintenance,
             tolerance,
             datetime.now(UTC),
-            include_open=include_open,
-            force=force,
+            include_open=options.include_open,
+            force=options.force,
         )
         run.version_before, run.table_files_before = stats.version, stats.files
         run.table_files_after = stats.files
         if not plan.partitions:
-            return _finish(run, RunStatus.SKIPPED, plan.describe())
+            _finish(run, RunStatus.SKIPPED, plan.describe())
+            return None
         log.info("%s: %s (version %d)", ref.name, plan.describe(), stats.version)
-        try:
-            metrics = _optimize(spark, settings, ref, plan, run.operation == "zorder")
-            break
-        except Exception as exc:
-            if not is_conflict(exc):
-                _finish(run, RunStatus.FAILED, f"{type(exc).__name__}: {_first_line(exc)}")
-                record_run(spark, settings, run)
-                raise
-            if attempt == attempts:
-                message = (
-                    f"compaction of {ref.name} conflicted with concurrent rewrites {attempts} "
-                    f"times; last: {_first_line(exc)}. Run it again later."
-                )
-                _finish(run, RunStatus.FAILED, message)
-                record_run(spark, settings, run)
-                raise CompactionConflict(message) from exc
-            pause = BACKOFF_S * 2 ** (attempt - 1) * (1 + random.random())
-            log.warning(
-                "%s: compaction conflicted (%s); retrying in %.1fs",
-                ref.name,
-                _first_line(exc),
-                pause,
-            )
-            time.sleep(pause)  # backoff before re-planning against the new version
+        return plan, _optimize(spark, settings, ref, plan, run.operation == "zorder")
+
+    def backing_off(state: RetryCallState) -> None:
+        failure = state.outcome.exception() if state.outcome else None
+        pause = state.next_action.sleep if state.next_action else 0.0
+        log.warning(
+            "%s: compaction conflicted (%s); retrying in %.1fs",
+            ref.name,
+            _first_line(failure) if failure else "?",
+            pause,
+        )
+
+    retrying = Retrying(
+        retry=retry_if_exception(is_conflict),
+        stop=stop_after_attempt(options.attempts),
+        wait=wait_random_exponential(multiplier=BACKOFF_S, max=BACKOFF_S * 2**options.attempts),
+        before_sleep=backing_off,
+    )
+    run.attempts = 0
+    try:
+        done = retrying(attempt)
+    except RetryError as spent:  # every attempt conflicted
+        last = spent.last_attempt.exception() or spent
+        message = (
+            f"compaction of {ref.name} conflicted with concurrent rewrites {options.attempts} "
+            f"times; last: {_first_line(last)}. Run it again later."
+        )
+        _finish(run, RunStatus.FAILED, message)
+        record_run(spark, settings, run)
+        raise CompactionConflict(message) from last
+    except Exception as exc:
+        _finish(run, RunStatus.FAILED, f"{type(exc).__name__}: {_first_line(exc)}")
+        record_run(spark, settings, run)
+        raise
+    if done is None:
+        return run
+    plan, metrics = done
     _fill_outcome(spark, settings, ref, run, plan, metrics)
     record_run(spark, settings, run)
     return run

@@ -5,63 +5,36 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass
-from datetime import UTC, datetime, timedelta
-from typing import TYPE_CHECKING, Any, Literal
+from datetime import UTC, datetime
+from typing import TYPE_CHECKING, Any
 
 from rich.console import Console
 from rich.markup import escape
 from rich.table import Table
 
 from conveyor.catalog import Catalog, TableRef, table_uri
-from conveyor.maintenance.compact import compact_table, plan_compaction
+from conveyor.maintenance.compact import CompactOptions, compact_table, plan_compaction
 from conveyor.maintenance.log import MaintenanceRun, last_done
 from conveyor.maintenance.stats import table_stats
-from conveyor.maintenance.vacuum import check_requested, vacuum_table
+from conveyor.maintenance.vacuum import VacuumOptions, vacuum_table
 from conveyor.settings import Settings
 
 if TYPE_CHECKING:
     from pyspark.sql import SparkSession
-
-Operation = Literal["compact", "vacuum"]
 
 
 def maintain(
     spark: SparkSession,
     settings: Settings,
     catalog: Catalog,
-    operation: Operation,
     tables: Sequence[TableRef],
-    *,
-    zorder: bool = False,
-    include_open: bool = False,
-    force: bool = False,
-    dry_run: bool = False,
-    retention: timedelta | None = None,
-    allow_test_floor: bool = False,
+    options: CompactOptions | VacuumOptions,
 ) -> list[MaintenanceRun]:
-    """Compact or vacuum each table in turn (see `compact_table`, `vacuum_table`). A retention
-    that is unsafe for any of the tables is refused before anything runs."""
-    if operation == "vacuum":
-        for ref in tables:
-            check_requested(settings, ref, retention, allow_test_floor=allow_test_floor)
-        return [
-            vacuum_table(
-                spark,
-                settings,
-                catalog,
-                ref,
-                retention=retention,
-                dry_run=dry_run,
-                allow_test_floor=allow_test_floor,
-            )
-            for ref in tables
-        ]
-    return [
-        compact_table(
-            spark, settings, catalog, ref, zorder=zorder, include_open=include_open, force=force
-        )
-        for ref in tables
-    ]
+    """Compact (CompactOptions) or vacuum (VacuumOptions) each table in turn. Callers check a
+    vacuum retention with `VacuumOptions.refuse_unsafe` before starting Spark."""
+    if isinstance(options, VacuumOptions):
+        return [vacuum_table(spark, settings, catalog, ref, options) for ref in tables]
+    return [compact_table(spark, settings, catalog, ref, options) for ref in tables]
 
 
 def maintenance_pass(
@@ -78,18 +51,10 @@ def maintenance_pass(
     small-file count that triggers compaction to 2 and `include_open` takes partitions still
     inside the late-data tolerance too (e.g. for a demo with few, recent files)."""
     tables = list(catalog.tables())
-    runs = maintain(
-        spark,
-        settings,
-        catalog,
-        "compact",
-        tables,
-        zorder=True,
-        force=force,
-        include_open=include_open,
-    )
+    compaction = CompactOptions(zorder=True, force=force, include_open=include_open)
+    runs = maintain(spark, settings, catalog, tables, compaction)
     if vacuum:
-        runs += maintain(spark, settings, catalog, "vacuum", tables)
+        runs += maintain(spark, settings, catalog, tables, VacuumOptions())
     return runs
 
 

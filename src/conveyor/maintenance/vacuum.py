@@ -14,8 +14,9 @@ from __future__ import annotations
 
 import logging
 import uuid
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterable, Iterator, Mapping
 from contextlib import contextmanager
+from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING
 
@@ -62,23 +63,35 @@ def test_floor(settings: Settings) -> timedelta:
         raise VacuumRefused(f"{TEST_FLOOR_VARIABLE}={raw!r}: {exc}") from None
 
 
-def check_requested(
-    settings: Settings, ref: TableRef, retention: timedelta | None, *, allow_test_floor: bool
-) -> None:
-    """Refuse, before any Spark work, a retention below what is known to be unsafe already."""
-    if retention is None:
-        return
-    if allow_test_floor:
-        floor, why = test_floor(settings), f"{TEST_FLOOR_VARIABLE} (test only)"
-    else:
-        floor = static_floor(ref)
-        why = (
-            f"the largest of the catalog's vacuum_retention "
-            f"({span(ref.maintenance.vacuum_retention)}) and Delta's minimum (7d); the stream "
-            "lag in the ledger can only raise it"
-        )
-    if retention < floor:
-        raise VacuumRefused(_refusal(ref, retention, floor, why))
+@dataclass(frozen=True)
+class VacuumOptions:
+    """How to vacuum: keep `retention` of history (None: the safe retention; less is refused),
+    only list the files with `dry_run`, and with `allow_test_floor` go down to the test-only
+    floor instead of the safe retention (tests only)."""
+
+    retention: timedelta | None = None
+    dry_run: bool = False
+    allow_test_floor: bool = False
+    lock_ttl: timedelta = DEFAULT_TTL
+
+    def refuse_unsafe(self, settings: Settings, tables: Iterable[TableRef]) -> None:
+        """Raise VacuumRefused, before any Spark work, when the retention is below what the
+        catalog alone already makes unsafe for any of the tables (the ledger's stream lag can
+        only raise the floor; `vacuum_table` checks that one)."""
+        if self.retention is None:
+            return
+        for ref in tables:
+            if self.allow_test_floor:
+                floor, why = test_floor(settings), f"{TEST_FLOOR_VARIABLE} (test only)"
+            else:
+                floor = static_floor(ref)
+                why = (
+                    f"the largest of the catalog's vacuum_retention "
+                    f"({span(ref.maintenance.vacuum_retention)}) and Delta's minimum (7d); the "
+                    "stream lag in the ledger can only raise it"
+                )
+            if self.retention < floor:
+                raise VacuumRefused(_refusal(ref, self.retention, floor, why))
 
 
 def vacuum_table(
@@ -86,19 +99,14 @@ def vacuum_table(
     settings: Settings,
     catalog: Catalog,
     ref: TableRef,
-    *,
-    retention: timedelta | None = None,
-    dry_run: bool = False,
-    allow_test_floor: bool = False,
-    lock_ttl: timedelta = DEFAULT_TTL,
+    options: VacuumOptions = VacuumOptions(),
 ) -> MaintenanceRun:
-    """VACUUM `ref`, keeping `retention` (default: the safe retention) of history.
+    """VACUUM `ref` (see `VacuumOptions`).
 
-    Raises VacuumRefused when `retention` is below the safe retention (below the test-only floor
-    when `allow_test_floor`), or when Delta's retention check refuses it. With `dry_run`
-    nothing is deleted and `run.paths` lists what would be.
+    Raises VacuumRefused when the retention is below the safe retention (below the test-only
+    floor when `allow_test_floor`), or when Delta's retention check refuses it; nothing is
+    deleted then. With `dry_run` nothing is deleted and `run.paths` lists what would be.
     """
-    check_requested(settings, ref, retention, allow_test_floor=allow_test_floor)
     run = MaintenanceRun.start(uuid.uuid4().hex, ref, "vacuum", datetime.now(UTC))
     uri = table_uri(settings, ref)
     if not table_exists(spark, uri):
@@ -106,16 +114,16 @@ def vacuum_table(
     rule = safe_retention(spark, settings, catalog.stream(ref.stream), ref)
     floor, why = (
         (test_floor(settings), f"{TEST_FLOOR_VARIABLE} (test only)")
-        if allow_test_floor
+        if options.allow_test_floor
         else (rule.safe, f"the safe retention: {rule.explain()}")
     )
-    keep = rule.safe if retention is None else retention
+    keep = rule.safe if options.retention is None else options.retention
     if keep < floor:
         raise VacuumRefused(_refusal(ref, keep, floor, why))
     run.retention_hours = float(whole_hours(keep))
     try:
-        with table_lock(spark, settings, ref.name, "vacuum", ttl=lock_ttl):
-            _vacuum(spark, uri, ref, run, dry_run, rule)
+        with table_lock(spark, settings, ref.name, "vacuum", ttl=options.lock_ttl):
+            _vacuum(spark, uri, ref, run, options.dry_run, rule)
     except LockHeld as held:
         _finish(run, RunStatus.LOCKED, str(held))
     if run.status != RunStatus.SKIPPED:
