@@ -19,6 +19,7 @@ from datetime import date, datetime, timedelta
 from typing import TYPE_CHECKING
 
 from conveyor.catalog import ledger_uri, table_uri
+from conveyor.rows import ddl, spark_fields
 from conveyor.settings import Settings
 
 if TYPE_CHECKING:
@@ -27,11 +28,6 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 
 RUNS_PATH = "_conveyor/analytics_runs"
-RUNS_SCHEMA = """
-    run_id STRING, clicks_stream STRING, logs_stream STRING, date DATE, reason STRING,
-    read_at TIMESTAMP, finished_at TIMESTAMP, click_events BIGINT, sessions BIGINT,
-    log_lines BIGINT, empty BOOLEAN
-"""
 
 
 @dataclass(frozen=True)
@@ -55,6 +51,10 @@ class DayRun:
 
     def as_row(self) -> dict[str, object]:
         return {**self.__dict__, "empty": self.empty}
+
+
+RUNS_SCHEMA = ddl([*spark_fields(DayRun), ("empty", "BOOLEAN")])
+"""The run log's columns: DayRun's fields and whether the day was empty."""
 
 
 def runs_uri(settings: Settings) -> str:

@@ -11,6 +11,8 @@ from dataclasses import dataclass, field
 from datetime import date, datetime
 from typing import TYPE_CHECKING, Any
 
+from conveyor.rows import SQL_INT, ddl, spark_fields
+
 if TYPE_CHECKING:
     import pyarrow as pa
     from pyspark.sql import SparkSession
@@ -21,46 +23,13 @@ validate, hold the batch), dedup (repeats in the batch and in silver, and the co
 silver / quarantine (that table's append, from its start to its commit), monitor
 (Kafka's end offsets for the backlog). The ledger's own append follows the row and is logged."""
 
-LEDGER_FIELDS = (
-    ("stream", "STRING"),
-    ("kind", "STRING"),
-    ("app_id", "STRING"),
-    ("batch_id", "BIGINT"),
-    (
-        "offsets",
-        "ARRAY<STRUCT<topic: STRING, partition: INT, start_offset: BIGINT, end_offset: BIGINT>>",
-    ),
-    (
-        "gaps",
-        "ARRAY<STRUCT<topic: STRING, partition: INT, from_offset: BIGINT, to_offset: BIGINT>>",
-    ),
-    ("rows_read", "BIGINT"),
-    ("bronze_rows", "BIGINT"),
-    ("silver_rows", "BIGINT"),
-    ("quarantined", "BIGINT"),
-    ("duplicates_dropped", "BIGINT"),
-    ("bronze_version", "BIGINT"),
-    ("silver_version", "BIGINT"),
-    ("quarantine_version", "BIGINT"),
-    ("event_dates", "ARRAY<DATE>"),
-    ("late_dates", "ARRAY<DATE>"),
-    ("max_event_time", "TIMESTAMP"),
-    ("started_at", "TIMESTAMP"),
-    ("ended_at", "TIMESTAMP"),
-    ("backlog", "BIGINT"),  # records Kafka held beyond the batch when it ended
-    # milliseconds each step of the batch took (see STEPS); null on gap rows
-    *((f"{step}_ms", "BIGINT") for step in STEPS),
-)
-LEDGER_SCHEMA = ", ".join(f"{name} {kind}" for name, kind in LEDGER_FIELDS)
-LEDGER_COLUMNS = [name for name, _ in LEDGER_FIELDS]
-
 
 @dataclass(frozen=True)
 class PartitionRange:
     """Offsets a batch read from one partition: start inclusive, end exclusive."""
 
     topic: str
-    partition: int
+    partition: int = field(metadata=SQL_INT)
     start_offset: int
     end_offset: int
 
@@ -70,7 +39,7 @@ class Gap:
     """Offsets that Kafka no longer held when the stream needed them: [from, to)."""
 
     topic: str
-    partition: int
+    partition: int = field(metadata=SQL_INT)
     from_offset: int
     to_offset: int
 
@@ -110,6 +79,17 @@ class LedgerEntry:
         row["gaps"] = [g.__dict__ for g in self.gaps]
         row.update({f"{step}_ms": self.step_ms.get(step) for step in STEPS})
         return row
+
+
+LEDGER_FIELDS = (
+    *spark_fields(LedgerEntry, skip=["step_ms"]),
+    # milliseconds each step of the batch took (see STEPS); null on gap rows
+    *((f"{step}_ms", "BIGINT") for step in STEPS),
+)
+"""The ledger's columns and their Spark types: LedgerEntry's fields, `step_ms` as one column
+per step."""
+LEDGER_SCHEMA = ddl(LEDGER_FIELDS)
+LEDGER_COLUMNS = [name for name, _ in LEDGER_FIELDS]
 
 
 def _arrow_type(ddl: str) -> pa.DataType:

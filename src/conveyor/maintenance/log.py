@@ -13,6 +13,7 @@ from enum import StrEnum
 from typing import TYPE_CHECKING, Any
 
 from conveyor.catalog import TableRef, table_uri
+from conveyor.rows import SQL_INT, ddl, spark_fields
 from conveyor.settings import Settings
 
 if TYPE_CHECKING:
@@ -23,13 +24,6 @@ log = logging.getLogger(__name__)
 MAINTENANCE_LOG_PATH = "_conveyor/maintenance"
 """The maintenance log table, relative to the lake."""
 
-LOG_SCHEMA = """
-    run_id STRING, table STRING, stream STRING, layer STRING, operation STRING, status STRING,
-    partitions ARRAY<STRING>, files_before BIGINT, files_after BIGINT, bytes_before BIGINT,
-    bytes_after BIGINT, table_files_before BIGINT, table_files_after BIGINT,
-    version_before BIGINT, version_after BIGINT, retention_hours DOUBLE, attempts INT,
-    started_at TIMESTAMP, ended_at TIMESTAMP, duration_s DOUBLE, message STRING
-"""
 APPEND_ATTEMPTS = 5
 
 
@@ -68,7 +62,7 @@ class MaintenanceRun:
     version_before: int | None = None
     version_after: int | None = None
     retention_hours: float | None = None
-    attempts: int = 1
+    attempts: int = field(default=1, metadata=SQL_INT)
     message: str = ""
     paths: list[str] = field(default_factory=list)  # a dry run's files (not recorded)
 
@@ -106,6 +100,10 @@ class MaintenanceRun:
         row["status"] = self.status.value
         row["duration_s"] = self.duration_s
         return row
+
+
+LOG_SCHEMA = ddl([*spark_fields(MaintenanceRun, skip=["paths"]), ("duration_s", "DOUBLE")])
+"""The maintenance log's columns: MaintenanceRun's fields (a dry run's paths are not kept)."""
 
 
 def maintenance_log_uri(settings: Settings) -> str:
