@@ -79,12 +79,17 @@ def has_silver(spark: SparkSession, settings: Settings, stream: StreamSpec) -> b
     return bool(DeltaTable.isDeltaTable(spark, table_uri(settings, stream.table(Layer.SILVER))))
 
 
-def silver(spark: SparkSession, settings: Settings, stream: StreamSpec) -> DataFrame:
+def silver(
+    spark: SparkSession, settings: Settings, stream: StreamSpec, *, exists: bool | None = None
+) -> DataFrame:
     """The stream's silver table; a stream with no silver table yet (declared, never ingested)
-    reads as an empty one of the same shape."""
+    reads as an empty one of the same shape. `exists`: whether the table exists, when the
+    caller already looked (`has_silver`); looked up otherwise."""
     from conveyor.ingest.batch import silver_schema
 
-    if not has_silver(spark, settings, stream):
+    if exists is None:
+        exists = has_silver(spark, settings, stream)
+    if not exists:
         return spark.createDataFrame([], silver_schema(stream))
     return spark.read.format("delta").load(table_uri(settings, stream.table(Layer.SILVER)))
 

@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING, Any
 
 from conveyor.analytics import daily, gold, runs
 from conveyor.analytics.sessions import session_window, sessions_on
-from conveyor.catalog import Catalog, Layer, table_uri
+from conveyor.catalog import Catalog, Layer, StreamSpec, table_uri
 from conveyor.errors import ConveyorError
 from conveyor.settings import Settings
 
@@ -92,7 +92,9 @@ def run_analytics(
     stream."""
     streams = gold.AnalyticsStreams.from_catalog(catalog)
     inputs = [s for s in (streams.clicks, streams.logs) if s is not None]
-    empty = [s.name for s in inputs if not gold.has_silver(spark, settings, s)]
+    # looked at once per run: a table that appears meanwhile is read by the next run
+    present = frozenset(s.name for s in inputs if gold.has_silver(spark, settings, s))
+    empty = [s.name for s in inputs if s.name not in present]
     for name in empty:
         log.warning("stream %s has no silver table yet (never ingested): read as empty", name)
     requested = sorted(set(days))
@@ -111,7 +113,9 @@ def run_analytics(
         log.info("late data changed %d computed day(s): %s", len(stale), stale or "none")
     summary = AnalyticsSummary(run_id=uuid.uuid4().hex[:12], empty_inputs=empty)
     for day, reason in plan:
-        result = compute_day(spark, settings, streams, day, run_id=summary.run_id, reason=reason)
+        result = compute_day(
+            spark, settings, streams, day, run_id=summary.run_id, reason=reason, present=present
+        )
         runs.record_run(spark, settings, result)
         summary.days.append(result)
     log.info("%s", summary.describe())
@@ -126,13 +130,19 @@ def compute_day(
     *,
     run_id: str,
     reason: str,
+    present: frozenset[str] | None = None,
 ) -> runs.DayRun:
-    """Replace `day` in every gold table; returns the run-log row (not yet recorded)."""
+    """Replace `day` in every gold table; returns the run-log row (not yet recorded).
+    `present`: the streams whose silver table exists, when the caller already looked."""
     from pyspark.sql import functions as F
+
+    def exists(stream: StreamSpec) -> bool | None:
+        return None if present is None else stream.name in present
 
     read_at = _now()
     gap = streams.session_gap
-    clicks = gold.silver(spark, settings, streams.clicks).select(*CLICK_COLUMNS)
+    clicks = gold.silver(spark, settings, streams.clicks, exists=exists(streams.clicks))
+    clicks = clicks.select(*CLICK_COLUMNS)
     start, end = session_window(day, gap)
     window = gold.between_days(clicks, start.date(), end.date()).persist()
     try:
@@ -156,7 +166,9 @@ def compute_day(
         day_sessions.unpersist()
     finally:
         window.unpersist()
-    log_lines = _service_errors(spark, settings, streams, day)
+    log_lines = _service_errors(
+        spark, settings, streams, day, exists(streams.logs) if streams.logs else None
+    )
     if click_events == 0:
         log.warning(
             "%s: no click events in %s for %s: sessions and page stats are empty, daily users "
@@ -180,14 +192,19 @@ def compute_day(
 
 
 def _service_errors(
-    spark: SparkSession, settings: Settings, streams: gold.AnalyticsStreams, day: date
+    spark: SparkSession,
+    settings: Settings,
+    streams: gold.AnalyticsStreams,
+    day: date,
+    exists: bool | None,
 ) -> int:
     from pyspark.sql import functions as F
 
     if streams.logs is None:
         log.warning("no log stream in the catalog: %s is not computed", "service_errors_hourly")
         return 0
-    lines = gold.silver(spark, settings, streams.logs).where(F.col("event_date") == F.lit(day))
+    lines = gold.silver(spark, settings, streams.logs, exists=exists)
+    lines = lines.where(F.col("event_date") == F.lit(day))
     hourly = daily.service_errors_hourly(lines, day).persist()
     try:
         total = int(hourly.agg(F.coalesce(F.sum("lines"), F.lit(0))).first()[0])  # type: ignore[index]
