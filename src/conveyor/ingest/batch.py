@@ -221,40 +221,75 @@ def process_batch(
     state: RunState,
 ) -> LedgerEntry | None:
     """Land one micro-batch in every table and the ledger; None for an empty batch."""
-    from pyspark import StorageLevel
-
-    started = datetime.now(UTC)
-    stream = target.stream
-    clock = StepClock()
-    held: list[DataFrame] = []
+    work = _BatchWork(spark, target, batch_id, state, started=datetime.now(UTC))
     try:
-        with clock.step("parse"):
-            previous_max = state.newest_before(target, batch_id)
-            watermark = previous_max - stream.event_schema.late_tolerance if previous_max else None
-            # Kafka is read once, into this cache; the parsed VARIANT is dropped first, so the
-            # batch is held about once, not once per step. What changes from batch to batch
-            # (ingest time, watermark) is applied on top of the cache, so the heavy parse plan
-            # is the same every batch and its generated code is compiled once per run.
-            assessed = quality.assess(kafka_columns(batch), stream.event_schema)
-            cache = assessed.drop(quality.PARSED).persist(StorageLevel.MEMORY_AND_DISK)
-            held.append(cache)
-            classified = _classify(stamp_ingest(cache, started), watermark)
-            scan = _scan(classified)
+        with work.clock.step("parse"):
+            classified, scan = work.parse(batch)
         if not scan.ranges:
             return None
+        versions, silver = work.land(classified, scan)
+        with work.clock.step("monitor"):
+            backlog = state.backlog(target, scan.ranges)
+        entry = work.entry(scan, silver, versions, backlog)
+        work.record(entry)
+    finally:
+        work.release()
+    state.landed(batch_id, silver.newest)
+    state.commit_offsets(target, scan.ranges)
+    return entry
+
+
+@dataclass
+class _BatchWork:
+    """One batch's steps, in order: parse, land (bronze, dedup, silver, quarantine), the
+    ledger row. Frames it holds in memory are released by `release`."""
+
+    spark: SparkSession
+    target: StreamTarget
+    batch_id: int
+    state: RunState
+    started: datetime
+    clock: StepClock = field(default_factory=StepClock)
+    held: list[DataFrame] = field(default_factory=list)
+    previous_max: datetime | None = None
+
+    def parse(self, batch: DataFrame) -> tuple[DataFrame, BatchScan]:
+        """Parse and validate the batch, classify late events; one pass counts it."""
+        from pyspark import StorageLevel
+
+        stream = self.target.stream
+        self.previous_max = self.state.newest_before(self.target, self.batch_id)
+        tolerance = stream.event_schema.late_tolerance
+        watermark = self.previous_max - tolerance if self.previous_max else None
+        # Kafka is read once, into this cache; the parsed VARIANT is dropped first, so the
+        # batch is held about once, not once per step. What changes from batch to batch
+        # (ingest time, watermark) is applied on top of the cache, so the heavy parse plan
+        # is the same every batch and its generated code is compiled once per run.
+        assessed = quality.assess(kafka_columns(batch), stream.event_schema)
+        cache = assessed.drop(quality.PARSED).persist(StorageLevel.MEMORY_AND_DISK)
+        self.held.append(cache)
+        classified = _classify(stamp_ingest(cache, self.started), watermark)
+        return classified, _scan(classified)
+
+    def land(
+        self, classified: DataFrame, scan: BatchScan
+    ) -> tuple[dict[Layer, int | None], SilverShare]:
+        """Append bronze, decide the duplicates, append silver and quarantine (a share with
+        no rows is not written once its table exists); the Delta version of each append."""
+        spark, target, state = self.spark, self.target, self.state
         versions: dict[Layer, int | None] = dict.fromkeys(Layer)
         bronze = classified.select(*BRONZE_COLUMNS)
-        versions[Layer.BRONZE] = clock.timed(
-            "bronze", partial(_append, bronze, target, batch_id, Layer.BRONZE)
+        versions[Layer.BRONZE] = self.clock.timed(
+            "bronze", partial(self._append, bronze, Layer.BRONZE)
         )
-        with clock.step("dedup"):
-            repeats = _repeats(spark, classified, target, state, previous_max)
+        with self.clock.step("dedup"):
+            repeats = _repeats(spark, classified, target, state, self.previous_max)
             if repeats is not None:
-                held.append(repeats)
+                self.held.append(repeats)
             silver_rows = _silver_rows(classified, repeats)
             silver = _silver_share(silver_rows)
         shares = {
-            Layer.SILVER: silver_rows.select(*silver_columns(stream))
+            Layer.SILVER: silver_rows.select(*silver_columns(target.stream))
             if silver.rows or not state.exists(spark, target, Layer.SILVER)
             else None,
             Layer.QUARANTINE: _quarantine_rows(classified.where(~_valid()))
@@ -263,19 +298,30 @@ def process_batch(
         }
         for layer, frame in shares.items():
             if frame is not None:
-                work = partial(_append, frame, target, batch_id, layer)
-                versions[layer] = clock.timed(layer.value, work)
+                versions[layer] = self.clock.timed(layer.value, partial(self._append, frame, layer))
         state.written.update(layer for layer, version in versions.items() if version is not None)
-        with clock.step("monitor"):
-            backlog = state.backlog(target, scan.ranges)
+        return versions, silver
+
+    def _append(self, frame: DataFrame, layer: Layer) -> int | None:
+        return _append(frame, self.target, self.batch_id, layer)
+
+    def entry(
+        self,
+        scan: BatchScan,
+        silver: SilverShare,
+        versions: dict[Layer, int | None],
+        backlog: int | None,
+    ) -> LedgerEntry:
+        """The batch's ledger row."""
+        previous_max = self.previous_max
         late_dates = [d for d in silver.event_dates if previous_max and d < previous_max.date()]
         newest = [t for t in (silver.newest, previous_max) if t]
-        entry = LedgerEntry(
-            stream=stream.name,
+        return LedgerEntry(
+            stream=self.target.stream.name,
             kind="batch",
-            app_id=target.app_id,
-            batch_id=batch_id,
-            started_at=started,
+            app_id=self.target.app_id,
+            batch_id=self.batch_id,
+            started_at=self.started,
             ended_at=datetime.now(UTC),
             offsets=scan.ranges,
             rows_read=scan.rows,
@@ -290,23 +336,25 @@ def process_batch(
             late_dates=late_dates,
             max_event_time=max(newest) if newest else None,
             backlog=backlog,
-            step_ms=clock.ms,
+            step_ms=self.clock.ms,
         )
-        ledger_began = time.perf_counter()
-        append_entry(target.ledger, entry, spark=spark)
+
+    def record(self, entry: LedgerEntry) -> None:
+        """Append the ledger row and log the steps' timings."""
+        began = time.perf_counter()
+        append_entry(self.target.ledger, entry, spark=self.spark)
         log.info(
             "stream %s batch %d steps (ms): %s, ledger %d",
-            stream.name,
-            batch_id,
-            ", ".join(f"{k} {v}" for k, v in clock.ms.items()),
-            round((time.perf_counter() - ledger_began) * 1000),
+            entry.stream,
+            self.batch_id,
+            ", ".join(f"{k} {v}" for k, v in self.clock.ms.items()),
+            round((time.perf_counter() - began) * 1000),
         )
-    finally:
-        for frame in held:
+
+    def release(self) -> None:
+        for frame in self.held:
             frame.unpersist()
-    state.landed(batch_id, silver.newest)
-    state.commit_offsets(target, scan.ranges)
-    return entry
+        self.held.clear()
 
 
 def _valid() -> Column:

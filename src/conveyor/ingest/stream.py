@@ -12,11 +12,11 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING
 
-from conveyor.catalog import Catalog, checkpoint_uri
+from conveyor.catalog import Catalog, StreamSpec, checkpoint_uri
 from conveyor.errors import ConveyorError
 from conveyor.ingest.batch import RunState, StreamTarget, process_batch
 from conveyor.ingest.bronze import read_kafka
-from conveyor.ingest.ledger import LedgerEntry, append_entry, recorded_gaps
+from conveyor.ingest.ledger import Gap, LedgerEntry, append_entry, recorded_gaps
 from conveyor.ingest.offsets import (
     DataLossError,
     checkpoint_app_id,
@@ -64,23 +64,13 @@ def ingest_stream(
     accept_data_loss, which records the gap in the ledger and continues from the earliest
     offsets), IngestFailed when the query fails for another reason.
     """
+    from pyspark.errors import StreamingQueryException
+
     stream = catalog.stream(name)
     checkpoint = checkpoint_uri(settings, name, CHECKPOINT_NAME)
-    app_id = checkpoint_app_id(spark, checkpoint, name)
-    target = StreamTarget.resolve(settings, stream, app_id)
+    target = StreamTarget.resolve(settings, stream, checkpoint_app_id(spark, checkpoint, name))
     _check_for_gaps(spark, settings, target, checkpoint, accept_data_loss)
-
-    options = {"failOnDataLoss": "false" if accept_data_loss else "true"}
-    limit = max_offsets_per_trigger or settings.max_offsets_per_trigger
-    if limit:
-        options["maxOffsetsPerTrigger"] = str(limit)
-    source = read_kafka(
-        spark,
-        settings.kafka_servers,
-        stream.topic.name,
-        options=options,
-        kafka_options=settings.spark_kafka_options(),
-    )
+    source = _kafka_source(spark, settings, stream, accept_data_loss, max_offsets_per_trigger)
     summary = IngestSummary(stream=name)
     state = RunState(settings)
 
@@ -108,18 +98,12 @@ def ingest_stream(
         if available_now
         else writer.trigger(processingTime=settings.trigger_interval)
     )
-    from pyspark.errors import StreamingQueryException
-
     query = writer.start()
     try:
         query.awaitTermination()
     except StreamingQueryException as exc:
-        gaps = find_gaps(
-            expected_start(spark, checkpoint),
-            kafka_bounds(settings, stream.topic.name),
-            stream.topic.name,
-        )
-        if gaps and not accept_data_loss:
+        # a query that failed over offsets Kafka no longer holds says so, like a start would
+        if not accept_data_loss and (gaps := _gaps(spark, settings, target, checkpoint)):
             raise DataLossError(name, gaps) from None
         first_line = str(exc).strip().splitlines()[0] if str(exc).strip() else repr(exc)
         raise IngestFailed(f"stream '{name}': the streaming query failed: {first_line}") from exc
@@ -128,11 +112,39 @@ def ingest_stream(
     return summary
 
 
+def _kafka_source(
+    spark: SparkSession,
+    settings: Settings,
+    stream: StreamSpec,
+    accept_data_loss: bool,
+    max_offsets_per_trigger: int | None,
+) -> DataFrame:
+    """The stream's topic as a streaming DataFrame, at most the batch bound per trigger."""
+    options = {"failOnDataLoss": "false" if accept_data_loss else "true"}
+    limit = max_offsets_per_trigger or settings.max_offsets_per_trigger
+    if limit:
+        options["maxOffsetsPerTrigger"] = str(limit)
+    return read_kafka(
+        spark,
+        settings.kafka_servers,
+        stream.topic.name,
+        options=options,
+        kafka_options=settings.spark_kafka_options(),
+    )
+
+
+def _gaps(
+    spark: SparkSession, settings: Settings, target: StreamTarget, checkpoint: str
+) -> list[Gap]:
+    """Offsets the checkpoint expects that Kafka no longer holds."""
+    topic = target.stream.topic.name
+    return find_gaps(expected_start(spark, checkpoint), kafka_bounds(settings, topic), topic)
+
+
 def _check_for_gaps(
     spark: SparkSession, settings: Settings, target: StreamTarget, checkpoint: str, accept: bool
 ) -> None:
-    topic = target.stream.topic.name
-    gaps = find_gaps(expected_start(spark, checkpoint), kafka_bounds(settings, topic), topic)
+    gaps = _gaps(spark, settings, target, checkpoint)
     if not gaps:
         return
     if not accept:
