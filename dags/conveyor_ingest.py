@@ -1,7 +1,7 @@
 """
 ### Conveyor: ingest every stream (available-now)
 
-One mapped task per catalog stream runs `jobs/stream_ingest.py --available-now` through
+One mapped task per catalog stream runs `jobs/stream_ingest.py STREAM --available-now` through
 `spark-submit`: it lands everything Kafka holds beyond the stream's checkpoint in the bronze,
 silver and quarantine tables, exactly once, and writes a ledger row per micro-batch.
 
@@ -44,7 +44,7 @@ def conveyor_ingest() -> None:
         name="conveyor-ingest",
         max_active_tis_per_dagrun=1,
         execution_timeout=timedelta(hours=1),
-    ).expand(application_args=[["--stream", name, "--available-now"] for name in STREAMS])
+    ).expand(application_args=[[name, "--available-now"] for name in STREAMS])
 
 
 conveyor_ingest()

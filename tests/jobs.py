@@ -26,7 +26,6 @@ def start_ingest_job(
                 str(submit),
                 *spark_submit_args(settings),
                 str(project_root() / "jobs/stream_ingest.py"),
-                "--stream",
                 stream,
                 "--catalog",
                 str(catalog.source),

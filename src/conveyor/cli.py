@@ -7,6 +7,8 @@ from __future__ import annotations
 
 import json
 import sys
+from collections.abc import Sequence
+from pathlib import Path
 from typing import Annotated, Any
 
 import typer
@@ -28,6 +30,18 @@ maintenance.register(app)
 
 def _settings() -> Settings:
     return get_settings()
+
+
+def run_job(command: Sequence[str], argv: Sequence[str] | None = None) -> None:
+    """What a file in `jobs/` runs under spark-submit: the CLI's `command` (e.g. `["ingest"]`)
+    with the job's own arguments (default: sys.argv's), so a job and the CLI read arguments
+    one way and answer mistakes the same. Log lines at INFO go to stderr (Airflow's task log).
+    Exits with the command's exit code."""
+    import logging
+
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(message)s")
+    args = list(sys.argv[1:] if argv is None else argv)
+    app([*command, *args], prog_name=Path(sys.argv[0]).name)
 
 
 @app.command()
@@ -62,7 +76,7 @@ def spark_args() -> None:
 @friendly
 def spark_submit(ctx: typer.Context) -> None:
     """Run `spark-submit` with Conveyor's arguments on this installation's Spark and Python
-    (no venv to activate): `conveyor spark-submit jobs/stream_ingest.py --stream clicks`.
+    (no venv to activate): `conveyor spark-submit jobs/stream_ingest.py clicks`.
     Every argument goes to spark-submit; its exit code is this command's."""
     import os
 

@@ -231,14 +231,14 @@ def test_ingest_on_a_standalone_cluster_equals_a_local_run(
 
     stdout = standalone.submit(
         REPO / "jobs" / "stream_ingest.py",
-        "--stream",
         cluster_stream,
         "--available-now",
+        "--json",
         "--catalog",
         str(on_cluster.source),
     )
-    assert f"stream {cluster_stream}: " in stdout
-    assert f"{len(records)} read" in stdout
+    totals = json.loads(stdout.strip().splitlines()[-1])
+    assert (totals["stream"], totals["rows_read"]) == (cluster_stream, len(records))
 
     # it ran on the cluster: the master finished the application, the worker ran its executor
     app_name = f"conveyor-ingest-{cluster_stream}"

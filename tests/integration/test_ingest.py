@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 import os
 import random
+import re
 import signal
 import subprocess
 import sys
@@ -414,7 +415,6 @@ def test_the_readme_spark_submit_line_works_in_a_fresh_shell(
             ".venv/bin/conveyor",
             "spark-submit",
             "jobs/stream_ingest.py",
-            "--stream",
             name,
             "--available-now",
             "--catalog",
@@ -428,7 +428,9 @@ def test_the_readme_spark_submit_line_works_in_a_fresh_shell(
         check=False,
     )
     assert result.returncode == 0, (result.stdout[-2000:], result.stderr[-3000:])
-    assert f"stream {name}: " in result.stdout and "30 silver" in result.stdout, result.stdout
+    # the command's table: read, bronze, silver, quarantined, duplicates dropped
+    assert f"stream {name}: " in result.stdout, result.stdout
+    assert re.search(r"│\s*30\s*│\s*30\s*│\s*30\s*│\s*0\s*│\s*0\s*│", result.stdout), result.stdout
     silver = _table(spark, settings, catalog, name, Layer.SILVER)
     landed = sorted(r["event_id"] for r in silver.select("event_id").collect())
     assert landed == sorted(e["event_id"] for e in events)

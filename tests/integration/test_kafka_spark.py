@@ -97,9 +97,9 @@ def test_spark_submit_runs_a_job_with_the_same_jars(
             str(submit),
             *spark_submit_args(settings),
             str(REPO / "jobs/stream_ingest.py"),
-            "--stream",
             logs.name,
             "--available-now",
+            "--json",
             "--catalog",
             str(catalog.source),
         ],
@@ -109,7 +109,8 @@ def test_spark_submit_runs_a_job_with_the_same_jars(
         check=False,
     )
     assert result.returncode == 0, result.stderr[-3000:]
-    assert f"stream {logs.name}: " in result.stdout
-    assert "40 read, 40 silver, 0 quarantined" in result.stdout
+    totals = json.loads(result.stdout.strip().splitlines()[-1])
+    assert totals["stream"] == logs.name
+    assert (totals["rows_read"], totals["silver_rows"], totals["quarantined"]) == (40, 40, 0)
     silver = spark.read.format("delta").load(table_uri(settings, logs.table(Layer.SILVER)))
     assert silver.count() == 40

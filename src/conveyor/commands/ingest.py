@@ -35,6 +35,9 @@ def ingest(
             help="Continue from the earliest offsets Kafka still has; the gap goes to the ledger.",
         ),
     ] = False,
+    as_json: Annotated[
+        bool, typer.Option("--json", help="Print the run's totals as JSON instead of a table.")
+    ] = False,
     catalog: CatalogOption = None,
 ) -> None:
     """Stream a topic into its bronze, silver and quarantine tables, exactly once."""
@@ -58,21 +61,17 @@ def ingest(
             )
     finally:
         spark.stop()
+    totals = {
+        name: summary.total(name)
+        for name in ("rows_read", "bronze_rows", "silver_rows", "quarantined", "duplicates_dropped")
+    }
+    if as_json:
+        typer.echo(json.dumps({"stream": stream, "batches": len(summary.batches), **totals}))
+        return
     table = Table(title=f"stream {stream}: {len(summary.batches)} micro-batch(es)")
     for column in ("read", "bronze", "silver", "quarantined", "duplicates dropped"):
         table.add_column(column, justify="right")
-    table.add_row(
-        *(
-            str(summary.total(n))
-            for n in (
-                "rows_read",
-                "bronze_rows",
-                "silver_rows",
-                "quarantined",
-                "duplicates_dropped",
-            )
-        )
-    )
+    table.add_row(*(str(n) for n in totals.values()))
     out.print(table)
 
 
