@@ -34,6 +34,8 @@ if TYPE_CHECKING:
 
 DEMO_BATCH = 500
 """Records per micro-batch in the demo (a running stream's batches are small too)."""
+DEMO_DAGS = ("conveyor_provision_topics", "conveyor_ingest", "conveyor_maintain_tables")
+"""The DAGs the demo runs once through Airflow's REST API, in this order."""
 
 
 @contextmanager
@@ -79,7 +81,8 @@ def _log_to(log_file: Path) -> None:
 def run_demo(settings: Settings, *, events: int, console: Console) -> None:
     """Stack up, provision topics from the catalog, produce sample events (with some bad,
     duplicate and late ones), ingest every stream exactly once, run one maintenance pass and
-    the analytics of the days produced, and say what each step did."""
+    the analytics of the days produced, then run the provisioning, ingest and maintenance DAGs
+    once in Airflow (over a few more events), and say what each step did."""
     from conveyor.catalog import resolve_catalog
 
     catalog = resolve_catalog(settings)
@@ -105,36 +108,8 @@ def run_demo(settings: Settings, *, events: int, console: Console) -> None:
             result = apply_plan(plan_topics(catalog, admin), admin)
         console.print(result.summary(), highlight=False)
 
-    produced: dict[str, int] = {}
     with _step(console, "3. produce sample events (2% bad, 1% duplicates, 2% late)"):
-        for index, name in enumerate(catalog.stream_names):
-            stream = catalog.stream(name)
-            count = events if index == 0 else max(1, events // 4)
-            with Progress(
-                TextColumn(f"{name:10}"),
-                BarColumn(),
-                MofNCompleteColumn(),
-                TimeElapsedColumn(),
-                console=console,
-            ) as bar:
-                task = bar.add_task(name, total=count)
-
-                def advance(n: int, bar: Progress = bar, task: TaskID = task) -> None:
-                    bar.advance(task, n)
-
-                produced[name] = send_events(
-                    settings,
-                    stream.topic.name,
-                    stream_samples(
-                        stream,
-                        count,
-                        seed=int(time.time()),
-                        bad_fraction=0.02,
-                        duplicate_fraction=0.01,
-                        late_fraction=0.02,
-                    ),
-                    on_sent=advance,
-                )
+        produced = _produce(settings, catalog, events, console)
 
     from conveyor.spark.session import build_session
 
@@ -147,7 +122,79 @@ def run_demo(settings: Settings, *, events: int, console: Console) -> None:
         _analytics(spark, settings, catalog, summaries, console)
     finally:
         spark.stop()
+    with _step(console, "7. Airflow: the provisioning, ingest and maintenance DAGs, run once"):
+        _produce(settings, catalog, max(10, events // 10), console)
+        _run_dags(status, console)
     _say_where_things_are(console, status, spark_log)
+
+
+def _produce(settings: Settings, catalog: Catalog, events: int, console: Console) -> dict[str, int]:
+    """Sample events for every stream (`events` for the first, a quarter for the others)."""
+    produced: dict[str, int] = {}
+    for index, name in enumerate(catalog.stream_names):
+        stream = catalog.stream(name)
+        count = events if index == 0 else max(1, events // 4)
+        with Progress(
+            TextColumn(f"{name:10}"),
+            BarColumn(),
+            MofNCompleteColumn(),
+            TimeElapsedColumn(),
+            console=console,
+        ) as bar:
+            task = bar.add_task(name, total=count)
+
+            def advance(n: int, bar: Progress = bar, task: TaskID = task) -> None:
+                bar.advance(task, n)
+
+            produced[name] = send_events(
+                settings,
+                stream.topic.name,
+                stream_samples(
+                    stream,
+                    count,
+                    seed=int(time.time()),
+                    bad_fraction=0.02,
+                    duplicate_fraction=0.01,
+                    late_fraction=0.02,
+                ),
+                on_sent=advance,
+            )
+    return produced
+
+
+def _run_dags(status: dict[str, object], console: Console) -> None:
+    """Trigger DEMO_DAGS one after another through Airflow's REST API, wait for each, leave
+    them paused; a run that did not succeed stops the demo, naming it."""
+    from conveyor.airflow_api import AirflowApi, AirflowApiError, run_dag_once
+
+    api = AirflowApi(
+        str(status["airflow_url"]), str(status["airflow_user"]), str(status["airflow_password"])
+    )
+    table = Table(title="Airflow runs (the DAGs are paused again: unpause them to schedule)")
+    for column in ("DAG", "run", "state", "seconds", "tasks"):
+        table.add_column(column)
+    stamp = time.strftime("%Y%m%dT%H%M%S", time.gmtime())
+    outcomes = []
+    for dag_id in DEMO_DAGS:
+        with console.status(f"running {dag_id} in Airflow"):
+            outcome = run_dag_once(api, dag_id, run_id=f"conveyor_demo__{stamp}")
+        outcomes.append(outcome)
+        table.add_row(
+            dag_id,
+            outcome.run_id,
+            outcome.state,
+            f"{outcome.seconds:.0f}",
+            outcome.describe_tasks(),
+        )
+        if outcome.state != "success":
+            break
+    console.print(table)
+    failed = [o for o in outcomes if o.state != "success"]
+    if failed:
+        raise AirflowApiError(
+            f"DAG {failed[0].dag_id} run {failed[0].run_id} ended {failed[0].state} "
+            f"({failed[0].describe_tasks()}): its task logs are in the Airflow UI"
+        )
 
 
 def _ingest(

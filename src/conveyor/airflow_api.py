@@ -1,0 +1,194 @@
+"""Airflow's REST API (v2), the few calls Conveyor makes: log in, read a DAG, pause or unpause
+it, trigger a run and wait for it, and list its task instances.
+
+`run_dag_once` is what `make demo` does with the provisioning, ingest and maintenance DAGs: a
+newcomer's first look at the UI shows real runs, and the DAGs are paused again afterwards so
+nothing keeps running Spark once the demo ends.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+import urllib.error
+import urllib.parse
+import urllib.request
+from collections import Counter
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any
+
+from conveyor.errors import ConveyorError
+
+DONE_STATES = ("success", "failed")
+ACTIVE_STATES = ("queued", "running")
+
+
+class AirflowApiError(ConveyorError):
+    """Airflow's API refused a call or a run did not succeed; the message says which."""
+
+
+@dataclass(frozen=True)
+class DagRunOutcome:
+    """How one triggered run ended: its state, seconds it took, task states counted."""
+
+    dag_id: str
+    run_id: str
+    state: str
+    seconds: float
+    tasks: dict[str, int]
+
+    def describe_tasks(self) -> str:
+        return ", ".join(f"{n} {state}" for state, n in sorted(self.tasks.items())) or "no tasks"
+
+
+class AirflowApi:
+    """A logged-in client of one Airflow API server (simple auth manager or any that issues
+    tokens at `/auth/token`)."""
+
+    def __init__(self, base_url: str, user: str, password: str, *, timeout_s: float = 30) -> None:
+        self.base_url = base_url.rstrip("/")
+        self.timeout_s = timeout_s
+        reply = self._call("POST", "/auth/token", {"username": user, "password": password})
+        self._token = str(reply["access_token"])
+
+    def _call(self, method: str, path: str, body: dict[str, Any] | None = None) -> Any:
+        headers = {"Content-Type": "application/json"}
+        if getattr(self, "_token", None):
+            headers["Authorization"] = f"Bearer {self._token}"
+        request = urllib.request.Request(
+            self.base_url + path,
+            data=json.dumps(body).encode() if body is not None else None,
+            headers=headers,
+            method=method,
+        )
+        try:
+            with urllib.request.urlopen(request, timeout=self.timeout_s) as response:
+                return json.load(response)
+        except urllib.error.HTTPError as exc:
+            detail = exc.read().decode(errors="replace")[:500]
+            raise AirflowApiError(
+                f"Airflow API {method} {path}: HTTP {exc.code}: {detail}"
+            ) from None
+        except urllib.error.URLError as exc:
+            raise AirflowApiError(
+                f"Airflow API at {self.base_url} did not answer: {exc.reason}"
+            ) from None
+
+    def dag(self, dag_id: str) -> dict[str, Any] | None:
+        """The DAG as the API shows it, None while the dag-processor has not parsed it yet."""
+        try:
+            reply: dict[str, Any] = self._call("GET", f"/api/v2/dags/{_quote(dag_id)}")
+        except AirflowApiError as exc:
+            if "HTTP 404" in str(exc):
+                return None
+            raise
+        return reply
+
+    def set_paused(self, dag_id: str, paused: bool) -> None:
+        self._call("PATCH", f"/api/v2/dags/{_quote(dag_id)}", {"is_paused": paused})
+
+    def trigger(self, dag_id: str, body: dict[str, Any]) -> str:
+        """Create a run (see Airflow's TriggerDAGRunPostBody); returns its run id."""
+        reply = self._call("POST", f"/api/v2/dags/{_quote(dag_id)}/dagRuns", body)
+        return str(reply["dag_run_id"])
+
+    def run(self, dag_id: str, run_id: str) -> dict[str, Any]:
+        reply: dict[str, Any] = self._call(
+            "GET", f"/api/v2/dags/{_quote(dag_id)}/dagRuns/{_quote(run_id)}"
+        )
+        return reply
+
+    def runs(self, dag_id: str, states: tuple[str, ...] = ()) -> list[dict[str, Any]]:
+        """The DAG's runs (the latest 100), only those in `states` when given."""
+        query = "".join(f"&state={s}" for s in states)
+        reply = self._call("GET", f"/api/v2/dags/{_quote(dag_id)}/dagRuns?limit=100{query}")
+        return list(reply["dag_runs"])
+
+    def active_runs(self, dag_id: str) -> list[str]:
+        """Run ids of the DAG's queued or running runs."""
+        return [str(r["dag_run_id"]) for r in self.runs(dag_id, ACTIVE_STATES)]
+
+    def task_states(self, dag_id: str, run_id: str) -> dict[str, int]:
+        """How many of the run's task instances (mapped ones each) are in each state."""
+        reply = self._call(
+            "GET",
+            f"/api/v2/dags/{_quote(dag_id)}/dagRuns/{_quote(run_id)}/taskInstances?limit=1000",
+        )
+        return dict(Counter(str(t["state"]) for t in reply["task_instances"]))
+
+
+def run_dag_once(
+    api: AirflowApi, dag_id: str, *, run_id: str, timeout_s: float = 1200
+) -> DagRunOutcome:
+    """Run `dag_id` once, as its next scheduled interval, and leave it paused.
+
+    The run takes the logical date the scheduler would give its next run, so unpausing the DAG
+    (a paused DAG's runs never start) does not make the scheduler add a run of its own for that
+    interval. Waits for the run, and for any other run that started meanwhile, then pauses the
+    DAG again. Raises AirflowApiError when the DAG never appears or the run does not end in time.
+    """
+    began = time.monotonic()
+    dag = _wait_for(lambda: _schedulable(api.dag(dag_id)), timeout_s, f"DAG {dag_id} to be parsed")
+    body: dict[str, Any] = {
+        "dag_run_id": run_id,
+        "logical_date": dag["next_dagrun_logical_date"],
+        "data_interval_start": dag["next_dagrun_data_interval_start"],
+        "data_interval_end": dag["next_dagrun_data_interval_end"],
+        "note": "triggered by `conveyor demo`",
+    }
+    api.trigger(dag_id, body)
+    api.set_paused(dag_id, False)
+    try:
+        left = max(1.0, timeout_s - (time.monotonic() - began))
+
+        def ended() -> dict[str, Any] | None:
+            run = api.run(dag_id, run_id)
+            return run if run["state"] in DONE_STATES else None
+
+        run = _wait_for(ended, left, f"run {run_id} of {dag_id} to end")
+        # a run the scheduler started meanwhile (a schedule boundary passed) ends too, so
+        # pausing never stalls one halfway
+        _wait_for(lambda: not api.active_runs(dag_id), left, f"the other runs of {dag_id}")
+    finally:
+        api.set_paused(dag_id, True)
+    return DagRunOutcome(
+        dag_id=dag_id,
+        run_id=run_id,
+        state=str(run["state"]),
+        seconds=_seconds(run),
+        tasks=api.task_states(dag_id, run_id),
+    )
+
+
+def _schedulable(dag: dict[str, Any] | None) -> dict[str, Any] | None:
+    if dag is None or not dag.get("next_dagrun_logical_date"):
+        return None
+    return dag
+
+
+def _wait_for(probe: Any, timeout_s: float, what: str, interval_s: float = 2.0) -> Any:
+    deadline = time.monotonic() + timeout_s
+    while True:
+        value = probe()
+        if value:
+            return value
+        if time.monotonic() >= deadline:
+            raise AirflowApiError(f"gave up after {timeout_s:.0f}s waiting for {what}")
+        time.sleep(interval_s)
+
+
+def _seconds(run: dict[str, Any]) -> float:
+    start, end = run.get("start_date"), run.get("end_date")
+    if not start or not end:
+        return 0.0
+    return (_parse(end) - _parse(start)).total_seconds()
+
+
+def _parse(moment: str) -> datetime:
+    parsed = datetime.fromisoformat(moment.replace("Z", "+00:00"))
+    return parsed if parsed.tzinfo else parsed.replace(tzinfo=UTC)
+
+
+def _quote(part: str) -> str:
+    return urllib.parse.quote(part, safe="")
