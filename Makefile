@@ -11,7 +11,7 @@ STAMP  := $(VENV)/.installed
 help:
 	@echo "make demo   - install everything, start the embedded stack, run the pipeline end to end"
 	@echo "make test   - install everything, lint, type-check and run every test"
-	@echo "make check  - lint, type-check and the unit tests (no servers, no JVM): the inner loop"
+	@echo "make check  - lint, type-check, the unit tests and the pure-Spark tier (no servers): the inner loop"
 	@echo "make stop   - stop the embedded stack (data is kept; 'conveyor stack up --fresh' wipes it)"
 
 setup: $(STAMP) jars tools
@@ -53,9 +53,11 @@ lint: $(STAMP)
 	$(BIN)/ruff format --check src tests dags jobs plugins benchmarks
 	$(BIN)/mypy
 
-# Unit tests (no servers) first: a typo stops the run in seconds, not after the stack tests.
-check: lint
-	$(BIN)/pytest -q -x tests/unit
+# Unit tests (no JVM, no servers) first, then the pure-Spark tier (one local SparkSession over
+# local files): a typo stops the run in seconds, a logic slip in a minute or two, not after the
+# stack tests.
+check: lint jars
+	$(BIN)/pytest -q -x --durations=5 tests/unit tests/spark
 
 test: setup check
 	$(BIN)/pytest --durations=25 tests/integration

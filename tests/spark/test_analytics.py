@@ -1,0 +1,176 @@
+"""Gold tables from the hand-made story (`tests.analytics_story`), on one local SparkSession over
+local files: the hand-worked answers, empty inputs, reruns and backfills, late data. Each test
+gets its own lake folder, so gold tables, the ledger and the run log are never shared."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from conveyor.analytics import day_range, funnel_and_top_pages, run_analytics
+from conveyor.catalog import Catalog
+from conveyor.ingest.batch import silver_schema
+from conveyor.settings import Settings
+from tests.analytics_story import (
+    CLICKS,
+    D1,
+    D2,
+    D3,
+    LOG_SCHEMA,
+    PAGE_STATS,
+    SESSIONS,
+    answers,
+    at,
+    expected,
+    ledger_row,
+    run_log,
+    snapshot,
+    write_clicks,
+    write_story,
+)
+from tests.catalogs import catalog_variant, stream_named
+
+
+@pytest.fixture
+def story(spark: Any, lake: Settings, tmp_path: Path) -> Catalog:
+    return write_story(spark, lake, tmp_path / "catalog")
+
+
+def test_hand_made_days_give_the_hand_worked_answers(
+    spark: Any, lake: Settings, story: Catalog
+) -> None:
+    summary = run_analytics(spark, lake, story, day_range(D1, D3))
+
+    assert summary.dates() == [D1, D2, D3]
+    for day in (D1, D2, D3):
+        assert answers(spark, lake, day) == expected(day), day
+    log = {r.date: r for r in run_log(spark, lake)}
+    assert {d: (r.click_events, r.sessions, r.empty) for d, r in log.items()} == {
+        D1: (11, 6, False),
+        D2: (5, 2, False),
+        D3: (0, 0, True),  # computed, empty: distinguishable from a day never computed
+    }
+    printed = funnel_and_top_pages(spark, lake, [D1, D2], top=2)
+    assert [r["event_date"] for r in printed["funnel"]] == [D1, D2]
+    assert [(r["url"], r["views"]) for r in printed["top_pages"]] == [("/home", 5), ("/product", 4)]
+
+
+def test_a_stream_never_ingested_reads_as_empty_and_is_named(
+    spark: Any, lake: Settings, tmp_path: Path
+) -> None:
+    """A declared stream with no data yet (its silver table was never written) is an empty
+    input: the day is computed from the others and the run says which input was empty."""
+    catalog = catalog_variant(tmp_path / "catalog")
+    write_clicks(spark, lake, catalog, CLICKS, ingested=datetime(2026, 3, 4))  # no logs at all
+    logs = stream_named(catalog, "app_logs")
+
+    summary = run_analytics(spark, lake, catalog, [D1])
+
+    assert summary.empty_inputs == [logs]
+    assert f"never ingested, read as empty): {logs}" in summary.describe()
+    got, want = answers(spark, lake, D1), expected(D1)
+    assert got["service_errors"] == {}
+    assert {k: v for k, v in got.items() if k != "service_errors"} == {
+        k: v for k, v in want.items() if k != "service_errors"
+    }
+    (row,) = run_log(spark, lake)
+    assert (row.click_events, row.sessions, row.log_lines) == (11, 6, 0)
+    # the empty stand-in has the shape silver would have
+    shape = spark.createDataFrame([], silver_schema(catalog.stream(logs))).schema
+    assert shape == spark.createDataFrame([], LOG_SCHEMA).schema
+
+
+def test_rerun_and_backfill_give_identical_tables(
+    spark: Any, lake: Settings, story: Catalog
+) -> None:
+    run_analytics(spark, lake, story, day_range(D1, D3))
+    once = snapshot(spark, lake)
+
+    run_analytics(spark, lake, story, [D2])
+    assert snapshot(spark, lake) == once
+    for day in (D3, D1, D2):  # a backfill, one day at a time, in any order
+        run_analytics(spark, lake, story, [day])
+    assert snapshot(spark, lake) == once
+    assert sum(len(rows) for rows in once.values()) > 0
+
+
+def test_late_event_recomputes_only_its_day(spark: Any, lake: Settings, story: Catalog) -> None:
+    run_analytics(spark, lake, story, day_range(D1, D3))
+    before = {day: answers(spark, lake, day) for day in (D1, D2, D3)}
+
+    # u2 comes back ten minutes later, on D1: it lands after D1 was computed, with a ledger row
+    landed = datetime.now(UTC).replace(tzinfo=None)
+    late = [("u2", D1, "09:10:00", "add_to_cart", "/product", None)]
+    write_clicks(spark, lake, story, late, ingested=landed)
+    ledger_row(spark, lake, story, [D1], started=landed)
+
+    summary = run_analytics(spark, lake, story, [], include_stale=True)
+
+    assert [(d.date, d.reason) for d in summary.days] == [(D1, "late_data")]
+    latest = [r for r in run_log(spark, lake) if r.run_id == summary.run_id]
+    assert [(r.date, r.reason) for r in latest] == [(D1, "late_data")]
+    now = answers(spark, lake, D1)
+    want = expected(D1)
+    want["sessions"] = (SESSIONS[D1] - {s for s in SESSIONS[D1] if s[0] == "u2"}) | {
+        (
+            "u2",
+            at(D1, "09:00:00"),
+            at(D1, "09:10:00"),
+            600.0,
+            2,
+            1,
+            2,
+            "/home",
+            "/product",
+            False,
+            0.0,
+        )
+    }
+    want["page_stats"] = {**PAGE_STATS[D1], "/home": (3, 4, 1, 3, 1), "/product": (3, 4, 1, 3, 3)}
+    want["funnel"] = [(5, 2, 1, 0.4, 0.5, 0.2, 2, 69.99)]
+    assert now == want
+    assert {day: answers(spark, lake, day) for day in (D2, D3)} == {
+        D2: before[D2],
+        D3: before[D3],
+    }
+    # nothing new since: the next run recomputes nothing but what it is asked for
+    again = run_analytics(spark, lake, story, [D3], include_stale=True)
+    assert [(d.date, d.reason) for d in again.days] == [(D3, "requested")]
+
+
+def test_late_event_after_midnight_also_recomputes_the_session_day_before(
+    spark: Any, lake: Settings, story: Catalog
+) -> None:
+    run_analytics(spark, lake, story, day_range(D1, D3))
+
+    # u1's D1 session ended D2 00:25; an event at 00:50 (< 30m later) extends it
+    landed = datetime.now(UTC).replace(tzinfo=None)
+    late = [("u1", D2, "00:50:00", "page_view", "/checkout", None)]
+    write_clicks(spark, lake, story, late, ingested=landed)
+    ledger_row(spark, lake, story, [D2], started=landed)
+
+    summary = run_analytics(spark, lake, story, [], include_stale=True)
+
+    assert sorted((d.date, d.reason) for d in summary.days) == [
+        (D1, "late_data"),
+        (D2, "late_data"),
+    ]
+    u1 = {s for s in answers(spark, lake, D1)["sessions"] if s[0] == "u1"}
+    assert u1 == {
+        (
+            "u1",
+            at(D1, "23:50:00"),
+            at(D2, "00:50:00"),
+            3600.0,
+            4,
+            3,
+            3,
+            "/home",
+            "/checkout",
+            False,
+            0.0,
+        )
+    }
