@@ -10,7 +10,8 @@ from typing import Any
 
 import pytest
 
-from conveyor.analytics import day_range, funnel_and_top_pages, run_analytics
+from conveyor.analytics import GOLD_TABLES, day_range, funnel_and_top_pages, run_analytics
+from conveyor.analytics.runs import last_read
 from conveyor.catalog import Catalog
 from conveyor.ingest.batch import silver_schema
 from conveyor.settings import Settings
@@ -174,3 +175,30 @@ def test_late_event_after_midnight_also_recomputes_the_session_day_before(
             0.0,
         )
     }
+
+
+def test_a_day_that_fails_part_way_is_logged_with_what_it_wrote(
+    spark: Any, lake: Settings, story: Catalog, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A run either completes or leaves the run log saying what it replaced; a failed day does
+    not count as computed, so nothing takes it for done."""
+    from conveyor.analytics import daily
+
+    def broken(*args: Any) -> Any:
+        raise RuntimeError("the funnel broke")
+
+    monkeypatch.setattr(daily, "daily_funnel", broken)
+    with pytest.raises(RuntimeError, match="the funnel broke"):
+        run_analytics(spark, lake, story, [D1, D2])
+    (row,) = run_log(spark, lake)
+    assert (row.date, row.status, row.error) == (D1, "failed", "RuntimeError: the funnel broke")
+    assert row.written == ["sessions", "daily_page_stats", "daily_users"]
+    assert last_read(spark, lake, stream_named(story, "clicks")) == {}
+
+    monkeypatch.undo()
+    run_analytics(spark, lake, story, [D1])
+    done = [r for r in run_log(spark, lake) if r.status == "done"]
+    assert [(r.date, sorted(r.written)) for r in done] == [
+        (D1, sorted(t.name for t in GOLD_TABLES))
+    ]
+    assert answers(spark, lake, D1) == expected(D1)

@@ -36,8 +36,9 @@ LOG_BEFORE = """
 RUNS_BEFORE = """
     run_id STRING, clicks_stream STRING, logs_stream STRING, date DATE, reason STRING,
     read_at TIMESTAMP, finished_at TIMESTAMP, click_events BIGINT, sessions BIGINT,
-    log_lines BIGINT, empty BOOLEAN
-"""
+    log_lines BIGINT, empty BOOLEAN,
+    status STRING, written ARRAY<STRING>, error STRING
+"""  # the last three added since: record_run merges them into an existing log
 
 
 def columns(schema: str) -> dict[str, str]:

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import logging
 import uuid
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
 from typing import TYPE_CHECKING, Any
@@ -113,9 +113,24 @@ def run_analytics(
         log.info("late data changed %d computed day(s): %s", len(stale), stale or "none")
     summary = AnalyticsSummary(run_id=uuid.uuid4().hex[:12], empty_inputs=empty)
     for day, reason in plan:
-        result = compute_day(
-            spark, settings, streams, day, run_id=summary.run_id, reason=reason, present=present
-        )
+        written: list[str] = []
+        try:
+            result = compute_day(
+                spark,
+                settings,
+                streams,
+                day,
+                run_id=summary.run_id,
+                reason=reason,
+                present=present,
+                written=written,
+            )
+        except Exception as exc:
+            # the run log says what the failed day had already replaced
+            runs.record_run(
+                spark, settings, _failed(summary.run_id, streams, day, reason, written, exc)
+            )
+            raise
         runs.record_run(spark, settings, result)
         summary.days.append(result)
     log.info("%s", summary.describe())
@@ -131,10 +146,18 @@ def compute_day(
     run_id: str,
     reason: str,
     present: frozenset[str] | None = None,
+    written: list[str] | None = None,
 ) -> runs.DayRun:
     """Replace `day` in every gold table; returns the run-log row (not yet recorded).
-    `present`: the streams whose silver table exists, when the caller already looked."""
+    `present`: the streams whose silver table exists, when the caller already looked;
+    `written` gets the name of each gold table once its day is replaced."""
     from pyspark.sql import functions as F
+
+    replaced = written if written is not None else []
+
+    def write(table: gold.GoldTable, rows: DataFrame) -> None:
+        gold.write_day(spark, settings, table, day, rows)
+        replaced.append(table.name)
 
     def exists(stream: StreamSpec) -> bool | None:
         return None if present is None else stream.name in present
@@ -151,23 +174,15 @@ def compute_day(
         day_sessions = sessions_on(window, day, gap).persist()
         sessions = day_sessions.count()
         earlier = clicks.where(F.col("event_date") < F.lit(day)).select("user_id")
-        gold.write_day(spark, settings, gold.SESSIONS, day, day_sessions)
-        gold.write_day(
-            spark,
-            settings,
-            gold.DAILY_PAGE_STATS,
-            day,
-            daily.daily_page_stats(day_events, day_sessions, day),
-        )
-        gold.write_day(
-            spark, settings, gold.DAILY_USERS, day, daily.daily_users(day_events, earlier, day)
-        )
-        gold.write_day(spark, settings, gold.DAILY_FUNNEL, day, daily.daily_funnel(day_events, day))
+        write(gold.SESSIONS, day_sessions)
+        write(gold.DAILY_PAGE_STATS, daily.daily_page_stats(day_events, day_sessions, day))
+        write(gold.DAILY_USERS, daily.daily_users(day_events, earlier, day))
+        write(gold.DAILY_FUNNEL, daily.daily_funnel(day_events, day))
         day_sessions.unpersist()
     finally:
         window.unpersist()
     log_lines = _service_errors(
-        spark, settings, streams, day, exists(streams.logs) if streams.logs else None
+        spark, settings, streams, day, exists(streams.logs) if streams.logs else None, write
     )
     if click_events == 0:
         log.warning(
@@ -188,6 +203,35 @@ def compute_day(
         click_events=click_events,
         sessions=sessions,
         log_lines=log_lines,
+        written=list(replaced),
+    )
+
+
+def _failed(
+    run_id: str,
+    streams: gold.AnalyticsStreams,
+    day: date,
+    reason: str,
+    written: list[str],
+    exc: BaseException,
+) -> runs.DayRun:
+    """The run-log row of a day that failed after replacing `written`."""
+    now = _now()
+    text = str(exc).strip()
+    return runs.DayRun(
+        run_id=run_id,
+        clicks_stream=streams.clicks.name,
+        logs_stream=streams.logs.name if streams.logs else None,
+        date=day,
+        reason=reason,
+        read_at=now,
+        finished_at=now,
+        click_events=0,
+        sessions=0,
+        log_lines=0,
+        status="failed",
+        written=list(written),
+        error=f"{type(exc).__name__}: {text.splitlines()[0] if text else ''}",
     )
 
 
@@ -197,6 +241,7 @@ def _service_errors(
     streams: gold.AnalyticsStreams,
     day: date,
     exists: bool | None,
+    write: Callable[[gold.GoldTable, DataFrame], None],
 ) -> int:
     from pyspark.sql import functions as F
 
@@ -208,7 +253,7 @@ def _service_errors(
     hourly = daily.service_errors_hourly(lines, day).persist()
     try:
         total = int(hourly.agg(F.coalesce(F.sum("lines"), F.lit(0))).first()[0])  # type: ignore[index]
-        gold.write_day(spark, settings, gold.SERVICE_ERRORS_HOURLY, day, hourly)
+        write(gold.SERVICE_ERRORS_HOURLY, hourly)
     finally:
         hourly.unpersist()
     if total == 0:

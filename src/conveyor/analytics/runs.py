@@ -2,7 +2,8 @@
 
 One row per day computed: which click and log streams it read, why it ran (`requested` or
 `late_data`), `read_at` (taken *before* silver was read, so anything committed later counts as
-new), when it finished, and how much it found. `empty = true` is a day that was computed and had
+new), when it finished, and how much it found. A day that failed part way gets a row too:
+`status = failed`, the gold tables it had already replaced (`written`) and the error. `empty = true` is a day that was computed and had
 no click events: "computed, empty" is distinguishable from "never computed" (no row).
 
 A computed day is stale when the ingest ledger shows a batch that landed events of that day
@@ -14,7 +15,7 @@ event can move a user's first-seen day earlier, changing "new users" of the late
 from __future__ import annotations
 
 import logging
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
 from typing import TYPE_CHECKING
 
@@ -44,6 +45,9 @@ class DayRun:
     click_events: int
     sessions: int
     log_lines: int
+    status: str = "done"  # "done", or "failed" part way: `written` says what it replaced
+    written: list[str] = field(default_factory=list)  # gold tables whose day was replaced
+    error: str | None = None  # why it failed
 
     @property
     def empty(self) -> bool:
@@ -62,9 +66,11 @@ def runs_uri(settings: Settings) -> str:
 
 
 def record_run(spark: SparkSession, settings: Settings, day: DayRun) -> None:
-    """Append one row to the run log."""
+    """Append one row to the run log (columns added since the log was created are merged)."""
     frame = spark.createDataFrame([day.as_row()], RUNS_SCHEMA)
-    frame.write.format("delta").mode("append").save(runs_uri(settings))
+    frame.write.format("delta").mode("append").option("mergeSchema", "true").save(
+        runs_uri(settings)
+    )
 
 
 def last_read(spark: SparkSession, settings: Settings, clicks_stream: str) -> dict[date, datetime]:
@@ -73,10 +79,11 @@ def last_read(spark: SparkSession, settings: Settings, clicks_stream: str) -> di
 
     if not _exists(spark, runs_uri(settings)):
         return {}
+    log_rows = spark.read.format("delta").load(runs_uri(settings))
+    if "status" in log_rows.columns:  # a failed day is not computed (rows before it: done)
+        log_rows = log_rows.where(F.col("status").isNull() | (F.col("status") == "done"))
     rows = (
-        spark.read.format("delta")
-        .load(runs_uri(settings))
-        .where(F.col("clicks_stream") == clicks_stream)
+        log_rows.where(F.col("clicks_stream") == clicks_stream)
         .groupBy("date")
         .agg(F.max("read_at").alias("read_at"))
         .collect()
