@@ -3,11 +3,13 @@ in its own process group so a test can kill it with `kill -9` like a crash."""
 
 from __future__ import annotations
 
+import json
 import os
 import signal
 import subprocess
 import sys
 from pathlib import Path
+from typing import Any
 
 from conveyor.catalog import Catalog
 from conveyor.settings import Settings, project_root
@@ -68,3 +70,12 @@ def thread_dumps(job: subprocess.Popen[bytes], log: Path, timeout_s: float = 30)
     wanted = ("stream execution", "Delta", "delta", "py4j")
     threads = [b for b in jvm.split("\n\n") if any(w in b for w in wanted)]
     return python[-8000:] + "\nJVM threads:\n" + "\n\n".join(threads)[:8000]
+
+
+def printed_json(output: str) -> Any:
+    """The last JSON object a job printed. Under spark-submit the Python driver's stderr (its log
+    lines, py4j's goodbye) is merged into stdout, so the object is not necessarily last."""
+    for line in reversed(output.splitlines()):
+        if line.startswith("{"):
+            return json.loads(line)
+    raise AssertionError(f"no JSON object in the output:\n{output[-2000:]}")

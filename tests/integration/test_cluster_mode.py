@@ -33,6 +33,7 @@ from conveyor.spark.session import spark_submit_args
 from conveyor.stack.process import free_port, is_running, log_tail, spawn, stop_group, wait_until
 from tests.catalogs import catalog_variant, provision, stream_named
 from tests.conftest import REPO
+from tests.jobs import printed_json
 
 # columns that differ between two landings of the same events: when and where they were read
 LANDING_COLUMNS = ("topic", "partition", "offset", "kafka_timestamp", "ingest_time", "ingest_date")
@@ -237,7 +238,7 @@ def test_ingest_on_a_standalone_cluster_equals_a_local_run(
         "--catalog",
         str(on_cluster.source),
     )
-    totals = json.loads(stdout.strip().splitlines()[-1])
+    totals = printed_json(stdout)
     assert (totals["stream"], totals["rows_read"]) == (cluster_stream, len(records))
 
     # it ran on the cluster: the master finished the application, the worker ran its executor

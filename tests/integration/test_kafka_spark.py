@@ -14,6 +14,7 @@ from conveyor.settings import Settings
 from conveyor.spark.session import spark_submit_args
 from tests.catalogs import catalog_variant, provision, stream_named
 from tests.conftest import REPO
+from tests.jobs import printed_json
 
 
 def _topic(settings: Settings, partitions: int = 2) -> str:
@@ -109,7 +110,7 @@ def test_spark_submit_runs_a_job_with_the_same_jars(
         check=False,
     )
     assert result.returncode == 0, result.stderr[-3000:]
-    totals = json.loads(result.stdout.strip().splitlines()[-1])
+    totals = printed_json(result.stdout)
     assert totals["stream"] == logs.name
     assert (totals["rows_read"], totals["silver_rows"], totals["quarantined"]) == (40, 40, 0)
     silver = spark.read.format("delta").load(table_uri(settings, logs.table(Layer.SILVER)))
