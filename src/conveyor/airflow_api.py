@@ -49,12 +49,13 @@ class AirflowApi:
     def __init__(self, base_url: str, user: str, password: str, *, timeout_s: float = 30) -> None:
         self.base_url = base_url.rstrip("/")
         self.timeout_s = timeout_s
+        self._token: str | None = None  # the login call itself goes without one
         reply = self._call("POST", "/auth/token", {"username": user, "password": password})
         self._token = str(reply["access_token"])
 
     def _call(self, method: str, path: str, body: dict[str, Any] | None = None) -> Any:
         headers = {"Content-Type": "application/json"}
-        if getattr(self, "_token", None):
+        if self._token:
             headers["Authorization"] = f"Bearer {self._token}"
         request = urllib.request.Request(
             self.base_url + path,
