@@ -8,8 +8,11 @@ is strict JSON and what JSON type each field has, exactly as the reason codes ne
 with every field read as text gives the field values cheaply: for a field whose JSON type
 matches its catalog type, the text from_json returns is the value itself (strings) or its
 canonical rendering (numbers, booleans), so a cast gives what a VARIANT cast would; any other
-field is cast from the VARIANT as before. The problem list is only built for a record that has
-a problem. `tests/integration/test_assess_paths.py` holds both ways to the same answers over a corpus
+field is cast from the VARIANT as before. The VARIANT is asked a field's JSON type only where
+the text leaves it open (a text that looks like a number, boolean or object): a field from_json
+read as absent or null is not present, and a text no other JSON type renders is a STRING, so a
+typical event never looks inside its VARIANT (a field lookup there was most of the parse's
+time). The problem list is only built for a record that has a problem. `tests/spark/test_assess_paths.py` holds both ways to the same answers over a corpus
 aimed at where they could part. A record with no problem goes to silver; any other
 goes to quarantine with the first problem's code and every problem's message. The checks are
 deterministic (they compare timestamps with the record's Kafka timestamp, not the clock), so a
@@ -29,6 +32,8 @@ if TYPE_CHECKING:
 PARSED = "_parsed"
 TEXTS = "_texts"
 PROBLEMS = "_problems"
+UTF8 = "_utf8"
+RECORD = "_record"
 EVENT_TIME = "event_time"
 EVENT_DATE = "event_date"
 EARLIEST_PLAUSIBLE = "2000-01-01 00:00:00"
@@ -80,8 +85,8 @@ def _path(name: str) -> str:
 
 def _record_problem(schema: EventSchema, fast: bool = True) -> Column:
     """The first record-level problem (nothing else can be checked after one), or null.
-    `fast`: valid JSON whose first non-blank character is `{` is an object, so only other
-    values pay for schema_of_variant's answer."""
+    Reads the UTF8 column. `fast`: valid JSON that starts with `{` (after blanks) is an object,
+    so only other values pay for schema_of_variant's answer."""
     from pyspark.sql import functions as F
 
     value = F.col("value")
@@ -90,15 +95,20 @@ def _record_problem(schema: EventSchema, fast: bool = True) -> Column:
     size = F.length(value)
     is_object = kind.startswith("OBJECT")
     if fast:
-        first = F.substring(F.ltrim(value.cast("string"), F.lit(" \t\n\r")), 1, 1)
-        is_object = F.when(first == "{", F.lit(True)).otherwise(is_object)
+        text = value.cast("string")
+        first = F.substring(F.ltrim(text, F.lit(" \t\n\r")), 1, 1)
+        is_object = (
+            F.when(text.startswith("{"), F.lit(True))
+            .when(first == "{", F.lit(True))
+            .otherwise(is_object)
+        )
     return (
         F.when(
             value.isNull() | (size == 0),
             problem(QuarantineReason.EMPTY_VALUE, F.lit("value is empty or null (a tombstone)")),
         )
         .when(
-            ~F.expr("is_valid_utf8(value)"),
+            ~F.col(UTF8),
             problem(QuarantineReason.INVALID_UTF8, F.lit("value is not valid UTF-8")),
         )
         .when(
@@ -137,17 +147,31 @@ _NON_STRING_TEXT = (
 cannot be one of those came from a JSON string."""
 
 
+def _absent(name: str) -> Column:
+    """from_json read the record but not this field: the field is missing or JSON null, which
+    every check treats alike (not present, no value). A record from_json could not read is not
+    absent: the VARIANT decides."""
+    from pyspark.sql import functions as F
+
+    return F.col(TEXTS).isNotNull() & _text(name).isNull()
+
+
 def _field_kind(name: str, spec: FieldSpec, fast: bool) -> Column:
-    """The field's JSON type name as schema_of_variant gives it. Fast, for a string field: a
-    from_json text that no other JSON type could have produced is a STRING without asking the
-    VARIANT (a string that only looks like a number still asks)."""
+    """The field's JSON type name as schema_of_variant gives it, or null for a field that is
+    not present. Fast: the VARIANT is asked only where the from_json text leaves the JSON type
+    open. A text that no other JSON type could have produced is a STRING (a string that only
+    looks like a number, boolean or object still asks); an absent field has no type."""
     from pyspark.sql import functions as F
 
     kind = _json_type(name)
-    if not fast or spec.type != "string":
+    if not fast:
         return kind
     text = _text(name)
-    return F.when(text.isNotNull() & ~text.rlike(_NON_STRING_TEXT), F.lit("STRING")).otherwise(kind)
+    return (
+        F.when(_absent(name), F.lit(None).cast("string"))
+        .when(text.isNotNull() & ~text.rlike(_NON_STRING_TEXT), F.lit("STRING"))
+        .otherwise(kind)
+    )
 
 
 def _variant_as(name: str, spark_type: str) -> Column:
@@ -174,7 +198,11 @@ def _matching_text(name: str, kind: Column, field_type: str, spark_type: str, fa
     text = _text(name)
     cast = text if spark_type == "string" else text.try_cast(spark_type)
     usable = F.col(TEXTS).isNotNull() & _type_matches(kind, field_type)
-    return F.when(usable, cast).otherwise(_variant_as(name, spark_type))
+    return (
+        F.when(usable, cast)
+        .when(_absent(name), F.lit(None).cast(spark_type))
+        .otherwise(_variant_as(name, spark_type))
+    )
 
 
 def spark_type(spec: FieldSpec) -> str:
@@ -327,9 +355,14 @@ def assess(frame: DataFrame, schema: EventSchema, *, fast: bool = True) -> DataF
     """
     from pyspark.sql import functions as F
 
-    utf8 = F.expr("is_valid_utf8(value)")
-    text = F.col("value").cast("string")
-    parsed = frame.withColumn(PARSED, F.when(utf8, F.expr("try_parse_json(cast(value as string))")))
+    # Each step is its own projection, and Spark keeps a projection apart when merging it would
+    # evaluate a costly expression twice: the UTF-8 check, the two parses and the record's
+    # problem are each computed once per record, however many columns read them.
+    checked = frame.withColumn(UTF8, F.expr("is_valid_utf8(value)"))
+    utf8, text = F.col(UTF8), F.col("value").cast("string")
+    parsed = checked.withColumn(
+        PARSED, F.when(utf8, F.expr("try_parse_json(cast(value as string))"))
+    )
     if fast:
         parsed = parsed.withColumn(TEXTS, F.when(utf8, F.from_json(text, _text_schema(schema))))
     fields = list(schema.fields.items())
@@ -337,6 +370,7 @@ def assess(frame: DataFrame, schema: EventSchema, *, fast: bool = True) -> DataF
     values = [f"_value_{i}" for i in range(len(fields))]
     extracted = parsed.select(
         "*",
+        _record_problem(schema, fast).alias(RECORD),
         *(
             _field_kind(name, spec, fast).alias(k)
             for (name, spec), k in zip(fields, kinds, strict=True)
@@ -348,22 +382,25 @@ def assess(frame: DataFrame, schema: EventSchema, *, fast: bool = True) -> DataF
             for (name, spec), k, v in zip(fields, kinds, values, strict=True)
         ),
     )
-    record = _record_problem(schema, fast)
+    record = F.col(RECORD)
     checks = [
         check
         for (name, spec), k, v in zip(fields, kinds, values, strict=True)
         for check in _field_checks(name, spec, F.col(k), F.col(v))
     ]
-    failed = F.lit(False)
-    for condition, _ in checks:
-        failed = failed | F.coalesce(condition, F.lit(False))
-    found = F.filter(F.array(*(F.when(c, p) for c, p in checks)), lambda p: p.isNotNull())
     problems = F.when(record.isNotNull(), F.array(record))
-    problems = (
-        problems.when(failed, found).otherwise(F.expr(f"CAST(array() AS {PROBLEM_TYPE})"))
-        if fast
-        else problems.otherwise(found)
-    )
+    if fast:
+        failed = F.lit(False)
+        for condition, _ in checks:
+            failed = failed | F.coalesce(condition, F.lit(False))
+        # concat of one-element arrays, not filter(): a lambda would keep Spark from compiling
+        # the projection into the stage's generated code.
+        none = F.expr(f"CAST(array() AS {PROBLEM_TYPE})")
+        found = F.concat(*(F.when(c, F.array(p)).otherwise(none) for c, p in checks))
+        problems = problems.when(failed, found).otherwise(none)
+    else:
+        found = F.filter(F.array(*(F.when(c, p) for c, p in checks)), lambda p: p.isNotNull())
+        problems = problems.otherwise(found)
     typed = [
         F.when(record.isNull(), F.col(v)).alias(name)
         for (name, _), v in zip(fields, values, strict=True)

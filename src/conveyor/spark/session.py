@@ -21,6 +21,9 @@ if TYPE_CHECKING:
     from pyspark.sql import SparkSession
 
 
+HUGE_METHODS_COMPILED = "-XX:-DontCompileHugeMethods"
+
+
 def spark_conf(settings: Settings) -> dict[str, str]:
     """Every Spark setting Conveyor needs (master excluded)."""
     spark_jars = ",".join(str(p) for p in jars.jar_files(settings.jars_dir, "spark"))
@@ -42,6 +45,11 @@ def spark_conf(settings: Settings) -> dict[str, str]:
         # PySpark 4.2 captures the Python call site of every Column built while this is on
         # (SPARK-50310); a batch builds hundreds, so it costs on every batch.
         "spark.python.sql.dataFrameDebugging.enabled": "false",
+        # The parse and checks of a wide event compile into generated methods over HotSpot's
+        # 8000-byte limit for JIT compilation; left interpreted they run about twice as slow
+        # (benchmarks/reports: the assess measurement).
+        "spark.driver.extraJavaOptions": HUGE_METHODS_COMPILED,
+        "spark.executor.extraJavaOptions": HUGE_METHODS_COMPILED,
     }
     conf.update(settings.spark_extra_conf)
     return conf
