@@ -12,8 +12,9 @@ field is cast from the VARIANT as before. The VARIANT is asked a field's JSON ty
 the text leaves it open (a text that looks like a number, boolean or object): a field from_json
 read as absent or null is not present, and a text no other JSON type renders is a STRING, so a
 typical event never looks inside its VARIANT (a field lookup there was most of the parse's
-time). The problem list is only built for a record that has a problem. `tests/spark/test_assess_paths.py` holds both ways to the same answers over a corpus
-aimed at where they could part. A record with no problem goes to silver; any other
+time). The problem list is only built for a record that has a problem.
+`tests/spark/test_assess_paths.py` holds both ways to the same answers over a corpus aimed at
+where they could part. A record with no problem goes to silver; any other
 goes to quarantine with the first problem's code and every problem's message. The checks are
 deterministic (they compare timestamps with the record's Kafka timestamp, not the clock), so a
 replayed micro-batch is classified exactly as before.
@@ -147,15 +148,6 @@ _NON_STRING_TEXT = (
 cannot be one of those came from a JSON string."""
 
 
-def _absent(name: str) -> Column:
-    """from_json read the record but not this field: the field is missing or JSON null, which
-    every check treats alike (not present, no value). A record from_json could not read is not
-    absent: the VARIANT decides."""
-    from pyspark.sql import functions as F
-
-    return F.col(TEXTS).isNotNull() & _text(name).isNull()
-
-
 def _field_kind(name: str, spec: FieldSpec, fast: bool) -> Column:
     """The field's JSON type name as schema_of_variant gives it, or null for a field that is
     not present. Fast: the VARIANT is asked only where the from_json text leaves the JSON type
@@ -167,8 +159,11 @@ def _field_kind(name: str, spec: FieldSpec, fast: bool) -> Column:
     if not fast:
         return kind
     text = _text(name)
+    # from_json read the record but not this field: missing or JSON null, which every check
+    # treats alike (not present, no value). A record from_json could not read asks the VARIANT.
+    absent = F.col(TEXTS).isNotNull() & text.isNull()
     return (
-        F.when(_absent(name), F.lit(None).cast("string"))
+        F.when(absent, F.lit(None).cast("string"))
         .when(text.isNotNull() & ~text.rlike(_NON_STRING_TEXT), F.lit("STRING"))
         .otherwise(kind)
     )
@@ -198,9 +193,10 @@ def _matching_text(name: str, kind: Column, field_type: str, spark_type: str, fa
     text = _text(name)
     cast = text if spark_type == "string" else text.try_cast(spark_type)
     usable = F.col(TEXTS).isNotNull() & _type_matches(kind, field_type)
+    # A field with no JSON type (absent, as `kind` already says) has no value: no VARIANT lookup.
     return (
         F.when(usable, cast)
-        .when(_absent(name), F.lit(None).cast(spark_type))
+        .when(kind.isNull(), F.lit(None).cast(spark_type))
         .otherwise(_variant_as(name, spark_type))
     )
 
