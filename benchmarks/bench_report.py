@@ -83,7 +83,8 @@ def latency_table(result: dict[str, Any]) -> list[str]:
             f"{_fmt(_median(runs, 'p95_s'), 2)} | {_fmt(p99, 2)}{_spread(runs, 'p99_s')} | "
             f"{_ratio(p99, _median(ours, 'p99_s'))} | "
             f"{runs[-1]['measured']}/{runs[-1]['events']}"
-            f"{' (timed out)' if any(r.get('timed_out') for r in runs) else ''} |"
+            f"{' (timed out)' if any(r.get('timed_out') for r in runs) else ''}"
+            f"{' (the job exited)' if any(r.get('exited') is not None for r in runs) else ''} |"
         )
     return lines
 

@@ -439,6 +439,10 @@ class Bench:
         table = self.table(contender, tag)
         env: dict[str, str] = {}
         if contender.kind == "conveyor":
+            # conveyor@1s-trigger is the same job as conveyor: its own stream name keeps its
+            # checkpoint and tables apart from conveyor's run with the same tag
+            if contender.name != CONVEYOR.name:
+                tag = f"{contender.slug}_{tag}"
             catalog, table = self.conveyor_catalog(topic, tag)
             args = ["conveyor", "--catalog", str(catalog), "--stream", self.stream(tag)]
             args += [] if live else ["--available-now"]
@@ -618,6 +622,8 @@ def latency(
             timed_out = True
         finally:
             poller.stop()
+        # a live job that died meanwhile landed nothing itself: whatever was seen is not its own
+        exited = running.proc.poll()
     finally:
         running.stop()
     values = sorted(poller.latencies)
@@ -627,6 +633,8 @@ def latency(
         "produced_rate": round(count / produced_s),
         "events": count,
         "timed_out": timed_out,
+        "exited": exited,
+        "correct": exited is None and not timed_out and len(values) == count,
         "measured": len(values),
         "p50_s": round(_quantile(values, 0.50), 2),
         "p95_s": round(_quantile(values, 0.95), 2),
@@ -950,7 +958,8 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
                     f"latency {rep + 1}/{args.latency_repeat} {contender.name:30} {rate:>7}/s "
                     f"p50 {figures['p50_s']}s p99 {figures['p99_s']}s "
                     f"({figures['measured']}/{figures['events']}, sent at "
-                    f"{figures['produced_rate']}/s{', TIMED OUT' if figures['timed_out'] else ''})",
+                    f"{figures['produced_rate']}/s{', TIMED OUT' if figures['timed_out'] else ''}"
+                    f"{'' if figures['exited'] is None else ', THE JOB EXITED'})",
                     flush=True,
                 )
 

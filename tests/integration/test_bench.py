@@ -54,6 +54,7 @@ def test_quick_benchmark_lands_every_event_once_per_contender(
     ):
         (live,) = figures["latency"][f"{name}@{rate}"]
         assert live["measured"] == live["events"] > 0, name
+        assert live["exited"] is None and live["correct"], name  # its own job landed them
         assert 0 < live["p50_s"] <= live["p99_s"], name
     assert set(figures["query"]) == {
         "conveyor",
