@@ -153,23 +153,38 @@ def test_mixed_batch_lands_everything_once_with_reasons(
     assert dict(status.top_reasons)["empty_value"] == 2  # the empty value and the tombstone
 
 
+def _send_to_partition(settings: Settings, topic: str, partition: int, events: list[Event]) -> None:
+    """Send events to one partition of topic (lateness is judged per partition)."""
+    from kafka import KafkaProducer
+
+    producer = KafkaProducer(**settings.kafka_client_options(), acks="all")
+    try:
+        futures = [producer.send(topic, e.value, key=e.key, partition=partition) for e in events]
+        producer.flush()
+        for future in futures:
+            future.get(timeout=30)
+    finally:
+        producer.close()
+
+
+def _encoded(events: list[dict[str, Any]]) -> list[Event]:
+    return [encode(e, "user_id") for e in events]
+
+
 def test_late_events_land_in_their_day_and_the_ledger_names_it(
     settings: Settings, spark: Any, clicks: tuple[Catalog, str]
 ) -> None:
     catalog, name = clicks
     topic = catalog.stream(name).topic.name
     after_midnight = datetime(2026, 11, 23, 0, 30, tzinfo=UTC)
-    send_events(
-        settings,
-        topic,
-        (encode(e, "user_id") for e in click_events(20, seed=20, start=after_midnight)),
-    )
+    fresh = list(click_events(20, seed=20, start=after_midnight))
+    _send_to_partition(settings, topic, 0, _encoded(fresh))
     ingest_stream(spark, settings, catalog, name, available_now=True)
 
     # tolerance is 2h: 23:30 the day before is late but accepted; 20:00 is too late
     late = list(click_events(5, seed=21, start=datetime(2026, 11, 22, 23, 30, tzinfo=UTC)))
     too_late = list(click_events(2, seed=22, start=datetime(2026, 11, 22, 20, 0, tzinfo=UTC)))
-    send_events(settings, topic, (encode(e, "user_id") for e in [*late, *too_late]))
+    _send_to_partition(settings, topic, 0, _encoded([*late, *too_late]))
     ingest_stream(spark, settings, catalog, name, available_now=True)
 
     silver = _table(spark, settings, catalog, name, Layer.SILVER)
@@ -185,6 +200,50 @@ def test_late_events_land_in_their_day_and_the_ledger_names_it(
     assert ledger[0]["late_dates"] == []
     assert ledger[-1]["late_dates"] == [date(2026, 11, 22)]
     assert date(2026, 11, 22) in ledger[-1]["event_dates"]
+
+
+def test_lateness_is_judged_per_partition(
+    settings: Settings, spark: Any, clicks: tuple[Catalog, str]
+) -> None:
+    """A partition hours behind another in event time (a backlog read unevenly far, a slow
+    producer) lands whole; a record behind its own partition's newest is too late."""
+    catalog, name = clicks
+    topic = catalog.stream(name).topic.name
+    ahead = list(click_events(10, seed=40, start=datetime(2026, 11, 23, 10, 0, tzinfo=UTC)))
+    _send_to_partition(settings, topic, 0, _encoded(ahead))
+    ingest_stream(spark, settings, catalog, name, available_now=True)
+
+    # 4 h behind partition 0's newest with a 2 h tolerance: partition 1 has landed nothing
+    # yet, so its records land; the same times on partition 0 are too late
+    six = datetime(2026, 11, 23, 6, 0, tzinfo=UTC)
+    behind = list(click_events(5, seed=41, start=six))
+    too_late = list(click_events(2, seed=42, start=six))
+    _send_to_partition(settings, topic, 1, _encoded(behind))
+    _send_to_partition(settings, topic, 0, _encoded(too_late))
+    ingest_stream(spark, settings, catalog, name, available_now=True)
+
+    silver = _table(spark, settings, catalog, name, Layer.SILVER)
+    assert sorted(r["event_id"] for r in silver.collect()) == sorted(
+        e["event_id"] for e in [*ahead, *behind]
+    )
+    quarantine = _table(spark, settings, catalog, name, Layer.QUARANTINE).collect()
+    assert sorted(r["event_id"] for r in (json.loads(q["value"]) for q in quarantine)) == sorted(
+        e["event_id"] for e in too_late
+    )
+    assert {(q["reason_code"], q["partition"]) for q in quarantine} == {("too_late", 0)}
+    assert all("watermark of partition 0, 2026-11-23 08:0" in q["reason"] for q in quarantine)
+
+    newest = {
+        p: max(datetime.fromisoformat(e["ts"]) for e in events)
+        for p, events in ((0, ahead), (1, behind))
+    }
+    first, last = sorted(_ledger(spark, settings, name), key=lambda r: r["batch_id"])
+    assert [(t["partition"], t["max_event_time"]) for t in first["partition_event_times"]] == [
+        (0, newest[0].replace(tzinfo=None))
+    ]
+    assert [(t["partition"], t["max_event_time"]) for t in last["partition_event_times"]] == [
+        (1, newest[1].replace(tzinfo=None))
+    ]
 
 
 def test_lost_offsets_stop_the_job_until_accepted(

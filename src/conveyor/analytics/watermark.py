@@ -1,7 +1,8 @@
 """A stream's watermark, from the ingest ledger: the newest event time landed minus the
-stream's late-data tolerance. Events older than the watermark are quarantined as `too_late`, so
-once it has passed a moment, no event before that moment can still arrive. Read without Spark
-(`conveyor.lakeview`), so sensors and triggers can ask cheaply and often."""
+stream's late-data tolerance. The ingest judges lateness per Kafka partition, so once this has
+passed a moment, only a partition behind the others can still land an event before it; such a
+batch lists the day in the ledger's `late_dates`, and analytics `--with-late` recomputes it.
+Read without Spark (`conveyor.lakeview`), so sensors and triggers can ask cheaply and often."""
 
 from __future__ import annotations
 

@@ -32,8 +32,9 @@ from conveyor.ingest.bronze import BRONZE_COLUMNS, kafka_columns, stamp_ingest
 from conveyor.ingest.ledger import (
     LedgerEntry,
     PartitionRange,
+    PartitionTime,
     append_entry,
-    previous_max_event_time,
+    previous_event_times,
     table_exists,
 )
 from conveyor.ingest.offsets import MonitoringGroup
@@ -85,14 +86,18 @@ class StreamTarget:
                 return self.quarantine
 
 
+Partition = tuple[str, int]
+"""A Kafka (topic, partition)."""
+
+
 @dataclass
 class RunState:
     """What one run of a stream carries from batch to batch, so a batch need not re-read it:
-    the newest event time landed so far and whether silver exists. On the first batch of a run
-    (and on any batch id it did not expect) it is read from the tables instead."""
+    the newest event time landed so far from each partition and whether silver exists. On the
+    first batch of a run (and on any batch id it did not expect) it is read from the tables."""
 
     settings: Settings
-    newest: datetime | None = None
+    newest: dict[Partition, datetime] = field(default_factory=dict)
     next_batch: int | None = None
     written: set[Layer] = field(default_factory=set)
     monitoring: MonitoringGroup | None = field(default=None, repr=False)
@@ -103,17 +108,19 @@ class RunState:
             self.written.add(layer)
         return layer in self.written
 
-    def newest_before(self, target: StreamTarget, batch_id: int) -> datetime | None:
-        """Newest event time landed by batches before batch_id (deterministic on replay)."""
+    def newest_before(self, target: StreamTarget, batch_id: int) -> dict[Partition, datetime]:
+        """Newest event time landed from each partition by batches before batch_id
+        (deterministic on replay)."""
         if self.next_batch != batch_id:
-            self.newest = previous_max_event_time(
+            self.newest = previous_event_times(
                 target.ledger, target.stream.name, target.app_id, batch_id
             )
-        return self.newest
+        return dict(self.newest)
 
-    def landed(self, batch_id: int, newest: datetime | None) -> None:
-        if newest is not None:
-            self.newest = max(newest, self.newest) if self.newest else newest
+    def landed(self, batch_id: int, newest: list[PartitionTime]) -> None:
+        for t in newest:
+            key = (t.topic, t.partition)
+            self.newest[key] = max(t.max_event_time, self.newest.get(key, t.max_event_time))
         self.next_batch = batch_id + 1
 
     def _group(self, target: StreamTarget) -> MonitoringGroup:
@@ -206,11 +213,16 @@ class BatchScan:
 
 @dataclass(frozen=True)
 class SilverShare:
-    """What the silver share of a batch holds: rows, newest event time, event dates."""
+    """What the silver share of a batch holds: rows, newest event time per partition, event
+    dates."""
 
     rows: int
-    newest: datetime | None
+    per_partition: list[PartitionTime]
     event_dates: list[date]
+
+    @property
+    def newest(self) -> datetime | None:
+        return max((t.max_event_time for t in self.per_partition), default=None)
 
 
 def process_batch(
@@ -234,7 +246,7 @@ def process_batch(
         work.record(entry)
     finally:
         work.release()
-    state.landed(batch_id, silver.newest)
+    state.landed(batch_id, silver.per_partition)
     state.commit_offsets(target, scan.ranges)
     return entry
 
@@ -251,16 +263,25 @@ class _BatchWork:
     started: datetime
     clock: StepClock = field(default_factory=StepClock)
     held: list[DataFrame] = field(default_factory=list)
-    previous_max: datetime | None = None
+    previous: dict[Partition, datetime] = field(default_factory=dict)
+
+    @property
+    def previous_max(self) -> datetime | None:
+        """The newest event time any earlier batch landed (from any partition)."""
+        return max(self.previous.values(), default=None)
 
     def parse(self, batch: DataFrame) -> tuple[DataFrame, BatchScan]:
         """Parse and validate the batch, classify late events; one pass counts it."""
         from pyspark import StorageLevel
 
         stream = self.target.stream
-        self.previous_max = self.state.newest_before(self.target, self.batch_id)
+        self.previous = self.state.newest_before(self.target, self.batch_id)
         tolerance = stream.event_schema.late_tolerance
-        watermark = self.previous_max - tolerance if self.previous_max else None
+        watermarks = {
+            partition: newest - tolerance
+            for (topic, partition), newest in self.previous.items()
+            if topic == stream.topic.name
+        }
         # Kafka is read once, into this cache; the parsed VARIANT is dropped first, so the
         # batch is held about once, not once per step. What changes from batch to batch
         # (ingest time, watermark) is applied on top of the cache, so the heavy parse plan
@@ -268,7 +289,7 @@ class _BatchWork:
         assessed = quality.assess(kafka_columns(batch), stream.event_schema)
         cache = assessed.drop(quality.PARSED).persist(StorageLevel.MEMORY_AND_DISK)
         self.held.append(cache)
-        classified = _classify(stamp_ingest(cache, self.started), watermark)
+        classified = _classify(stamp_ingest(cache, self.started), watermarks)
         return classified, _scan(classified)
 
     def land(
@@ -283,7 +304,7 @@ class _BatchWork:
             "bronze", partial(self._append, bronze, Layer.BRONZE)
         )
         with self.clock.step("dedup"):
-            repeats = _repeats(spark, classified, target, state, self.previous_max)
+            repeats = _repeats(spark, classified, target, state, self._oldest_valid(scan))
             if repeats is not None:
                 self.held.append(repeats)
             silver_rows = _silver_rows(classified, repeats)
@@ -304,6 +325,15 @@ class _BatchWork:
 
     def _append(self, frame: DataFrame, layer: Layer) -> int | None:
         return _append(frame, self.target, self.batch_id, layer)
+
+    def _oldest_valid(self, scan: BatchScan) -> datetime | None:
+        """A lower bound of the event times of the batch's valid records: the lowest watermark
+        of the partitions it read, or None when one of them has none yet."""
+        tolerance = self.target.stream.event_schema.late_tolerance
+        newest = [self.previous.get((r.topic, r.partition)) for r in scan.ranges]
+        if not newest or any(t is None for t in newest):
+            return None
+        return min(t for t in newest if t is not None) - tolerance
 
     def entry(
         self,
@@ -335,6 +365,7 @@ class _BatchWork:
             event_dates=silver.event_dates,
             late_dates=late_dates,
             max_event_time=max(newest) if newest else None,
+            partition_event_times=silver.per_partition,
             backlog=backlog,
             step_ms=self.clock.ms,
         )
@@ -363,23 +394,36 @@ def _valid() -> Column:
     return F.size(F.col(quality.PROBLEMS)) == 0
 
 
-def _classify(assessed: DataFrame, watermark: datetime | None) -> DataFrame:
-    """Add the too-late problem to otherwise valid events older than the watermark."""
+def _classify(assessed: DataFrame, watermarks: dict[int, datetime]) -> DataFrame:
+    """Add the too-late problem to otherwise valid events older than their partition's
+    watermark (the newest event time landed from that partition, minus the late-data
+    tolerance). Lateness is judged per partition, as Kafka orders records per partition: a
+    batch that reads partitions unevenly far into a backlog judges none against another's
+    progress. A partition with nothing landed yet has no watermark."""
     from pyspark.sql import functions as F
 
-    if watermark is None:
+    if not watermarks:
         return assessed
+    by_partition = F.create_map(
+        *(F.lit(v) for p, at in sorted(watermarks.items()) for v in (p, at))
+    )
+    watermark = F.try_element_at(by_partition, F.col("partition"))
     too_late = quality.problem(
         quality.QuarantineReason.TOO_LATE,
         F.format_string(
-            f"event time %s is behind the stream's watermark {watermark:%Y-%m-%d %H:%M:%S} "
-            "(newest event time seen minus the late-data tolerance)",
+            "event time %s is behind the watermark of partition %d, %s (the newest event time "
+            "landed from that partition minus the late-data tolerance)",
             F.col(quality.EVENT_TIME).cast("string"),
+            F.col("partition"),
+            F.date_format(watermark, "yyyy-MM-dd HH:mm:ss"),
         ),
     )
-    late = _valid() & (F.col(quality.EVENT_TIME) < F.lit(watermark))
+    late = _valid() & (F.col(quality.EVENT_TIME) < watermark)
     return assessed.withColumn(
-        quality.PROBLEMS, F.when(late, F.array(too_late)).otherwise(F.col(quality.PROBLEMS))
+        quality.PROBLEMS,
+        F.when(F.coalesce(late, F.lit(False)), F.array(too_late)).otherwise(
+            F.col(quality.PROBLEMS)
+        ),
     )
 
 
@@ -408,7 +452,7 @@ def _repeats(
     classified: DataFrame,
     target: StreamTarget,
     state: RunState,
-    previous_max: datetime | None,
+    oldest: datetime | None,
 ) -> DataFrame | None:
     """Kafka coordinates of the valid records that are duplicates (held in memory; None when
     the stream has no dedup key): a repeat of the dedup key within the batch (the first by
@@ -431,7 +475,7 @@ def _repeats(
         .where(F.col("_rank") > 1)
         .select(*KAFKA_COORDINATES)
     )
-    seen = _seen_in_silver(spark, valid, target, state, previous_max)
+    seen = _seen_in_silver(spark, valid, target, state, oldest)
     repeats = in_batch if seen is None else in_batch.unionByName(seen)
     return repeats.persist(StorageLevel.MEMORY_AND_DISK)
 
@@ -446,21 +490,29 @@ def _silver_rows(classified: DataFrame, repeats: DataFrame | None) -> DataFrame:
 
 
 def _silver_share(silver_rows: DataFrame) -> SilverShare:
-    """One job: rows, newest event time and event dates of the silver share."""
+    """One job: rows, newest event time per partition and event dates of the silver share."""
     from pyspark.sql import functions as F
 
-    row = silver_rows.agg(
-        F.count(F.lit(1)).alias("rows"),
-        F.max(quality.EVENT_TIME).alias("newest"),
-        F.collect_set(quality.EVENT_DATE).alias("dates"),
-    ).first()
-    if row is None:  # a global aggregate always has one row
-        raise RuntimeError("Spark returned no row for a global aggregate")
-    newest = row["newest"]
+    per_partition = (
+        silver_rows.groupBy("topic", "partition")
+        .agg(
+            F.count(F.lit(1)).alias("rows"),
+            F.max(quality.EVENT_TIME).alias("newest"),
+            F.collect_set(quality.EVENT_DATE).alias("dates"),
+        )
+        .collect()
+    )
     return SilverShare(
-        rows=int(row["rows"]),
-        newest=newest.astimezone(UTC) if newest is not None else None,
-        event_dates=sorted(row["dates"]),
+        rows=sum(int(r["rows"]) for r in per_partition),
+        per_partition=sorted(
+            (
+                PartitionTime(r["topic"], r["partition"], r["newest"].astimezone(UTC))
+                for r in per_partition
+                if r["newest"] is not None
+            ),
+            key=lambda t: (t.topic, t.partition),
+        ),
+        event_dates=sorted({d for r in per_partition for d in r["dates"]}),
     )
 
 
@@ -469,17 +521,17 @@ def _seen_in_silver(
     valid: DataFrame,
     target: StreamTarget,
     state: RunState,
-    previous_max: datetime | None,
+    oldest: datetime | None,
 ) -> DataFrame | None:
     """Kafka coordinates of valid records whose dedup key is already in silver from another
     Kafka record, with an event time within the late-data tolerance (the same record, landed
     by an earlier attempt of this batch, is not a repeat). None when silver does not exist.
 
-    Valid records are no older than the watermark (previous_max - tolerance), so their repeats
-    in silver are no older than previous_max - 2 x tolerance: only that slice of silver is read
+    Valid records are no older than `oldest` (their partitions' lowest watermark), so their
+    repeats in silver are no older than oldest - tolerance: only that slice of silver is read
     (partition pruning by date, file skipping by the event time's stats), and only its key,
     time and coordinates. The batch's side is broadcast, so silver is scanned, never shuffled.
-    Without a previous maximum the batch's own event-time range bounds the slice."""
+    Without `oldest` the batch's own event-time range bounds the slice."""
     from pyspark.sql import functions as F
 
     if not state.exists(spark, target, Layer.SILVER):
@@ -489,8 +541,8 @@ def _seen_in_silver(
     tolerance = stream.event_schema.late_tolerance
     time_field = stream.event_schema.event_time
     existing = spark.read.format("delta").load(target.silver)
-    if previous_max is not None:
-        lo = previous_max - 2 * tolerance
+    if oldest is not None:
+        lo = oldest - tolerance
         existing = existing.where(F.col(quality.EVENT_DATE) >= F.lit(lo.date())).where(
             F.col(time_field) >= F.lit(lo)
         )

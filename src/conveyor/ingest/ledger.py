@@ -12,6 +12,7 @@ from datetime import date, datetime
 from typing import TYPE_CHECKING, Any
 
 from conveyor.rows import SQL_INT, ddl, spark_fields
+from conveyor.units import as_utc
 
 if TYPE_CHECKING:
     import pyarrow as pa
@@ -32,6 +33,15 @@ class PartitionRange:
     partition: int = field(metadata=SQL_INT)
     start_offset: int
     end_offset: int
+
+
+@dataclass(frozen=True)
+class PartitionTime:
+    """The newest event time a batch landed in silver from one partition."""
+
+    topic: str
+    partition: int = field(metadata=SQL_INT)
+    max_event_time: datetime
 
 
 @dataclass(frozen=True)
@@ -70,6 +80,7 @@ class LedgerEntry:
     event_dates: list[date] = field(default_factory=list)
     late_dates: list[date] = field(default_factory=list)
     max_event_time: datetime | None = None
+    partition_event_times: list[PartitionTime] = field(default_factory=list)
     backlog: int | None = None  # records Kafka held beyond the batch when it ended (lag)
     step_ms: dict[str, int] = field(default_factory=dict)  # STEPS -> milliseconds
 
@@ -77,6 +88,7 @@ class LedgerEntry:
         row = {k: v for k, v in self.__dict__.items() if k != "step_ms"}
         row["offsets"] = [r.__dict__ for r in self.offsets]
         row["gaps"] = [g.__dict__ for g in self.gaps]
+        row["partition_event_times"] = [t.__dict__ for t in self.partition_event_times]
         row.update({f"{step}_ms": self.step_ms.get(step) for step in STEPS})
         return row
 
@@ -179,17 +191,36 @@ def _stream_rows(uri: str, stream: str, kind: str, columns: list[str]) -> list[d
     return [r for r in rows if r["kind"] == kind]
 
 
-def previous_max_event_time(uri: str, stream: str, app_id: str, batch_id: int) -> datetime | None:
-    """Newest event time landed by this stream's earlier batches (deterministic on replay),
-    as an aware UTC datetime."""
-    rows = _stream_rows(uri, stream, "batch", ["app_id", "batch_id", "max_event_time"])
-    times = [
-        r["max_event_time"]
-        for r in rows
-        if r["max_event_time"] is not None
-        and not (r["app_id"] == app_id and r["batch_id"] >= batch_id)
-    ]
-    return max(times) if times else None
+def previous_event_times(
+    uri: str, stream: str, app_id: str, batch_id: int
+) -> dict[tuple[str, int], datetime]:
+    """Newest event time landed from each (topic, partition) by this stream's earlier batches
+    (deterministic on replay), as aware UTC datetimes. A row written before the ledger kept
+    times per partition counts its newest event time for every partition it read."""
+    rows = _stream_rows(
+        uri,
+        stream,
+        "batch",
+        ["app_id", "batch_id", "offsets", "max_event_time", "partition_event_times"],
+    )
+    newest: dict[tuple[str, int], datetime] = {}
+
+    def seen(topic: str, partition: int, at: datetime) -> None:
+        key = (topic, partition)
+        at = as_utc(at)
+        newest[key] = max(at, newest[key]) if key in newest else at
+
+    for row in rows:
+        if row["app_id"] == app_id and row["batch_id"] >= batch_id:
+            continue
+        per_partition = row.get("partition_event_times")
+        if per_partition is not None:
+            for t in per_partition:
+                seen(t["topic"], t["partition"], t["max_event_time"])
+        elif row["max_event_time"] is not None:
+            for r in row["offsets"] or []:
+                seen(r["topic"], r["partition"], row["max_event_time"])
+    return newest
 
 
 def recorded_gaps(uri: str, stream: str) -> set[Gap]:
