@@ -54,6 +54,14 @@ def to_bronze(kafka_rows: DataFrame, at: datetime | None = None) -> DataFrame:
     return stamp_ingest(kafka_columns(kafka_rows), at or datetime.now(UTC))
 
 
+FETCH_MAX_WAIT_MS = "50"
+"""`fetch.max.wait.ms` of the source's consumers (Kafka's default is 500). A micro-batch reads
+each partition up to its end, where the consumer's prefetch is held by the broker for this
+long, and the next batch's read of that partition waits for it: with the default, every read
+of 100 records on 4 partitions took 1.1 s, with 50 ms 0.2 s (2 cores). A client setting of the
+same name in the Kafka settings wins."""
+
+
 def read_kafka(
     spark: object,
     bootstrap: str,
@@ -75,7 +83,12 @@ def read_kafka(
         .option("includeHeaders", "true")
         .option("failOnDataLoss", "true")
     )
-    for key, value in {**(kafka_options or {}), **(options or {})}.items():
+    chosen = {
+        "kafka.fetch.max.wait.ms": FETCH_MAX_WAIT_MS,
+        **(kafka_options or {}),
+        **(options or {}),
+    }
+    for key, value in chosen.items():
         reader = reader.option(key, value)
     frame: DataFrame = reader.load()
     return frame
