@@ -141,9 +141,10 @@ def send_events(
     *,
     rate: float | None = None,
     on_sent: Callable[[int], None] | None = None,
+    partition: int | None = None,
 ) -> int:
     """Send events to topic (acks=all, idempotent producer); rate in events/s, None = as fast
-    as possible. Returns the number sent; raises if any send failed, and before sending
+    as possible; `partition` sends every event there instead of where its key hashes. Returns the number sent; raises if any send failed, and before sending
     anything when Kafka is unreachable or the topic does not exist (Conveyor's brokers never
     create topics on first use)."""
     from kafka import KafkaProducer
@@ -166,7 +167,7 @@ def send_events(
                 ahead = sent / rate - (time.monotonic() - began)
                 if ahead > 0:
                     time.sleep(ahead)  # pacing the producer to the requested rate, not a wait
-            future = producer.send(topic, key=event.key, value=event.value)
+            future = producer.send(topic, key=event.key, value=event.value, partition=partition)
             future.add_errback(failures.append)
             sent += 1
             if on_sent and sent % 500 == 0:

@@ -153,20 +153,6 @@ def test_mixed_batch_lands_everything_once_with_reasons(
     assert dict(status.top_reasons)["empty_value"] == 2  # the empty value and the tombstone
 
 
-def _send_to_partition(settings: Settings, topic: str, partition: int, events: list[Event]) -> None:
-    """Send events to one partition of topic (lateness is judged per partition)."""
-    from kafka import KafkaProducer
-
-    producer = KafkaProducer(**settings.kafka_client_options(), acks="all")
-    try:
-        futures = [producer.send(topic, e.value, key=e.key, partition=partition) for e in events]
-        producer.flush()
-        for future in futures:
-            future.get(timeout=30)
-    finally:
-        producer.close()
-
-
 def _encoded(events: list[dict[str, Any]]) -> list[Event]:
     return [encode(e, "user_id") for e in events]
 
@@ -178,13 +164,13 @@ def test_late_events_land_in_their_day_and_the_ledger_names_it(
     topic = catalog.stream(name).topic.name
     after_midnight = datetime(2026, 11, 23, 0, 30, tzinfo=UTC)
     fresh = list(click_events(20, seed=20, start=after_midnight))
-    _send_to_partition(settings, topic, 0, _encoded(fresh))
+    send_events(settings, topic, _encoded(fresh), partition=0)
     ingest_stream(spark, settings, catalog, name, available_now=True)
 
     # tolerance is 2h: 23:30 the day before is late but accepted; 20:00 is too late
     late = list(click_events(5, seed=21, start=datetime(2026, 11, 22, 23, 30, tzinfo=UTC)))
     too_late = list(click_events(2, seed=22, start=datetime(2026, 11, 22, 20, 0, tzinfo=UTC)))
-    _send_to_partition(settings, topic, 0, _encoded([*late, *too_late]))
+    send_events(settings, topic, _encoded([*late, *too_late]), partition=0)
     ingest_stream(spark, settings, catalog, name, available_now=True)
 
     silver = _table(spark, settings, catalog, name, Layer.SILVER)
@@ -210,7 +196,7 @@ def test_lateness_is_judged_per_partition(
     catalog, name = clicks
     topic = catalog.stream(name).topic.name
     ahead = list(click_events(10, seed=40, start=datetime(2026, 11, 23, 10, 0, tzinfo=UTC)))
-    _send_to_partition(settings, topic, 0, _encoded(ahead))
+    send_events(settings, topic, _encoded(ahead), partition=0)
     ingest_stream(spark, settings, catalog, name, available_now=True)
 
     # 4 h behind partition 0's newest with a 2 h tolerance: partition 1 has landed nothing
@@ -218,8 +204,8 @@ def test_lateness_is_judged_per_partition(
     six = datetime(2026, 11, 23, 6, 0, tzinfo=UTC)
     behind = list(click_events(5, seed=41, start=six))
     too_late = list(click_events(2, seed=42, start=six))
-    _send_to_partition(settings, topic, 1, _encoded(behind))
-    _send_to_partition(settings, topic, 0, _encoded(too_late))
+    send_events(settings, topic, _encoded(behind), partition=1)
+    send_events(settings, topic, _encoded(too_late), partition=0)
     ingest_stream(spark, settings, catalog, name, available_now=True)
 
     silver = _table(spark, settings, catalog, name, Layer.SILVER)

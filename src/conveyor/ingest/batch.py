@@ -31,9 +31,11 @@ from conveyor.ingest import quality
 from conveyor.ingest.bronze import BRONZE_COLUMNS, kafka_columns, stamp_ingest
 from conveyor.ingest.ledger import (
     LedgerEntry,
+    Partition,
     PartitionRange,
     PartitionTime,
     append_entry,
+    merge_newest,
     previous_event_times,
     table_exists,
 )
@@ -86,10 +88,6 @@ class StreamTarget:
                 return self.quarantine
 
 
-Partition = tuple[str, int]
-"""A Kafka (topic, partition)."""
-
-
 @dataclass
 class RunState:
     """What one run of a stream carries from batch to batch, so a batch need not re-read it:
@@ -118,9 +116,7 @@ class RunState:
         return dict(self.newest)
 
     def landed(self, batch_id: int, newest: list[PartitionTime]) -> None:
-        for t in newest:
-            key = (t.topic, t.partition)
-            self.newest[key] = max(t.max_event_time, self.newest.get(key, t.max_event_time))
+        merge_newest(self.newest, newest)
         self.next_batch = batch_id + 1
 
     def _group(self, target: StreamTarget) -> MonitoringGroup:
@@ -421,9 +417,8 @@ def _classify(assessed: DataFrame, watermarks: dict[int, datetime]) -> DataFrame
     late = _valid() & (F.col(quality.EVENT_TIME) < watermark)
     return assessed.withColumn(
         quality.PROBLEMS,
-        F.when(F.coalesce(late, F.lit(False)), F.array(too_late)).otherwise(
-            F.col(quality.PROBLEMS)
-        ),
+        # no watermark (null) is not late: CASE WHEN treats a null condition as false
+        F.when(late, F.array(too_late)).otherwise(F.col(quality.PROBLEMS)),
     )
 
 

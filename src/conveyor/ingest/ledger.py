@@ -7,7 +7,8 @@ Analytics reads it to recompute exactly the days that late events changed.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from collections.abc import Iterable
+from dataclasses import asdict, dataclass, field
 from datetime import date, datetime
 from typing import TYPE_CHECKING, Any
 
@@ -35,6 +36,10 @@ class PartitionRange:
     end_offset: int
 
 
+Partition = tuple[str, int]
+"""A Kafka (topic, partition)."""
+
+
 @dataclass(frozen=True)
 class PartitionTime:
     """The newest event time a batch landed in silver from one partition."""
@@ -42,6 +47,14 @@ class PartitionTime:
     topic: str
     partition: int = field(metadata=SQL_INT)
     max_event_time: datetime
+
+
+def merge_newest(newest: dict[Partition, datetime], times: Iterable[PartitionTime]) -> None:
+    """Raise each partition's newest event time in `newest` to the later of the two."""
+    for t in times:
+        key = (t.topic, t.partition)
+        at = as_utc(t.max_event_time)
+        newest[key] = max(at, newest.get(key, at))
 
 
 @dataclass(frozen=True)
@@ -85,10 +98,8 @@ class LedgerEntry:
     step_ms: dict[str, int] = field(default_factory=dict)  # STEPS -> milliseconds
 
     def as_row(self) -> dict[str, Any]:
-        row = {k: v for k, v in self.__dict__.items() if k != "step_ms"}
-        row["offsets"] = [r.__dict__ for r in self.offsets]
-        row["gaps"] = [g.__dict__ for g in self.gaps]
-        row["partition_event_times"] = [t.__dict__ for t in self.partition_event_times]
+        row = asdict(self)
+        del row["step_ms"]
         row.update({f"{step}_ms": self.step_ms.get(step) for step in STEPS})
         return row
 
@@ -193,7 +204,7 @@ def _stream_rows(uri: str, stream: str, kind: str, columns: list[str]) -> list[d
 
 def previous_event_times(
     uri: str, stream: str, app_id: str, batch_id: int
-) -> dict[tuple[str, int], datetime]:
+) -> dict[Partition, datetime]:
     """Newest event time landed from each (topic, partition) by this stream's earlier batches
     (deterministic on replay), as aware UTC datetimes. A row written before the ledger kept
     times per partition counts its newest event time for every partition it read."""
@@ -203,23 +214,21 @@ def previous_event_times(
         "batch",
         ["app_id", "batch_id", "offsets", "max_event_time", "partition_event_times"],
     )
-    newest: dict[tuple[str, int], datetime] = {}
-
-    def seen(topic: str, partition: int, at: datetime) -> None:
-        key = (topic, partition)
-        at = as_utc(at)
-        newest[key] = max(at, newest[key]) if key in newest else at
-
+    newest: dict[Partition, datetime] = {}
     for row in rows:
         if row["app_id"] == app_id and row["batch_id"] >= batch_id:
             continue
         per_partition = row.get("partition_event_times")
         if per_partition is not None:
-            for t in per_partition:
-                seen(t["topic"], t["partition"], t["max_event_time"])
+            merge_newest(newest, (PartitionTime(**t) for t in per_partition))
         elif row["max_event_time"] is not None:
-            for r in row["offsets"] or []:
-                seen(r["topic"], r["partition"], row["max_event_time"])
+            merge_newest(
+                newest,
+                (
+                    PartitionTime(r["topic"], r["partition"], row["max_event_time"])
+                    for r in row["offsets"] or []
+                ),
+            )
     return newest
 
 
