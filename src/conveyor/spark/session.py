@@ -16,16 +16,10 @@ from typing import TYPE_CHECKING
 
 from conveyor import jars
 from conveyor.settings import LOOPBACK, Settings
+from conveyor.spark.class_archive import JVM_OPTIONS, driver_java_options
 
 if TYPE_CHECKING:
     from pyspark.sql import SparkSession
-
-
-JVM_OPTIONS = "-XX:-DontCompileHugeMethods -XX:+UseParallelGC"
-"""Driver and executor JVM options. Spark's generated code for a wide event's parse and checks
-has methods over HotSpot's 8000-byte JIT limit, which would otherwise stay interpreted (assess
-of 500k clicks 4.7 -> 3.8 s); the throughput collector suits batch work on few cores (bench
-drain 15,653 -> 16,587 ev/s, peak RSS 1,937 -> 1,656 MiB; the one-table script gains alike)."""
 
 
 def spark_conf(settings: Settings) -> dict[str, str]:
@@ -49,7 +43,7 @@ def spark_conf(settings: Settings) -> dict[str, str]:
         # PySpark 4.2 captures the Python call site of every Column built while this is on
         # (SPARK-50310); a batch builds hundreds, so it costs on every batch.
         "spark.python.sql.dataFrameDebugging.enabled": "false",
-        "spark.driver.extraJavaOptions": JVM_OPTIONS,
+        "spark.driver.extraJavaOptions": driver_java_options(settings),
         "spark.executor.extraJavaOptions": JVM_OPTIONS,
     }
     conf.update(settings.spark_extra_conf)
