@@ -11,6 +11,7 @@ set looks for a new archive instead of warning that the old one no longer fits.
 from __future__ import annotations
 
 import hashlib
+import importlib.util
 import os
 import shutil
 import subprocess
@@ -38,9 +39,15 @@ def _java() -> Path | None:
 
 
 def _spark_home_jars() -> list[Path]:
-    import pyspark
-
-    return sorted((Path(pyspark.__file__).parent / "jars").glob("*.jar"))
+    """The jars of the Spark that spark-submit runs ($SPARK_HOME, else PySpark's own), found
+    without importing PySpark."""
+    home = os.environ.get("SPARK_HOME")
+    if not home:
+        spec = importlib.util.find_spec("pyspark")
+        if spec is None or spec.origin is None:
+            return []
+        home = str(Path(spec.origin).parent)
+    return sorted((Path(home) / "jars").glob("*.jar"))
 
 
 def archive_file(settings: Settings) -> Path | None:
