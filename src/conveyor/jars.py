@@ -7,7 +7,9 @@ artifact list is unchanged (a hash is stored beside the jars), so later runs tou
 from __future__ import annotations
 
 import hashlib
+import importlib.util
 import json
+import os
 import re
 import shutil
 import subprocess
@@ -58,6 +60,22 @@ def load_classpaths(artifacts_file: Path) -> dict[str, Classpath]:
             name, tuple(artifacts), bool(table.get("skip_bundled_with_pyspark", False))
         )
     return classpaths
+
+
+def java_binary() -> Path | None:
+    """The java Spark's launcher and the stack run: $JAVA_HOME/bin/java, else the first on PATH."""
+    home = os.environ.get("JAVA_HOME")
+    candidate = Path(home, "bin", "java") if home else None
+    found = str(candidate) if candidate and candidate.is_file() else shutil.which("java")
+    return Path(found) if found else None
+
+
+def pyspark_home() -> Path:
+    """PySpark's own Spark (its `bin/` and `jars/`), found without importing PySpark."""
+    spec = importlib.util.find_spec("pyspark")
+    if spec is None or spec.origin is None:
+        raise ConveyorError("PySpark is not installed in this Python: run `make setup`")
+    return Path(spec.origin).parent
 
 
 def classpath_dir(jars_dir: Path, name: str) -> Path:
@@ -128,11 +146,7 @@ def artifact_name(jar: str) -> str:
 
 
 def _drop_bundled(folder: Path) -> None:
-    import pyspark
-
-    bundled = {
-        artifact_name(p.name) for p in (Path(pyspark.__file__).parent / "jars").glob("*.jar")
-    }
+    bundled = {artifact_name(p.name) for p in (pyspark_home() / "jars").glob("*.jar")}
     for jar in folder.glob("*.jar"):
         if artifact_name(jar.name) in bundled:
             jar.unlink()

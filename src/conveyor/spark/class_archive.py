@@ -1,6 +1,6 @@
 """A class-data archive (JDK AppCDS) of the classes a Spark driver loads, so each driver starts
-without parsing and verifying them again: a local session's start 7.0 -> 4.7 s on this 2-core
-machine.
+without parsing and verifying them again (`benchmarks/driver_start.py`: a driver process with a
+first small Delta job 15.3 -> 11.8 s on 2 cores).
 
 `conveyor jars` builds it once per machine with a warm-up job on local files (no servers); a
 driver then maps it when it exists. The file name is a digest of what the JVM checks the archive
@@ -11,9 +11,7 @@ set looks for a new archive instead of warning that the old one no longer fits.
 from __future__ import annotations
 
 import hashlib
-import importlib.util
 import os
-import shutil
 import subprocess
 import tempfile
 from pathlib import Path
@@ -31,29 +29,16 @@ drain 15,653 -> 16,587 ev/s, peak RSS 1,937 -> 1,656 MiB; the one-table script g
 WARMUP_JOB = Path(__file__).with_name("warmup_job.py")
 
 
-def _java() -> Path | None:
-    """The java that Spark's launcher runs: $JAVA_HOME/bin/java, else the first on PATH."""
-    home = os.environ.get("JAVA_HOME")
-    found = str(Path(home) / "bin" / "java") if home else shutil.which("java")
-    return Path(found).resolve() if found and Path(found).exists() else None
-
-
 def _spark_home_jars() -> list[Path]:
-    """The jars of the Spark that spark-submit runs ($SPARK_HOME, else PySpark's own), found
-    without importing PySpark."""
+    """The jars of the Spark that spark-submit runs ($SPARK_HOME, else PySpark's own)."""
     home = os.environ.get("SPARK_HOME")
-    if not home:
-        spec = importlib.util.find_spec("pyspark")
-        if spec is None or spec.origin is None:
-            return []
-        home = str(Path(spec.origin).parent)
-    return sorted((Path(home) / "jars").glob("*.jar"))
+    return sorted((Path(home) if home else jars.pyspark_home()).joinpath("jars").glob("*.jar"))
 
 
 def archive_file(settings: Settings) -> Path | None:
     """Where this installation's archive lives (None when no java is found or the jars are not
     resolved); the file exists only once `conveyor jars` has built it."""
-    java = _java()
+    java = jars.java_binary()
     if java is None:
         return None
     try:
@@ -61,7 +46,7 @@ def archive_file(settings: Settings) -> Path | None:
     except ConveyorError:
         return None
     digest = hashlib.sha256(JVM_OPTIONS.encode())
-    for path in [java, *_spark_home_jars(), *ours]:
+    for path in [java.resolve(), *_spark_home_jars(), *ours]:
         stat = path.stat()
         digest.update(f"{path}\0{stat.st_size}\0{stat.st_mtime_ns}\n".encode())
     return settings.jars_dir / "class-archive" / f"spark-driver-{digest.hexdigest()[:16]}.jsa"
@@ -98,17 +83,12 @@ def _build(settings: Settings, archive: Path) -> str:
     archive.parent.mkdir(parents=True, exist_ok=True)
     for stale in archive.parent.glob("spark-driver-*"):
         stale.unlink()  # built for another JDK or jar set, or a build that did not finish
-    # the warm-up runs on local files only: no HDFS, no broker
-    local = settings.model_copy(update={"hdfs_uri": "file:///", "spark_extra_conf": {}})
     partial = archive.with_suffix(".partial")
+    # the warm-up runs on local files only (no HDFS, no broker), its driver dumping what it loaded
+    dump = {"spark.driver.extraJavaOptions": f"{JVM_OPTIONS} -XX:ArchiveClassesAtExit={partial}"}
+    local = settings.model_copy(update={"hdfs_uri": "file:///", "spark_extra_conf": dump})
     with tempfile.TemporaryDirectory(prefix="conveyor-class-archive-") as work:
         command, env = spark_submit_command(local, [str(WARMUP_JOB), str(Path(work) / "lake")])
-        command = [
-            f"spark.driver.extraJavaOptions={JVM_OPTIONS} -XX:ArchiveClassesAtExit={partial}"
-            if arg.startswith("spark.driver.extraJavaOptions=")
-            else arg
-            for arg in command
-        ]
         result = subprocess.run(
             command, env=env, capture_output=True, text=True, timeout=900, check=False
         )

@@ -100,10 +100,8 @@ def spark_submit_command(
     """The `spark-submit` command line and environment that run `args` (a job file and its
     arguments) with Conveyor's jars and settings, on this installation's Spark and Python
     whatever the caller's PATH. `SPARK_HOME` and `PYSPARK_PYTHON` already set are kept."""
-    import pyspark
-
     env = dict(os.environ)
-    env.setdefault("SPARK_HOME", str(Path(pyspark.__file__).parent))
+    env.setdefault("SPARK_HOME", str(jars.pyspark_home()))
     env.setdefault("PYSPARK_PYTHON", sys.executable)
     env.setdefault("PYSPARK_DRIVER_PYTHON", env["PYSPARK_PYTHON"])
     submit = str(Path(env["SPARK_HOME"]) / "bin" / "spark-submit")

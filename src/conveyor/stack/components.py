@@ -9,7 +9,6 @@ from __future__ import annotations
 import base64
 import json
 import os
-import shutil
 import subprocess
 import sys
 import urllib.error
@@ -39,12 +38,10 @@ class Launch:
 
 
 def java() -> str:
-    home = os.environ.get("JAVA_HOME")
-    candidate = Path(home, "bin", "java") if home else None
-    found = str(candidate) if candidate and candidate.is_file() else shutil.which("java")
-    if not found:
+    found = jars.java_binary()
+    if found is None:
         raise ComponentStartError("java is not installed (JAVA_HOME unset and no java on PATH)")
-    return found
+    return str(found)
 
 
 def _classpath(settings: Settings, name: str, *extra: Path) -> str:
