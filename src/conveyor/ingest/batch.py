@@ -10,8 +10,9 @@ The work per batch is a fixed handful of Spark jobs over the batch, held once in
 after another: one pass parses, validates and counts per partition; bronze is appended; the
 dedup decision reads only narrow columns (dedup key, event time, Kafka coordinates) and yields
 the coordinates of the repeats, which are small and broadcast; one aggregate counts the silver
-share; silver and quarantine are appended. The ledger row is appended with Spark's Delta
-writer (one small commit; see `append_entry`). Every step's duration is logged
+share; silver and quarantine are appended. The ledger row is appended from the same session
+(one small commit; see `append_entry`). Every append reads the table's app transactions from
+its checksum file (`conveyor.spark.jvm.append_once`), not from a rebuilt snapshot state. Every step's duration is logged
 and recorded in the ledger (`<step>_ms`, see `conveyor.ingest.ledger.STEPS`).
 """
 
@@ -41,7 +42,7 @@ from conveyor.ingest.ledger import (
 )
 from conveyor.ingest.offsets import MonitoringGroup
 from conveyor.settings import Settings
-from conveyor.spark.jvm import delta_version
+from conveyor.spark.jvm import append_once, delta_version
 
 if TYPE_CHECKING:
     from pyspark.sql import Column, DataFrame, SparkSession
@@ -586,9 +587,13 @@ def _quarantine_rows(classified: DataFrame) -> DataFrame:
 
 
 def _append(frame: DataFrame, target: StreamTarget, batch_id: int, layer: Layer) -> int | None:
-    """Idempotent append (skipped by Delta when this app id already wrote this batch), into
-    the table's catalog partitioning. Returns the table's version afterwards."""
+    """Idempotent append (skipped when this app id already wrote this batch), into the table's
+    catalog partitioning. Returns the table's version afterwards. `append_once` where it
+    applies (an existing table), else Delta's writer with `txnAppId` / `txnVersion`."""
     uri = target.uri(layer)
+    version = append_once(frame, uri, target.app_id, batch_id)
+    if version is not None:
+        return version
     (
         frame.write.format("delta")
         .mode("append")
