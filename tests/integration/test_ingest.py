@@ -153,6 +153,47 @@ def test_mixed_batch_lands_everything_once_with_reasons(
     assert dict(status.top_reasons)["empty_value"] == 2  # the empty value and the tombstone
 
 
+def test_repeats_of_an_earlier_batch_of_the_same_run_are_dropped(
+    settings: Settings, spark: Any, clicks: tuple[Catalog, str]
+) -> None:
+    """A repeat of a row an earlier batch of the same run landed is found in silver as it is
+    after that batch's commit, and a compaction of silver between runs (the same rows in fewer
+    files) changes no dedup decision."""
+    from delta.tables import DeltaTable
+
+    catalog, name = clicks
+    stream = catalog.stream(name)
+    good = list(click_events(60, seed=31))
+    copies = [good[i] for i in (0, 1, 2, 30)]
+    records = [encode(e, "user_id") for e in [*good, *copies]]
+    send_events(settings, stream.topic.name, records, partition=0)
+
+    summary = ingest_stream(
+        spark, settings, catalog, name, available_now=True, max_offsets_per_trigger=16
+    )
+
+    assert len(summary.batches) == 4, [b.rows_read for b in summary.batches]
+    # the copies are read by the last batch; their originals landed in batches 0 and 1
+    assert [b.duplicates_dropped for b in summary.batches] == [0, 0, 0, 4]
+    silver = _table(spark, settings, catalog, name, Layer.SILVER)
+    assert sorted(r["event_id"] for r in silver.select("event_id").collect()) == sorted(
+        e["event_id"] for e in good
+    )
+
+    # a compaction (no data changed) between runs, then a run that reads silver again
+    silver_uri = table_uri(settings, stream.table(Layer.SILVER))
+    DeltaTable.forPath(spark, silver_uri).optimize().executeCompaction()
+    fresh = list(click_events(6, seed=32))
+    later = [encode(e, "user_id") for e in [*fresh, good[5], good[45]]]
+    send_events(settings, stream.topic.name, later, partition=0)
+    again = ingest_stream(
+        spark, settings, catalog, name, available_now=True, max_offsets_per_trigger=4
+    )
+    assert again.total("duplicates_dropped") == 2
+    assert again.total("silver_rows") == 6
+    assert _table(spark, settings, catalog, name, Layer.SILVER).count() == 66
+
+
 def _encoded(events: list[dict[str, Any]]) -> list[Event]:
     return [encode(e, "user_id") for e in events]
 
