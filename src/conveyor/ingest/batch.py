@@ -12,8 +12,9 @@ dedup decision reads only narrow columns (dedup key, event time, Kafka coordinat
 the coordinates of the repeats, which are small and broadcast; one aggregate counts the silver
 share; silver and quarantine are appended. The ledger row is appended from the same session
 (one small commit; see `append_entry`). Every append reads the table's app transactions from
-its checksum file (`conveyor.spark.jvm.append_once`), not from a rebuilt snapshot state. Every step's duration is logged
-and recorded in the ledger (`<step>_ms`, see `conveyor.ingest.ledger.STEPS`).
+its checksum file (`conveyor.spark.jvm.append_once`), not from a rebuilt snapshot state. Every
+step's duration is logged and recorded in the ledger (`<step>_ms`, see
+`conveyor.ingest.ledger.STEPS`).
 """
 
 from __future__ import annotations

@@ -161,7 +161,9 @@ def append_once(frame: DataFrame, uri: str, app_id: str, version: int) -> int | 
 
     Why: Delta 4.4's writer looks the app id up in the snapshot's fully rebuilt state, three
     Spark jobs over the log on every idempotent write (about 1 s on a small table, four times a
-    batch), while each commit already keeps the table's transactions in its checksum file."""
+    batch), while each commit already keeps the table's transactions in its checksum file.
+    Unlike the writer, the commit does not guard against a concurrent writer with the same app
+    id: one streaming query per checkpoint (and so per app id) is what rules that out."""
     spark = frame.sparkSession
     jvm: Any = spark._jvm
     delta = jvm.org.apache.spark.sql.delta
@@ -175,6 +177,7 @@ def append_once(frame: DataFrame, uri: str, app_id: str, version: int) -> int | 
         log.debug("%s: no transactions in the checksum of version %d", uri, snapshot.version())
         return None
     if snapshot.schema().simpleString() != frame._jdf.schema().simpleString():
+        log.debug("%s: the frame's schema is not the table's; the writer evolves it", uri)
         return None
     transactions = checksum.get().setTransactions().get().iterator()
     while transactions.hasNext():
