@@ -43,7 +43,7 @@ from conveyor.ingest.ledger import (
 )
 from conveyor.ingest.offsets import MonitoringGroup
 from conveyor.settings import Settings
-from conveyor.spark.jvm import append_once, delta_version
+from conveyor.spark.jvm import append_idempotent
 
 if TYPE_CHECKING:
     from pyspark.sql import Column, DataFrame, SparkSession
@@ -589,18 +589,6 @@ def _quarantine_rows(classified: DataFrame) -> DataFrame:
 
 def _append(frame: DataFrame, target: StreamTarget, batch_id: int, layer: Layer) -> int | None:
     """Idempotent append (skipped when this app id already wrote this batch), into the table's
-    catalog partitioning. Returns the table's version afterwards. `append_once` where it
-    applies (an existing table), else Delta's writer with `txnAppId` / `txnVersion`."""
-    uri = target.uri(layer)
-    version = append_once(frame, uri, target.app_id, batch_id)
-    if version is not None:
-        return version
-    (
-        frame.write.format("delta")
-        .mode("append")
-        .option("txnAppId", target.app_id)
-        .option("txnVersion", batch_id)
-        .partitionBy(*target.table(layer).partition_by)
-        .save(uri)
-    )
-    return delta_version(frame.sparkSession, uri)
+    catalog partitioning. Returns the table's version afterwards."""
+    partition_by = list(target.table(layer).partition_by)
+    return append_idempotent(frame, target.uri(layer), target.app_id, batch_id, partition_by)

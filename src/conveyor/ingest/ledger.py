@@ -150,22 +150,22 @@ def append_entry(
     them as Delta's app transaction, and a row whose transaction the table already holds is not
     written again. Columns added since a ledger was created are merged into its schema.
 
-    With `spark` (a running job's batches) the row goes through Spark (`append_once`, or the
-    Delta writer when the ledger is new or gains columns); without,
-    through delta-rs from the driver (one-off rows: gaps, tools, tests). A long-running job
+    With `spark` (a running job's batches) the row goes through Spark (`append_idempotent`);
+    without, through delta-rs from the driver (one-off rows: gaps, tools, tests). A long-running job
     once hung inside delta-rs opening the ledger on HDFS (DeltaTable.__init__ never returned,
     seen in a thread dump), so a job never depends on it per batch. Returns whether the row was
     written (always True with `spark`: Delta skips a replayed transaction silently)."""
     if spark is not None:
-        from conveyor.spark.jvm import append_once
+        from conveyor.spark.jvm import append_idempotent
 
         frame = spark.createDataFrame([entry.as_row()], LEDGER_SCHEMA)
-        if txn and append_once(frame, uri, entry.app_id, entry.batch_id) is not None:
-            return True
-        writer = frame.write.format("delta").mode("append").option("mergeSchema", "true")
         if txn:
-            writer = writer.option("txnAppId", entry.app_id).option("txnVersion", entry.batch_id)
-        writer.partitionBy("stream").save(uri)
+            append_idempotent(
+                frame, uri, entry.app_id, entry.batch_id, ["stream"], merge_schema=True
+            )
+        else:
+            writer = frame.write.format("delta").mode("append").option("mergeSchema", "true")
+            writer.partitionBy("stream").save(uri)
         return True
 
     import pyarrow as pa

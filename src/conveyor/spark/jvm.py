@@ -3,7 +3,7 @@
 nor delta-rs offers: Hadoop's FileSystem on any URI the session can reach (file sizes, exclusive
 creation for locks and checkpoint ids, listings), the Delta version a commit just made, an
 idempotent Delta append that reads the table's app transactions from its checksum file
-(`append_once`), and whether a SparkContext is already running."""
+(`append_once`, `append_idempotent`), and whether a SparkContext is already running."""
 
 from __future__ import annotations
 
@@ -196,6 +196,34 @@ def append_once(frame: DataFrame, uri: str, app_id: str, version: int) -> int | 
         *(getattr(write, f"apply$default${i}")() for i in range(3, 10)),
     )
     return int(txn.commit(actions, operation))
+
+
+def append_idempotent(
+    frame: DataFrame,
+    uri: str,
+    app_id: str,
+    version: int,
+    partition_by: list[str],
+    *,
+    merge_schema: bool = False,
+) -> int | None:
+    """Append `frame` as app transaction (app_id, version), skipped when the table already holds
+    it: `append_once` where it applies, else Delta's writer with `txnAppId` / `txnVersion`
+    (creating the table partitioned by `partition_by`, or adding the frame's new columns when
+    `merge_schema`). Returns the table's version afterwards."""
+    written = append_once(frame, uri, app_id, version)
+    if written is not None:
+        return written
+    writer = (
+        frame.write.format("delta")
+        .mode("append")
+        .option("txnAppId", app_id)
+        .option("txnVersion", version)
+    )
+    if merge_schema:
+        writer = writer.option("mergeSchema", "true")
+    writer.partitionBy(*partition_by).save(uri)
+    return delta_version(frame.sparkSession, uri)
 
 
 def spark_context_running() -> bool:
