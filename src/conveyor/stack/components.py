@@ -54,6 +54,18 @@ def _classpath(settings: Settings, name: str, *extra: Path) -> str:
 # ---------------------------------------------------------------- Kafka
 
 
+def kafka_cluster_id() -> str:
+    """A random KRaft cluster id: 22 url-safe base64 characters, never starting with "-".
+
+    Kafka's storage tool parses its arguments with argparse, which takes a value that starts
+    with "-" for an option (one id in 64 did, and formatting failed).
+    """
+    while True:
+        candidate = base64.urlsafe_b64encode(uuid.uuid4().bytes).decode().rstrip("=")
+        if not candidate.startswith("-"):
+            return candidate
+
+
 def kafka_launch(settings: Settings, ports: Mapping[str, int]) -> Launch:
     """Render server.properties, format KRaft storage on first start, and describe the broker."""
     root = settings.home / "kafka"
@@ -79,7 +91,7 @@ def kafka_launch(settings: Settings, ports: Mapping[str, int]) -> Launch:
         classpath,
     ]
     if not (data / "meta.properties").is_file():
-        cluster_id = base64.urlsafe_b64encode(uuid.uuid4().bytes).decode().rstrip("=")
+        cluster_id = kafka_cluster_id()
         result = subprocess.run(
             [*base, "kafka.tools.StorageTool", "format", "-t", cluster_id, "-c", str(server)],
             capture_output=True,
