@@ -31,6 +31,11 @@ def spark_conf(settings: Settings) -> dict[str, str]:
         "spark.sql.catalog.spark_catalog": "org.apache.spark.sql.delta.catalog.DeltaCatalog",
         "spark.hadoop.fs.defaultFS": settings.fs_uri,
         "spark.hadoop.dfs.client.use.datanode.hostname": "true",
+        # Closing an HDFS file asks the NameNode to complete it; when the DataNode has not yet
+        # reported the block, the client retries after this delay (400 ms by default, doubling).
+        # Every Delta commit closes a few small files (data, log entry, checksum), so the
+        # default wait cost up to ~2.5 s per micro-batch; the retries it adds are cheap RPCs.
+        "spark.hadoop.dfs.client.block.write.locateFollowingBlock.initial.delay.ms": "10",
         "spark.sql.shuffle.partitions": str(settings.spark_shuffle_partitions),
         "spark.default.parallelism": str(settings.spark_shuffle_partitions),
         "spark.sql.session.timeZone": "UTC",
