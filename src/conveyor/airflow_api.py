@@ -14,11 +14,16 @@ import urllib.error
 import urllib.parse
 import urllib.request
 from collections import Counter
+from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import UTC, datetime
-from typing import Any
+from datetime import datetime
+from typing import Any, TypeVar
 
 from conveyor.errors import ConveyorError
+from conveyor.stack.process import wait_for
+from conveyor.units import as_utc
+
+T = TypeVar("T")
 
 DONE_STATES = ("success", "failed")
 ACTIVE_STATES = ("queued", "running")
@@ -168,15 +173,11 @@ def _schedulable(dag: dict[str, Any] | None) -> dict[str, Any] | None:
     return dag
 
 
-def _wait_for(probe: Any, timeout_s: float, what: str, interval_s: float = 2.0) -> Any:
-    deadline = time.monotonic() + timeout_s
-    while True:
-        value = probe()
-        if value:
-            return value
-        if time.monotonic() >= deadline:
-            raise AirflowApiError(f"gave up after {timeout_s:.0f}s waiting for {what}")
-        time.sleep(interval_s)
+def _wait_for(probe: Callable[[], T | None], timeout_s: float, what: str) -> T:
+    try:
+        return wait_for(probe, timeout_s, what=what, interval_s=2.0)
+    except TimeoutError as exc:
+        raise AirflowApiError(str(exc)) from None
 
 
 def _seconds(run: dict[str, Any]) -> float:
@@ -187,8 +188,7 @@ def _seconds(run: dict[str, Any]) -> float:
 
 
 def _parse(moment: str) -> datetime:
-    parsed = datetime.fromisoformat(moment.replace("Z", "+00:00"))
-    return parsed if parsed.tzinfo else parsed.replace(tzinfo=UTC)
+    return as_utc(datetime.fromisoformat(moment))
 
 
 def _quote(part: str) -> str:

@@ -71,6 +71,11 @@ def format_size(value: int) -> str:
     return f"{value}B"
 
 
+def mib(size: int) -> float:
+    """Bytes as mebibytes (what reports show as MB)."""
+    return size / 1024 / 1024
+
+
 def as_utc(moment: datetime) -> datetime:
     """The moment as an aware UTC datetime; naive means UTC (as the lake's timestamps are)."""
     return moment.replace(tzinfo=UTC) if moment.tzinfo is None else moment.astimezone(UTC)

@@ -22,6 +22,7 @@ from conveyor.maintenance.lock import DEFAULT_TTL, LockHeld, table_lock
 from conveyor.maintenance.log import MaintenanceRun, RunStatus, record_run
 from conveyor.maintenance.stats import PartitionStats, TableStats, table_stats
 from conveyor.settings import Settings
+from conveyor.units import mib
 
 if TYPE_CHECKING:
     from pyspark.sql import SparkSession
@@ -291,4 +292,4 @@ def _first_line(exc: BaseException) -> str:
 
 
 def _mb(size: int) -> str:
-    return f"{size / 1024 / 1024:g} MB"
+    return f"{mib(size):g} MB"

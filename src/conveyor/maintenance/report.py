@@ -18,6 +18,7 @@ from conveyor.maintenance.log import MaintenanceRun, last_done
 from conveyor.maintenance.stats import table_stats
 from conveyor.maintenance.vacuum import VacuumOptions, vacuum_table
 from conveyor.settings import Settings
+from conveyor.units import mib
 
 if TYPE_CHECKING:
     from pyspark.sql import SparkSession
@@ -184,7 +185,7 @@ def reports_table(reports: Sequence[TableReport]) -> Table:
 
 
 def _mb(size: int) -> str:
-    return f"{size / 1024 / 1024:.2f}"
+    return f"{mib(size):.2f}"
 
 
 def _when(moment: datetime | None) -> str:

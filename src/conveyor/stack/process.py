@@ -14,8 +14,11 @@ import subprocess
 import time
 from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
+from typing import TypeVar
 
 from conveyor.errors import ConveyorError
+
+T = TypeVar("T")
 
 
 class ComponentStartError(ConveyorError):
@@ -93,6 +96,25 @@ def stop_group(pgid: int, timeout_s: float = 30.0) -> None:
     wait_until(lambda: not is_running(pgid), 15.0, what=f"process group {pgid} to exit")
 
 
+def wait_for(
+    probe: Callable[[], T | None],
+    timeout_s: float,
+    *,
+    what: str = "condition",
+    interval_s: float = 0.25,
+) -> T:
+    """Poll probe until it returns a truthy value, and return that value; TimeoutError (naming
+    `what`) when timeout_s passes first."""
+    deadline = time.monotonic() + timeout_s
+    while True:
+        value = probe()
+        if value:
+            return value
+        if time.monotonic() >= deadline:
+            raise TimeoutError(f"gave up after {timeout_s:.0f}s waiting for {what}")
+        time.sleep(interval_s)
+
+
 def wait_until(
     condition: Callable[[], bool],
     timeout_s: float,
@@ -102,15 +124,12 @@ def wait_until(
     raise_on_timeout: bool = True,
 ) -> bool:
     """Poll condition until it is true or timeout_s passes (then raise TimeoutError or False)."""
-    deadline = time.monotonic() + timeout_s
-    while True:
-        if condition():
-            return True
-        if time.monotonic() >= deadline:
-            if raise_on_timeout:
-                raise TimeoutError(f"gave up after {timeout_s:.0f}s waiting for {what}")
-            return False
-        time.sleep(interval_s)
+    try:
+        return wait_for(condition, timeout_s, what=what, interval_s=interval_s)
+    except TimeoutError:
+        if raise_on_timeout:
+            raise
+        return False
 
 
 def log_tail(log_file: Path, lines: int = 25) -> str:
