@@ -13,7 +13,7 @@ import json
 import logging
 from collections.abc import Mapping
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 from pydantic import Field, SecretStr
 from pydantic_settings import BaseSettings, SettingsConfigDict
@@ -96,6 +96,11 @@ class Settings(BaseSettings):
     spark_driver_memory: str = "1g"
     spark_shuffle_partitions: int = 2
     spark_extra_conf: dict[str, str] = Field(default_factory=dict)
+    # HotSpot's compilers for Spark's JVMs. "tiered" (the default) ends in C2's optimised code,
+    # which a long drain needs; "c1" (-XX:TieredStopAtLevel=1) skips C2, so a short run (a small
+    # backlog, the demo, the test suite) spends its 2 cores on the work instead of on compiling:
+    # see README, Performance.
+    spark_jit: Literal["tiered", "c1"] = "tiered"
     trigger_interval: str = "5 seconds"
     # Upper bound of records per micro-batch (available-now splits a backlog into batches of
     # this size), so a large backlog never has to fit in the driver's memory at once. Each

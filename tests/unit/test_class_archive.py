@@ -6,7 +6,12 @@ from pathlib import Path
 
 from conveyor.jars import MARKER
 from conveyor.settings import Settings
-from conveyor.spark.class_archive import JVM_OPTIONS, archive_file, driver_java_options
+from conveyor.spark.class_archive import (
+    C1_ONLY,
+    JVM_OPTIONS,
+    archive_file,
+    driver_java_options,
+)
 
 
 def _settings(tmp_path: Path) -> Settings:
@@ -38,3 +43,23 @@ def test_no_resolved_jars_means_no_archive(tmp_path: Path) -> None:
     settings = Settings(jars_dir=tmp_path / "nothing", hdfs_uri="file:///")
     assert archive_file(settings) is None
     assert driver_java_options(settings) == JVM_OPTIONS
+
+
+def test_the_c1_setting_reaches_the_driver_and_the_executors_with_the_same_archive(
+    tmp_path: Path,
+) -> None:
+    from conveyor.spark.session import spark_conf
+
+    tiered, c1 = (
+        _settings(tmp_path),
+        _settings(tmp_path / "c1").model_copy(update={"spark_jit": "c1"}),
+    )
+    assert C1_ONLY not in spark_conf(tiered)["spark.driver.extraJavaOptions"]
+    conf = spark_conf(c1)
+    assert conf["spark.driver.extraJavaOptions"] == f"{JVM_OPTIONS} {C1_ONLY}"
+    assert conf["spark.executor.extraJavaOptions"] == f"{JVM_OPTIONS} {C1_ONLY}"
+    archive = archive_file(c1)
+    assert archive is not None
+    archive.parent.mkdir()
+    archive.write_bytes(b"archive")
+    assert driver_java_options(c1).endswith(f"{C1_ONLY} -XX:SharedArchiveFile={archive}")

@@ -52,13 +52,22 @@ def archive_file(settings: Settings) -> Path | None:
     return settings.jars_dir / "class-archive" / f"spark-driver-{digest.hexdigest()[:16]}.jsa"
 
 
+C1_ONLY = "-XX:TieredStopAtLevel=1"
+
+
+def jvm_options(settings: Settings) -> str:
+    """JVM_OPTIONS, with C1_ONLY when `spark_jit` is "c1" (executors take these as they are)."""
+    return f"{JVM_OPTIONS} {C1_ONLY}" if settings.spark_jit == "c1" else JVM_OPTIONS
+
+
 def driver_java_options(settings: Settings) -> str:
-    """JVM_OPTIONS, plus the class archive when it is built. A driver that runs elsewhere (a
-    cluster's deploy mode) does not find the file and starts as without it."""
+    """`jvm_options`, plus the class archive when it is built. A driver that runs elsewhere (a
+    cluster's deploy mode) does not find the file and starts as without it. The archive does
+    not depend on the JIT setting, so both settings map the same one."""
     archive = archive_file(settings)
     if archive is not None and archive.is_file():
-        return f"{JVM_OPTIONS} -XX:SharedArchiveFile={archive}"
-    return JVM_OPTIONS
+        return f"{jvm_options(settings)} -XX:SharedArchiveFile={archive}"
+    return jvm_options(settings)
 
 
 def build(settings: Settings) -> str:

@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING
 
 from conveyor import jars
 from conveyor.settings import LOOPBACK, Settings
-from conveyor.spark.class_archive import JVM_OPTIONS, driver_java_options
+from conveyor.spark.class_archive import driver_java_options, jvm_options
 
 if TYPE_CHECKING:
     from pyspark.sql import SparkSession
@@ -50,7 +50,7 @@ def spark_conf(settings: Settings) -> dict[str, str]:
         # (SPARK-50310); a batch builds hundreds, so it costs on every batch.
         "spark.python.sql.dataFrameDebugging.enabled": "false",
         "spark.driver.extraJavaOptions": driver_java_options(settings),
-        "spark.executor.extraJavaOptions": JVM_OPTIONS,
+        "spark.executor.extraJavaOptions": jvm_options(settings),
     }
     conf.update(settings.spark_extra_conf)
     return conf
