@@ -15,7 +15,7 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any, Literal
 
-from pydantic import Field, SecretStr
+from pydantic import Field, SecretStr, ValidationError
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from conveyor.errors import ConveyorError
@@ -97,9 +97,9 @@ class Settings(BaseSettings):
     spark_shuffle_partitions: int = 2
     spark_extra_conf: dict[str, str] = Field(default_factory=dict)
     # HotSpot's compilers for Spark's JVMs. "tiered" (the default) ends in C2's optimised code,
-    # which a long drain needs; "c1" (-XX:TieredStopAtLevel=1) skips C2, so a short run (a small
-    # backlog, the demo, the test suite) spends its 2 cores on the work instead of on compiling:
-    # see README, Performance.
+    # which a long drain needs; "c1" (-XX:TieredStopAtLevel=1) skips C2, so a short run (a
+    # backfill of a batch or two, a demo, a test run) spends its cores on the work instead of on
+    # compiling: see README, Performance (measured there, both ways).
     spark_jit: Literal["tiered", "c1"] = "tiered"
     trigger_interval: str = "5 seconds"
     # Upper bound of records per micro-batch (available-now splits a backlog into batches of
@@ -232,6 +232,21 @@ class EndpointNotConfigured(ConveyorError):
         )
 
 
+class SettingsError(ConveyorError):
+    """A setting (a CONVEYOR_* variable) has a value it cannot take; the message names it."""
+
+    exit_code = 2
+
+
 def get_settings(**overrides: Any) -> Settings:
-    """Settings from the environment, with keyword overrides (used by tests and the CLI)."""
-    return Settings(**overrides)
+    """Settings from the environment, with keyword overrides (used by tests and the CLI).
+    Raises SettingsError naming each CONVEYOR_* variable whose value is refused."""
+    try:
+        return Settings(**overrides)
+    except ValidationError as exc:
+        wrong = "; ".join(
+            f"CONVEYOR_{'_'.join(str(part) for part in e['loc']).upper()}={e['input']!r}: "
+            f"{e['msg']}"
+            for e in exc.errors()
+        )
+        raise SettingsError(f"bad setting: {wrong}") from None
