@@ -33,6 +33,15 @@ class AirflowApiError(ConveyorError):
     """Airflow's API refused a call or a run did not succeed; the message says which."""
 
 
+class _ServerError(Exception):
+    """An HTTP 5xx: the call may succeed when asked again."""
+
+
+IDEMPOTENT = ("GET", "PATCH")
+RETRIES = 3
+RETRY_PAUSE_S = 2.0
+
+
 @dataclass(frozen=True)
 class DagRunOutcome:
     """How one triggered run ended: its state, seconds it took, task states counted."""
@@ -59,6 +68,19 @@ class AirflowApi:
         self._token = str(reply["access_token"])
 
     def _call(self, method: str, path: str, body: dict[str, Any] | None = None) -> Any:
+        """One API call; a GET or PATCH answered with a server error (say, the metadata
+        database busy) is asked again, up to RETRIES times, before the error is raised."""
+        retries = RETRIES if method in IDEMPOTENT else 0
+        for attempt in range(retries + 1):
+            try:
+                return self._call_once(method, path, body)
+            except _ServerError as exc:
+                if attempt == retries:
+                    raise AirflowApiError(str(exc)) from None
+                time.sleep(RETRY_PAUSE_S * (attempt + 1))
+        return None  # not reached: the last attempt returns or raises
+
+    def _call_once(self, method: str, path: str, body: dict[str, Any] | None) -> Any:
         headers = {"Content-Type": "application/json"}
         if self._token:
             headers["Authorization"] = f"Bearer {self._token}"
@@ -73,9 +95,8 @@ class AirflowApi:
                 return json.load(response)
         except urllib.error.HTTPError as exc:
             detail = exc.read().decode(errors="replace")[:500]
-            raise AirflowApiError(
-                f"Airflow API {method} {path}: HTTP {exc.code}: {detail}"
-            ) from None
+            error = _ServerError if exc.code >= 500 else AirflowApiError
+            raise error(f"Airflow API {method} {path}: HTTP {exc.code}: {detail}") from None
         except urllib.error.URLError as exc:
             raise AirflowApiError(
                 f"Airflow API at {self.base_url} did not answer: {exc.reason}"

@@ -276,7 +276,10 @@ def airflow_env(
         "AIRFLOW__CORE__PLUGINS_FOLDER": str(settings.plugins_folder),
         "AIRFLOW__CORE__PARALLELISM": str(settings.airflow_parallelism),
         "AIRFLOW__CORE__MAX_ACTIVE_TASKS_PER_DAG": str(settings.airflow_parallelism),
-        "AIRFLOW__DATABASE__SQL_ALCHEMY_CONN": f"sqlite:///{home / 'airflow.db'}",
+        # SQLite lets one writer in at a time; its default 5 s wait for the lock was too short
+        # for the API server while the scheduler and two task runners wrote (an HTTP 500 on
+        # unpausing a DAG in a full test run)
+        "AIRFLOW__DATABASE__SQL_ALCHEMY_CONN": f"sqlite:///{home / 'airflow.db'}?timeout=60",
         "AIRFLOW__API__HOST": LOOPBACK,
         "AIRFLOW__API__PORT": str(ports["airflow"]),
         "AIRFLOW__API__BASE_URL": api,
