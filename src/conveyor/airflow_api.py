@@ -33,7 +33,7 @@ class AirflowApiError(ConveyorError):
     """Airflow's API refused a call or a run did not succeed; the message says which."""
 
 
-class _ServerError(Exception):
+class _ServerError(AirflowApiError):
     """An HTTP 5xx: the call may succeed when asked again."""
 
 
@@ -71,14 +71,15 @@ class AirflowApi:
         """One API call; a GET or PATCH answered with a server error (say, the metadata
         database busy) is asked again, up to RETRIES times, before the error is raised."""
         retries = RETRIES if method in IDEMPOTENT else 0
-        for attempt in range(retries + 1):
+        attempt = 0
+        while True:
             try:
                 return self._call_once(method, path, body)
-            except _ServerError as exc:
+            except _ServerError:
                 if attempt == retries:
-                    raise AirflowApiError(str(exc)) from None
-                time.sleep(RETRY_PAUSE_S * (attempt + 1))
-        return None  # not reached: the last attempt returns or raises
+                    raise
+                attempt += 1
+                time.sleep(RETRY_PAUSE_S * attempt)
 
     def _call_once(self, method: str, path: str, body: dict[str, Any] | None) -> Any:
         headers = {"Content-Type": "application/json"}
