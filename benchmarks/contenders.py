@@ -125,15 +125,26 @@ def _catalog_checks(stream: Any) -> tuple[Any, Any]:
     from pyspark.sql import functions as F
     from pyspark.sql import types as T
 
+    from conveyor.catalog.types import decimal
+
     spark_types = {
         "string": T.StringType(),
-        "integer": T.LongType(),
-        "number": T.DoubleType(),
+        "int": T.IntegerType(),
+        "long": T.LongType(),
+        "float": T.FloatType(),
+        "double": T.DoubleType(),
         "boolean": T.BooleanType(),
+        "date": T.DateType(),
         "timestamp": T.TimestampType(),
+        "bytes": T.BinaryType(),
     }
+
+    def spark_type(name: str) -> Any:
+        exact = decimal(name)
+        return T.DecimalType(exact.precision, exact.scale) if exact else spark_types[name]
+
     fields = stream.event_schema.fields
-    schema = T.StructType([T.StructField(n, spark_types[f.type]) for n, f in fields.items()])
+    schema = T.StructType([T.StructField(n, spark_type(f.type)) for n, f in fields.items()])
     valid = F.col("event").isNotNull()
     for name, spec in fields.items():
         value = F.col(f"event.{name}")

@@ -101,7 +101,8 @@ def test_clicks_schema(shipped: Catalog) -> None:
     assert schema.fields["event_type"].allowed == ("page_view", "click", "add_to_cart", "purchase")
     assert schema.fields["device"].allowed == ("desktop", "mobile", "tablet")
     assert schema.fields["country"].pattern == "^[A-Z]{2}$"
-    assert (schema.fields["revenue"].type, schema.fields["revenue"].minimum) == ("number", 0)
+    # `number` is read as its canonical name
+    assert (schema.fields["revenue"].type, schema.fields["revenue"].minimum) == ("double", 0)
     assert schema.fields["ts"].type == "timestamp"
     assert schema.fields["ts"].timestamp_formats == ("iso8601", "epoch_millis")
     assert (schema.event_time, schema.key, schema.dedup_key) == ("ts", "user_id", ("event_id",))
@@ -395,7 +396,7 @@ def test_replication_and_field_rules(in_tmp: Path) -> None:
 
     assert problems_after(change, in_tmp) == [
         "conveyor.yaml: streams.clicks.schema.fields.revenue.allowed: applies only to string "
-        "fields, not number",
+        "fields, not double",
         "conveyor.yaml: streams.clicks.topic.configs.min.insync.replicas: must be <= "
         "replication_factor (1), got 2",
         "conveyor.yaml: streams.clicks.tables.silver.zorder_by: column 'colour' is unknown; use "

@@ -14,6 +14,7 @@ from conveyor.catalog.models import (
     StreamSpec,
     TableSpec,
 )
+from conveyor.catalog.types import is_numeric
 from conveyor.units import format_duration, format_size
 
 Problem = tuple[str, str]
@@ -36,16 +37,16 @@ def check_streams(streams: Mapping[str, StreamSpec]) -> list[Problem]:
 def _check_fields(base: str, schema: EventSchema) -> Iterator[Problem]:
     for name, field in schema.fields.items():
         at = f"{base}.schema.fields.{name}"
+        numeric = is_numeric(field.type)
         only = {
-            "allowed": ({"string"}, field.allowed is not None),
-            "pattern": ({"string"}, field.pattern is not None),
-            "minimum": ({"integer", "number"}, field.minimum is not None),
-            "maximum": ({"integer", "number"}, field.maximum is not None),
-            "formats": ({"timestamp"}, field.formats is not None),
+            "allowed": ("string", field.type == "string", field.allowed),
+            "pattern": ("string", field.type == "string", field.pattern),
+            "minimum": ("numeric (int, long, float, double, decimal)", numeric, field.minimum),
+            "maximum": ("numeric (int, long, float, double, decimal)", numeric, field.maximum),
+            "formats": ("timestamp", field.type == "timestamp", field.formats),
         }
-        for key, (types_, given) in only.items():
-            if given and field.type not in types_:
-                kinds = " and ".join(sorted(types_))
+        for key, (kinds, applies, given) in only.items():
+            if given is not None and not applies:
                 yield f"{at}.{key}", f"applies only to {kinds} fields, not {field.type}"
         if field.pattern is not None:
             try:

@@ -26,6 +26,7 @@ from conveyor.catalog.values import (
     Count,
     Duration,
     FieldName,
+    FieldType,
     Names,
     Retention,
     Size,
@@ -88,7 +89,7 @@ class Spec(BaseModel):
 class FieldSpec(Spec):
     """One field of an event: its type, whether it must be present, and what values are allowed."""
 
-    type: Literal["string", "integer", "number", "boolean", "timestamp"]
+    type: FieldType
     required: StrictBool = False
     unique: StrictBool = False
     allowed: tuple[str, ...] | None = None

@@ -12,6 +12,7 @@ from typing import Annotated, Any
 from pydantic import AfterValidator, BeforeValidator, PlainSerializer, WrapSerializer
 from pydantic_core import PydanticCustomError
 
+from conveyor.catalog.types import TYPE_HINT, parse_type
 from conveyor.units import DURATION_HINT, format_duration, format_size, parse_duration, parse_size
 
 
@@ -48,6 +49,15 @@ def _retention(value: Any) -> timedelta | None:
     if isinstance(value, str):
         return _duration(value)
     raise problem(f"must be {DURATION_HINT}, a number of milliseconds, or -1 for unlimited")
+
+
+def _field_type(value: Any) -> str:
+    if not isinstance(value, str):
+        raise problem(f"must be one of {TYPE_HINT}")
+    try:
+        return parse_type(value)
+    except ValueError as exc:
+        raise problem(str(exc), show_input=False) from None
 
 
 def _at_least(minimum: int) -> Callable[[Any], int]:
@@ -98,6 +108,8 @@ Retention = Annotated[
 ]
 Size = Annotated[int, BeforeValidator(_size), PlainSerializer(format_size)]
 Count = Annotated[int, BeforeValidator(_at_least(1))]
+FieldType = Annotated[str, BeforeValidator(_field_type)]
+"""A catalog field type, canonical (`integer` reads as `long`; see `conveyor.catalog.types`)."""
 Names = Annotated[tuple[str, ...], BeforeValidator(_as_tuple)]
 AS_DICT = WrapSerializer(lambda value, handler: handler(dict(value)))
 _LOWER_NAME = r"[a-z][a-z0-9_]{0,63}"

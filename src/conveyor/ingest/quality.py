@@ -25,7 +25,7 @@ from __future__ import annotations
 from enum import StrEnum
 from typing import TYPE_CHECKING
 
-from conveyor.catalog import EventSchema, FieldSpec
+from conveyor.catalog import EventSchema, FieldSpec, types
 
 if TYPE_CHECKING:
     from pyspark.sql import Column, DataFrame
@@ -60,13 +60,23 @@ class QuarantineReason(StrEnum):
     TOO_LATE = "too_late"
 
 
+_INTEGERS = ("BIGINT", "INT", "SMALLINT", "TINYINT")
+_NUMBERS = (*_INTEGERS, "DOUBLE", "FLOAT")  # and every DECIMAL(p,s): see _type_matches
 _JSON_TYPES = {
     "string": ("STRING",),
-    "integer": ("BIGINT", "INT", "SMALLINT", "TINYINT"),
-    "number": ("BIGINT", "INT", "SMALLINT", "TINYINT", "DOUBLE", "FLOAT"),
+    "int": _INTEGERS,
+    "long": _INTEGERS,
+    "float": _NUMBERS,
+    "double": _NUMBERS,
     "boolean": ("BOOLEAN",),
+    "date": ("STRING",),
+    "bytes": ("STRING",),
 }
-_SPARK_TYPES = {"string": "string", "integer": "bigint", "number": "double", "boolean": "boolean"}
+"""The JSON types (schema_of_variant's names) each catalog type accepts; a decimal accepts
+every number and a string holding one (the way exact amounts usually travel)."""
+_DATE = r"^\d{4}-\d{2}-\d{2}$"
+_DECIMAL_TEXT = r'^"-?\d+(\.\d+)?"$'
+"""A JSON string as to_json renders it (quoted) that holds a plain decimal number."""
 PROBLEM_TYPE = "ARRAY<STRUCT<code: STRING, message: STRING>>"
 
 
@@ -203,17 +213,29 @@ def _matching_text(name: str, kind: Column, field_type: str, spark_type: str, fa
 
 def spark_type(spec: FieldSpec) -> str:
     """The Spark SQL type a catalog field lands as in silver."""
-    return "timestamp" if spec.type == "timestamp" else _SPARK_TYPES[spec.type]
+    return types.spark_type(spec.type)
 
 
 def typed_value(name: str, spec: FieldSpec, kind: Column, fast: bool = True) -> Column:
-    """The field as its Spark type (timestamps as TIMESTAMP), null when absent or invalid.
-    `kind` is the field's JSON type name (schema_of_variant); `fast` reads values from the
-    from_json texts where their JSON type allows (see the module's docstring)."""
+    """The field as its Spark type, null when absent or invalid. `kind` is the field's JSON
+    type name (schema_of_variant); `fast` reads values from the from_json texts where their
+    JSON type allows (see the module's docstring). A decimal is always read from the VARIANT,
+    which holds a JSON number's digits exactly (from_json's text of a number can be a
+    double's rendering)."""
     from pyspark.sql import functions as F
 
+    if types.decimal(spec.type) is not None:
+        exact = _variant_as(name, spec.type)
+        return F.when(kind.isNull(), F.lit(None).cast(spec.type)).otherwise(exact)
+    if spec.type in ("date", "bytes"):
+        text = _matching_text(name, kind, "string", "string", fast)
+        if spec.type == "date":
+            value = F.when(text.rlike(_DATE), text.try_cast("date"))
+        else:
+            value = F.try_to_binary(text, F.lit("base64"))
+        return F.when(kind == "STRING", value)
     if spec.type != "timestamp":
-        return _matching_text(name, kind, spec.type, _SPARK_TYPES[spec.type], fast)
+        return _matching_text(name, kind, spec.type, types.spark_type(spec.type), fast)
     candidates = []
     if "iso8601" in spec.timestamp_formats:
         text = _matching_text(name, kind, "string", "string", fast)
@@ -224,14 +246,16 @@ def typed_value(name: str, spec: FieldSpec, kind: Column, fast: bool = True) -> 
             )
         )
     if "epoch_millis" in spec.timestamp_formats:
-        millis = _matching_text(name, kind, "integer", "bigint", fast)
-        candidates.append(F.when(kind.isin(*_JSON_TYPES["integer"]), F.timestamp_millis(millis)))
+        millis = _matching_text(name, kind, "long", "bigint", fast)
+        candidates.append(F.when(kind.isin(*_INTEGERS), F.timestamp_millis(millis)))
     return F.coalesce(*candidates) if len(candidates) > 1 else candidates[0]
 
 
 def _type_matches(kind: Column, field_type: str) -> Column:
+    if types.decimal(field_type) is not None:
+        return kind.isin(*_NUMBERS, "STRING") | kind.startswith("DECIMAL")
     matches = kind.isin(*_JSON_TYPES[field_type])
-    return matches | kind.startswith("DECIMAL") if field_type == "number" else matches
+    return matches | kind.startswith("DECIMAL") if field_type in ("float", "double") else matches
 
 
 Check = tuple["Column", "Column"]
@@ -277,11 +301,65 @@ def _timestamp_checks(name: str, spec: FieldSpec, present: Column, value: Column
     return [(present & value.isNull(), bad), (implausible, out_of_range)]
 
 
-def _type_check(name: str, spec: FieldSpec, present: Column, kind: Column) -> Check:
+_DESCRIBED = {
+    "int": "an int",
+    "long": "a long",
+    "float": "a float",
+    "double": "a double",
+    "date": "a date (YYYY-MM-DD)",
+    "bytes": "base64-encoded bytes",
+}
+
+
+def _described(field_type: str) -> str:
+    if types.decimal(field_type) is not None:
+        return f"a {field_type} (a number, or a string holding one)"
+    return _DESCRIBED.get(field_type, f"a {field_type}")
+
+
+def _type_checks(
+    name: str, spec: FieldSpec, present: Column, kind: Column, value: Column
+) -> list[Check]:
+    """The JSON type is one the catalog type accepts; where that JSON type can still hold a
+    value the catalog type cannot (a long in an int, a string that is no date, more decimal
+    places than the scale), the value is checked too."""
     from pyspark.sql import functions as F
 
-    message = F.concat(F.lit(f"field '{name}' must be a {spec.type}, got "), _shown(name))
-    return present & ~_type_matches(kind, spec.type), problem(QuarantineReason.WRONG_TYPE, message)
+    wrong = F.concat(F.lit(f"field '{name}' must be {_described(spec.type)}, got "), _shown(name))
+    matches = _type_matches(kind, spec.type)
+    checks = [(present & ~matches, problem(QuarantineReason.WRONG_TYPE, wrong))]
+    exact = types.decimal(spec.type)
+    # of an accepted JSON type, and in a form the catalog type reads: a date string, base64,
+    # a number or a string of digits for a decimal (any int or long for an int)
+    readable = F.lit(True)
+    if spec.type in ("date", "bytes"):
+        readable = value.isNotNull()
+    elif exact is not None:
+        readable = (kind != "STRING") | _shown(name).rlike(_DECIMAL_TEXT)
+    if spec.type in ("date", "bytes") or exact is not None:
+        checks.append((present & matches & ~readable, problem(QuarantineReason.WRONG_TYPE, wrong)))
+    if spec.type == "int" or exact is not None:  # readable, with more digits than it holds
+        misfit = F.concat(
+            F.lit(f"field '{name}' does not fit {_described(spec.type)}: "), _shown(name)
+        )
+        checks.append(
+            (
+                present & matches & readable & value.isNull(),
+                problem(QuarantineReason.OUT_OF_RANGE, misfit),
+            )
+        )
+    if exact is not None:
+        places = rf'^"?-?\d+\.\d{{{exact.scale}}}\d*[1-9]\d*"?$'
+        rounded = F.concat(
+            F.lit(f"field '{name}' has more than {exact.scale} decimal places: "), _shown(name)
+        )
+        checks.append(
+            (
+                present & matches & _shown(name).rlike(places),
+                problem(QuarantineReason.OUT_OF_RANGE, rounded),
+            )
+        )
+    return checks
 
 
 def _allowed_check(name: str, allowed: tuple[str, ...], value: Column) -> Check:
@@ -328,7 +406,7 @@ def _field_checks(name: str, spec: FieldSpec, kind: Column, value: Column) -> li
     checks = [_required_check(name, present)] if spec.required else []
     if spec.type == "timestamp":
         return checks + _timestamp_checks(name, spec, present, value)
-    checks.append(_type_check(name, spec, present, kind))
+    checks += _type_checks(name, spec, present, kind, value)
     if spec.allowed is not None:
         checks.append(_allowed_check(name, spec.allowed, value))
     if spec.pattern is not None:

@@ -1,0 +1,125 @@
+"""Every catalog type, parsed and checked as the ingest does: the typed value silver gets, or
+the reason a record goes to quarantine; the fast path and the reference agree on each."""
+
+from __future__ import annotations
+
+import base64
+import json
+from datetime import UTC, date, datetime
+from decimal import Decimal
+from typing import Any
+
+import pytest
+
+from conveyor.catalog import EventSchema
+from conveyor.ingest import quality
+
+SCHEMA = EventSchema.model_validate(
+    {
+        "event_time": "ts",
+        "late_tolerance": "1h",
+        "fields": {
+            "ts": {"type": "timestamp", "required": True},
+            "small": {"type": "int"},
+            "big": {"type": "long"},
+            "ratio": {"type": "float"},
+            "score": {"type": "double"},
+            "amount": {"type": "decimal(8,2)", "minimum": 0},
+            "day": {"type": "date"},
+            "blob": {"type": "bytes"},
+            "flag": {"type": "boolean"},
+        },
+    }
+)
+TS = "2026-11-30T12:00:00Z"
+_MISSING = object()
+
+
+def _event(**fields: Any) -> bytes:
+    return json.dumps({"ts": TS, **fields}).encode()
+
+
+# (record, field, typed value silver gets, reason code of the quarantine or None)
+CASES: list[tuple[bytes, str, Any, str | None]] = [
+    (_event(small=7), "small", 7, None),
+    (_event(small=-2147483648), "small", -2147483648, None),
+    (_event(small=3000000000), "small", None, "out_of_range"),
+    (_event(small=1.5), "small", None, "wrong_type"),
+    (_event(small="7"), "small", None, "wrong_type"),
+    (_event(big=9007199254740993), "big", 9007199254740993, None),
+    (_event(ratio=0.5), "ratio", 0.5, None),
+    (_event(score=2), "score", 2.0, None),
+    (_event(amount=12.34), "amount", Decimal("12.34"), None),
+    (_event(amount="12.30"), "amount", Decimal("12.30"), None),
+    (_event(amount=5), "amount", Decimal("5.00"), None),
+    (_event(amount=12.345), "amount", None, "out_of_range"),
+    (_event(amount="12.340"), "amount", Decimal("12.34"), None),
+    (_event(amount=1234567.5), "amount", None, "out_of_range"),
+    (_event(amount=-1), "amount", None, "out_of_range"),
+    (_event(amount="twelve"), "amount", None, "wrong_type"),
+    (_event(amount=True), "amount", None, "wrong_type"),
+    (_event(day="2026-02-28"), "day", date(2026, 2, 28), None),
+    (_event(day="2026-02-30"), "day", None, "wrong_type"),
+    (_event(day="2026-02-28T00:00:00Z"), "day", None, "wrong_type"),
+    (_event(day=20260228), "day", None, "wrong_type"),
+    (_event(blob=base64.b64encode(b"\x00\xffhi").decode()), "blob", b"\x00\xffhi", None),
+    (_event(blob="not base64!"), "blob", None, "wrong_type"),
+    (_event(blob=12), "blob", None, "wrong_type"),
+    (_event(flag=False), "flag", False, None),
+    (_event(flag="false"), "flag", None, "wrong_type"),
+    (_event(), "amount", None, None),
+]
+
+
+def _assessed(spark: Any, *, fast: bool) -> list[dict[str, Any]]:
+    from pyspark.sql import functions as F
+
+    kafka_time = datetime(2026, 11, 30, 13, 0, tzinfo=UTC)
+    rows = [(i, record, kafka_time) for i, (record, *_) in enumerate(CASES)]
+    frame = spark.createDataFrame(rows, "i INT, value BINARY, kafka_timestamp TIMESTAMP")
+    assessed = quality.assess(frame, SCHEMA, fast=fast).drop(quality.PARSED)
+    out = assessed.select(
+        "*",
+        F.get(F.col(quality.PROBLEMS), 0)["code"].alias("reason_code"),
+        F.array_join(F.transform(quality.PROBLEMS, lambda p: p["message"]), "; ").alias("reason"),
+    )
+    return [r.asDict(recursive=True) for r in out.orderBy("i").collect()]
+
+
+@pytest.fixture(scope="module")
+def assessed(spark: Any) -> list[dict[str, Any]]:
+    return _assessed(spark, fast=True)
+
+
+def test_every_type_lands_typed_or_quarantined_with_its_reason(
+    assessed: list[dict[str, Any]],
+) -> None:
+    for row, (record, field, value, reason) in zip(assessed, CASES, strict=True):
+        shown = f"{record.decode()} -> {row['reason']}"
+        assert row["reason_code"] == reason, shown
+        if reason is None:  # a quarantined record keeps its raw value only
+            assert row[field] == value, shown
+            assert row[field] is None or type(row[field]) is type(value), shown
+
+
+def test_messages_name_the_field_and_what_it_must_be(assessed: list[dict[str, Any]]) -> None:
+    by_record = {record: row["reason"] for row, (record, *_) in zip(assessed, CASES, strict=True)}
+    assert by_record[_event(small=3000000000)] == "field 'small' does not fit an int: 3000000000"
+    assert (
+        by_record[_event(amount=12.345)] == "field 'amount' has more than 2 decimal places: 12.345"
+    )
+    assert by_record[_event(amount="twelve")] == (
+        "field 'amount' must be a decimal(8,2) (a number, or a string holding one), got \"twelve\""
+    )
+    assert by_record[_event(day="2026-02-30")] == (
+        "field 'day' must be a date (YYYY-MM-DD), got \"2026-02-30\""
+    )
+    assert by_record[_event(blob="not base64!")] == (
+        "field 'blob' must be base64-encoded bytes, got \"not base64!\""
+    )
+
+
+def test_fast_and_reference_paths_agree_on_every_type(
+    spark: Any, assessed: list[dict[str, Any]]
+) -> None:
+    assert assessed == _assessed(spark, fast=False)
