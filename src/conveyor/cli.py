@@ -15,6 +15,7 @@ import typer
 from rich.table import Table
 
 from conveyor.commands import analytics, config, console, friendly, ingest, maintenance, out
+from conveyor.commands.schema import schema_app
 from conveyor.commands.topics import topics_app
 from conveyor.settings import Settings, get_settings
 
@@ -22,6 +23,7 @@ app = typer.Typer(no_args_is_help=True, add_completion=False, help=__doc__)
 stack_app = typer.Typer(no_args_is_help=True, help="The embedded Kafka/HDFS/Airflow stack.")
 app.add_typer(stack_app, name="stack")
 app.add_typer(topics_app, name="topics")
+app.add_typer(schema_app, name="schema")
 ingest.register(app)
 config.register(app)
 analytics.register(app)

@@ -25,8 +25,10 @@ LEDGER_BEFORE = """
     max_event_time TIMESTAMP, started_at TIMESTAMP, ended_at TIMESTAMP, backlog BIGINT,
     parse_ms BIGINT, dedup_ms BIGINT, bronze_ms BIGINT, silver_ms BIGINT, quarantine_ms BIGINT,
     monitor_ms BIGINT,
-    partition_event_times ARRAY<STRUCT<topic: STRING, partition: INT, max_event_time: TIMESTAMP>>
-"""  # the last added since: appends merge it into an existing ledger
+    partition_event_times ARRAY<STRUCT<topic: STRING, partition: INT, max_event_time: TIMESTAMP>>,
+    schema_change STRUCT<table: STRING, field: STRING, change: STRING, old_type: STRING,
+        new_type: STRING>
+"""  # the last two added since: appends merge them into an existing ledger
 LOG_BEFORE = """
     run_id STRING, table STRING, stream STRING, layer STRING, operation STRING, status STRING,
     partitions ARRAY<STRING>, files_before BIGINT, files_after BIGINT, bytes_before BIGINT,

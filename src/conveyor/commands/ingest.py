@@ -41,13 +41,15 @@ def ingest(
     catalog: CatalogOption = None,
 ) -> None:
     """Stream a topic into its bronze, silver and quarantine tables, exactly once."""
+    from conveyor.ingest.evolution import plan_schema, require_no_refused
     from conveyor.ingest.stream import ingest_stream
     from conveyor.kafka.topics import require_topic
     from conveyor.spark.session import build_session
 
     settings, spec = settings_and_catalog(catalog)
-    # fail fast on an unknown name or a missing topic, before starting Spark
+    # fail fast on an unknown name, a missing topic or a refused schema change, before Spark
     require_topic(settings, spec.stream(stream).topic.name)
+    require_no_refused(plan_schema(settings, spec, [stream]), stream)
     spark = build_session(settings, f"conveyor-ingest-{stream}")
     try:
         with console.status(f"ingesting '{stream}'"):

@@ -70,12 +70,23 @@ class Gap:
         return f"{self.topic}-{self.partition}: offsets {self.from_offset}..{self.to_offset - 1}"
 
 
+@dataclass(frozen=True)
+class SchemaChangeRecord:
+    """What a `schema_change` row changed: which column of which table, from what to what."""
+
+    table: str
+    field: str
+    change: str
+    old_type: str | None
+    new_type: str | None
+
+
 @dataclass
 class LedgerEntry:
     """One ledger row."""
 
     stream: str
-    kind: str  # "batch" or "gap"
+    kind: str  # "batch", "gap" or "schema_change"
     app_id: str
     batch_id: int
     started_at: datetime
@@ -96,6 +107,7 @@ class LedgerEntry:
     partition_event_times: list[PartitionTime] = field(default_factory=list)
     backlog: int | None = None  # records Kafka held beyond the batch when it ended (lag)
     step_ms: dict[str, int] = field(default_factory=dict)  # STEPS -> milliseconds
+    schema_change: SchemaChangeRecord | None = None  # on schema_change rows only
 
     def as_row(self) -> dict[str, Any]:
         row = asdict(self)

@@ -60,6 +60,8 @@ def ingest_stream(
 ) -> IngestSummary:
     """Run stream `name` until the backlog is landed (available_now) or until stopped.
 
+    Silver first takes the catalog's allowed schema changes (each recorded in the ledger);
+    raises SchemaRefused, before reading anything, while the catalog asks for a refused one.
     Raises DataLossError when Kafka no longer holds offsets the checkpoint expects (unless
     accept_data_loss, which records the gap in the ledger and continues from the earliest
     offsets), IngestFailed when the query fails for another reason.
@@ -67,6 +69,7 @@ def ingest_stream(
     from pyspark.errors import StreamingQueryException
 
     stream = catalog.stream(name)
+    _evolve_silver(spark, settings, catalog, name)
     checkpoint = checkpoint_uri(settings, name, CHECKPOINT_NAME)
     target = StreamTarget.resolve(settings, stream, checkpoint_app_id(spark, checkpoint, name))
     _check_for_gaps(spark, settings, target, checkpoint, accept_data_loss)
@@ -110,6 +113,14 @@ def ingest_stream(
     finally:
         state.close()
     return summary
+
+
+def _evolve_silver(spark: SparkSession, settings: Settings, catalog: Catalog, name: str) -> None:
+    from conveyor.ingest.evolution import apply_changes, plan_schema, require_no_refused
+
+    plan = plan_schema(settings, catalog, [name])
+    require_no_refused(plan, name)
+    apply_changes(spark, settings, plan.allowed, catalog)
 
 
 def _kafka_source(

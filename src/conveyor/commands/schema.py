@@ -1,0 +1,77 @@
+"""`conveyor schema plan|apply`: silver tables follow the catalog's fields.
+
+`apply` exits 4 while the catalog asks for a change Conveyor refuses (it still makes the allowed
+ones), like `topics apply`.
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Annotated
+
+import typer
+from rich.markup import escape
+
+from conveyor.commands import CatalogOption, console, friendly, out, settings_and_catalog
+
+REFUSED_EXIT_CODE = 4
+
+schema_app = typer.Typer(
+    no_args_is_help=True,
+    help="Silver tables against the catalog's fields: new columns, widened types, refusals.",
+)
+
+StreamArgument = Annotated[
+    str | None, typer.Argument(help="One stream of the catalog (default: every stream).")
+]
+
+
+@schema_app.command("plan")
+@friendly
+def plan(
+    stream: StreamArgument = None,
+    catalog: CatalogOption = None,
+    as_json: Annotated[bool, typer.Option("--json", help="Print the plan as JSON.")] = False,
+) -> None:
+    """Show how each stream's silver table differs from the catalog; changes nothing."""
+    from conveyor.ingest.evolution import plan_schema
+
+    settings, spec = settings_and_catalog(catalog)
+    names = [spec.stream(stream).name] if stream else None
+    schema_plan = plan_schema(settings, spec, names)
+    if as_json:
+        typer.echo(json.dumps(schema_plan.to_dict(), indent=2))
+        return
+    if schema_plan.changes:
+        out.print(schema_plan.to_table())
+    out.print(schema_plan.summary(), highlight=False)
+
+
+@schema_app.command("apply")
+@friendly
+def apply(stream: StreamArgument = None, catalog: CatalogOption = None) -> None:
+    """Add new optional columns and widen types on silver (each recorded in the ledger);
+    refused changes are listed and exit 4."""
+    from conveyor.ingest.evolution import apply_changes, plan_schema
+    from conveyor.spark.session import build_session
+
+    settings, spec = settings_and_catalog(catalog)
+    names = [spec.stream(stream).name] if stream else None
+    schema_plan = plan_schema(settings, spec, names)
+    applied = []
+    if schema_plan.allowed:
+        spark = build_session(settings, "conveyor-schema-apply")
+        try:
+            with console.status("applying schema changes"):
+                applied = apply_changes(spark, settings, schema_plan.allowed, spec)
+        finally:
+            spark.stop()
+    for change in applied:
+        out.print(f"[green]done:[/] {escape(change.describe())}", highlight=False)
+    for change in schema_plan.refused:
+        console.print(f"[red]refused:[/] {escape(change.describe())}", highlight=False)
+    out.print(
+        f"{len(applied)} change(s) applied, {len(schema_plan.refused)} refused", highlight=False
+    )
+    if schema_plan.refused:
+        raise typer.Exit(REFUSED_EXIT_CODE)
