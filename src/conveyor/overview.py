@@ -5,6 +5,7 @@ Per stream: lag per partition (Kafka), last batch and its age, rows/s and quaran
 the last hour with their top reasons (ledger, quarantine). Per table: Delta version, files,
 size, share of small files, last compaction and vacuum. A 24-hour series per stream from the
 ledger: rows ingested per second and the backlog Kafka held after each batch, in fixed buckets.
+The newest schema changes applied to silver tables (ledger rows of kind `schema_change`).
 Everything is read without Spark (`conveyor.lakeview`), so a request costs well under a second.
 """
 
@@ -57,6 +58,7 @@ def pipeline_overview(
         "streams": streams,
         "tables": [r.to_dict() for r in table_reports(settings, catalog, catalog.tables())],
         "series": ingest_series(settings, catalog.stream_names, now),
+        "schema_changes": schema_changes(settings, catalog.stream_names),
         "bucket_s": int(SERIES_BUCKET.total_seconds()),
         "dags": list(CONVEYOR_DAGS),
     }
@@ -92,6 +94,32 @@ def ingest_series(
             for i in range(count)
         ]
     return series
+
+
+SCHEMA_CHANGES_SHOWN = 20
+
+
+def schema_changes(settings: Settings, streams: tuple[str, ...]) -> list[dict[str, Any]]:
+    """The newest schema changes applied to the streams' tables (ledger rows of kind
+    `schema_change`), newest first, at most SCHEMA_CHANGES_SHOWN."""
+    rows = read_rows(
+        ledger_uri(settings), ["stream", "kind", "ended_at", "silver_version", "schema_change"]
+    )
+    changes = [
+        r
+        for r in rows
+        if r["kind"] == "schema_change" and r["stream"] in streams and r.get("schema_change")
+    ]
+    changes.sort(key=lambda r: r["ended_at"], reverse=True)
+    return [
+        {
+            "stream": r["stream"],
+            **r["schema_change"],
+            "version": r["silver_version"],
+            "at": r["ended_at"].isoformat(),
+        }
+        for r in changes[:SCHEMA_CHANGES_SHOWN]
+    ]
 
 
 def _floor(moment: datetime) -> datetime:

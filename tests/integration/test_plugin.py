@@ -15,12 +15,14 @@ import sys
 import urllib.error
 import urllib.request
 from collections import Counter
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
 import pytest
 
 from conveyor.catalog import Catalog, Layer, ledger_uri, load_catalog, table_uri
+from conveyor.ingest.evolution import Change, SchemaChange, record
 from conveyor.ingest.stream import ingest_stream
 from conveyor.maintenance import CompactOptions, compact_table
 from conveyor.produce import (
@@ -95,6 +97,16 @@ def known(stack: dict[str, Any], spark: Any) -> dict[str, Any]:
         catalog,
         clicks.table(Layer.SILVER),
         CompactOptions(force=True, include_open=True),
+    )
+    # a schema change's ledger row, as `conveyor schema apply` writes it (tests/integration/
+    # test_schema_evolution.py applies real ones; the shipped catalog's tables stay as declared)
+    record(
+        settings,
+        SchemaChange(
+            "clicks", "clicks_silver", "campaign", Change.ADD_FIELD, None, "string", True, "test"
+        ),
+        7,
+        datetime.now(UTC),
     )
     reasons = Counter(REASON_OF.get(kind, kind) for kind in BAD_KINDS)
     return {"catalog": catalog, "settings": settings, "reasons": dict(reasons)}
@@ -175,6 +187,10 @@ def test_api_returns_the_numbers_of_the_known_pipeline(
     assert largest > 0  # 100 records per micro-batch: the first batches left a backlog
     assert max(b["backlog"] or 0 for b in series) == largest
     assert "conveyor_ingest" in data["dags"]
+    assert [
+        (c["stream"], c["table"], c["field"], c["change"], c["new_type"], c["version"])
+        for c in data["schema_changes"]
+    ] == [("clicks", "clicks_silver", "campaign", "add_field", "string", 7)]
 
 
 def test_lake_hook_reads_the_real_lake(stack: dict[str, Any], known: dict[str, Any]) -> None:
@@ -228,6 +244,9 @@ def test_a_browser_logs_in_and_sees_the_conveyor_page(
             assert rate.count() == 1
             assert len(rate.get_attribute("points").split()) == 24 * 4 + 1  # type: ignore[union-attr]
             assert frame.locator("#dags a", has_text="conveyor_ingest").count() == 1
+            change = frame.locator('tr[data-change="clicks_silver.campaign"]')
+            assert change.locator("[data-metric=change]").inner_text() == "add_field"
+            assert change.locator("[data-metric=new-type]").inner_text() == "string"
             page.screenshot(path=str(artifacts_dir / "conveyor-page.png"), full_page=True)
         finally:
             browser.close()
