@@ -64,7 +64,7 @@ def _silver(settings: Settings, catalog: Catalog, name: str) -> Any:
 def _schema_rows(settings: Settings, name: str) -> list[dict[str, Any]]:
     rows = read_rows(
         ledger_uri(settings),
-        ["kind", "silver_version", "schema_change"],
+        ["kind", "silver_version", "silver_rows", "schema_change"],
         partitions=[("stream", "=", name)],
     )
     return [r for r in rows if r["kind"] == "schema_change"]
@@ -86,9 +86,12 @@ def test_new_field_and_widened_types_are_planned_applied_and_read(
     topic = first.stream(name).topic.name
     old = list(click_events(20, seed=41))
     for event in old:
-        event.update(attempts=2, amount="19.99")
+        event.update(attempts=2, amount="19.99", campaign="autumn")
     _send(settings, topic, old)
     ingest_stream(spark, settings, first, name, available_now=True)
+    # a field the catalog does not know yet is kept, not lost
+    kept = [r["_unknown"] for r in _silver(settings, first, name).to_pyarrow_table().to_pylist()]
+    assert kept == ['{"campaign":"autumn"}'] * 20
 
     # the producers add `campaign`; the catalog follows and widens two types
     grown = _variant(
@@ -113,10 +116,12 @@ def test_new_field_and_widened_types_are_planned_applied_and_read(
         "amount": ("widen_type", "decimal(10,2)", "decimal(12,2)", True),
     }
     assert all(c["stream"] == name and c["table"] == f"{name}_silver" for c in changes.values())
+    assert "--backfill" in changes["campaign"]["reason"]
 
-    applied = _conveyor("schema", "apply", name, *catalog_arg)
+    applied = _conveyor("schema", "apply", name, "--backfill", *catalog_arg)
     assert applied.returncode == 0, applied.stdout + applied.stderr
     assert "3 change(s) applied, 0 refused" in applied.stdout
+    assert f"backfilled: stream {name!r}, field 'campaign': 20 row(s)" in applied.stdout
     again = _conveyor("schema", "plan", name, "--json", *catalog_arg)
     assert json.loads(again.stdout)["changes"] == []
 
@@ -135,6 +140,10 @@ def test_new_field_and_widened_types_are_planned_applied_and_read(
         ("amount", "widen_type", "decimal(10,2)"),
         ("attempts", "widen_type", "int"),
         ("campaign", "add_field", None),
+        ("campaign", "backfill", None),
+    ]
+    assert [r["silver_rows"] for r in recorded if r["schema_change"]["change"] == "backfill"] == [
+        20
     ]
     assert all(r["silver_version"] is not None for r in recorded)
 
@@ -147,9 +156,16 @@ def test_new_field_and_widened_types_are_planned_applied_and_read(
 
     rows = {r["event_id"]: r for r in _silver(settings, grown, name).to_pyarrow_table().to_pylist()}
     assert len(rows) == 30
-    for event in old:
+    for event in old:  # campaign backfilled from what they kept; the kept copy stays
         row = rows[event["event_id"]]
-        assert (row["campaign"], row["attempts"], row["amount"]) == (None, 2, Decimal("19.99"))
+        assert (row["campaign"], row["attempts"], row["amount"]) == (
+            "autumn",
+            2,
+            Decimal("19.99"),
+        )
+        assert row["_unknown"] == '{"campaign":"autumn"}'
+    for event in new:
+        assert rows[event["event_id"]]["_unknown"] is None
     for event in new:
         row = rows[event["event_id"]]
         assert (row["campaign"], row["attempts"], row["amount"]) == (
@@ -179,7 +195,7 @@ def test_new_field_and_widened_types_are_planned_applied_and_read(
         r["event_id"]: r for r in _silver(settings, coupon, name).to_pyarrow_table().to_pylist()
     }
     assert [rows[e["event_id"]]["coupon"] for e in latest] == ["SAVE10"] * 5
-    assert rows[old[0]["event_id"]]["coupon"] is None
+    assert rows[old[0]["event_id"]]["coupon"] is None  # not sent, so nothing kept to fill
     assert ("coupon", "add_field") in {
         (r["schema_change"]["field"], r["schema_change"]["change"])
         for r in _schema_rows(settings, name)

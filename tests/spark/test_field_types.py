@@ -123,3 +123,45 @@ def test_fast_and_reference_paths_agree_on_every_type(
     spark: Any, assessed: list[dict[str, Any]]
 ) -> None:
     assert assessed == _assessed(spark, fast=False)
+
+
+UNKNOWN_RECORDS = [
+    _event(flag=True),
+    b'{"ts": "2026-11-30T12:00:00Z", "flag": true, "s": "x\\u00e9", "extra": [1, null],'
+    b' "n": 1.50, "p": 0.12345678901234567890123}',
+    b'{"ts": "2026-11-30T12:00:00Z", "small": 1}',
+]
+
+
+def _with_policy(spark: Any, policy: str) -> list[dict[str, Any]]:
+    schema = SCHEMA.model_copy(update={"unknown_fields": policy})
+    kafka_time = datetime(2026, 11, 30, 13, 0, tzinfo=UTC)
+    rows = [(i, record, kafka_time) for i, record in enumerate(UNKNOWN_RECORDS)]
+    frame = spark.createDataFrame(rows, "i INT, value BINARY, kafka_timestamp TIMESTAMP")
+    assessed = quality.assess(frame, schema).drop(quality.PARSED)
+    return [r.asDict(recursive=True) for r in assessed.orderBy("i").collect()]
+
+
+def test_unknown_fields_are_kept_exactly_dropped_or_quarantined(spark: Any) -> None:
+    kept = _with_policy(spark, "keep")
+    assert [r[quality.UNKNOWN] for r in kept] == [
+        None,
+        # every digit sent (no double in between; 1.50 reads 1.5), keys sorted
+        '{"extra":[1,null],"n":1.5,"p":0.12345678901234567890123,"s":"xé"}',
+        None,
+    ]
+    assert all(r[quality.PROBLEMS] == [] for r in kept)
+
+    dropped = _with_policy(spark, "drop")
+    assert quality.UNKNOWN not in dropped[0]
+    assert all(r[quality.PROBLEMS] == [] for r in dropped)
+
+    quarantined = _with_policy(spark, "quarantine")
+    assert [[p["code"] for p in r[quality.PROBLEMS]] for r in quarantined] == [
+        [],
+        ["unknown_field"],
+        [],
+    ]
+    assert quarantined[1][quality.PROBLEMS][0]["message"] == (
+        "fields not in the catalog: s, extra, n, p"  # in the order sent
+    )

@@ -118,3 +118,21 @@ def test_range_applies_to_every_numeric_type(
         "conveyor.yaml: streams.clicks.schema.fields.url.minimum: applies only to numeric "
         "(int, long, float, double, decimal) fields, not string",
     ]
+
+
+def test_unknown_fields_policy_defaults_to_keep_and_names_the_choices(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from conveyor.catalog import load_catalog
+    from tests.unit.test_catalog import SHIPPED
+
+    assert load_catalog(SHIPPED).stream("clicks").event_schema.unknown_fields == "keep"
+    monkeypatch.chdir(tmp_path)
+
+    def change(data: dict[str, Any]) -> None:
+        clicks(data)["schema"]["unknown_fields"] = "ignore"
+
+    assert problems_after(change, tmp_path) == [
+        "conveyor.yaml: streams.clicks.schema.unknown_fields: must be one of 'keep', 'drop' or "
+        "'quarantine', got 'ignore'",
+    ]

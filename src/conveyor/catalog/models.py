@@ -119,6 +119,9 @@ class EventSchema(Spec):
     dedup_key: Names = ()
     late_tolerance: Duration
     max_event_bytes: Size = 1024 * 1024
+    unknown_fields: Literal["keep", "drop", "quarantine"] = "keep"
+    """What happens to an event's fields the catalog does not declare: `keep` them in silver's
+    `_unknown` column (JSON text), `drop` them, or `quarantine` the record (`unknown_field`)."""
 
 
 class TopicConfigs(Spec):

@@ -49,25 +49,46 @@ def plan(
 
 @schema_app.command("apply")
 @friendly
-def apply(stream: StreamArgument = None, catalog: CatalogOption = None) -> None:
+def apply(
+    stream: StreamArgument = None,
+    catalog: CatalogOption = None,
+    backfill: Annotated[
+        bool,
+        typer.Option(
+            "--backfill",
+            help="Also fill declared fields of rows already landed from the values they kept "
+            "in _unknown (sent before the catalog declared them).",
+        ),
+    ] = False,
+) -> None:
     """Add new optional columns and widen types on silver (each recorded in the ledger);
     refused changes are listed and exit 4."""
-    from conveyor.ingest.evolution import apply_changes, plan_schema
+    from conveyor.ingest.evolution import apply_changes, backfill_kept, plan_schema
     from conveyor.spark.session import build_session
 
     settings, spec = settings_and_catalog(catalog)
-    names = [spec.stream(stream).name] if stream else None
+    names = [spec.stream(stream).name] if stream else list(spec.stream_names)
     schema_plan = plan_schema(settings, spec, names)
     applied = []
-    if schema_plan.allowed:
+    filled: dict[str, dict[str, int]] = {}
+    if schema_plan.allowed or backfill:
         spark = build_session(settings, "conveyor-schema-apply")
         try:
             with console.status("applying schema changes"):
                 applied = apply_changes(spark, settings, schema_plan.allowed, spec)
+                if backfill:
+                    filled = {name: backfill_kept(spark, settings, spec, name) for name in names}
         finally:
             spark.stop()
     for change in applied:
         out.print(f"[green]done:[/] {escape(change.describe())}", highlight=False)
+    for name, fields in filled.items():
+        for field, rows in fields.items():
+            out.print(
+                f"[green]backfilled:[/] stream {name!r}, field {field!r}: {rows} row(s) from "
+                "_unknown",
+                highlight=False,
+            )
     for change in schema_plan.refused:
         console.print(f"[red]refused:[/] {escape(change.describe())}", highlight=False)
     out.print(

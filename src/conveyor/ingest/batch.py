@@ -165,7 +165,9 @@ SILVER_EXTRA_COLUMNS = (
 
 def _silver_fields(stream: StreamSpec) -> list[tuple[str, str]]:
     fields = [(n, quality.spark_type(f)) for n, f in stream.event_schema.fields.items()]
-    return fields + list(SILVER_EXTRA_COLUMNS)
+    kept = [(quality.UNKNOWN, "string")] if stream.event_schema.unknown_fields == "keep" else []
+    # _unknown last: where `schema apply` added it to an older table, it is last there too
+    return fields + list(SILVER_EXTRA_COLUMNS) + kept
 
 
 def silver_columns(stream: StreamSpec) -> list[str]:

@@ -10,16 +10,17 @@ its Delta log through delta-rs: no JVM, milliseconds) and lists the changes:
   an addition), a type narrowed or changed in kind, a required field added (rows already landed
   have no value for it).
 
-`apply_schema` makes the allowed changes on silver with Spark (bronze and quarantine hold the
-raw payload, so fields never change them) and records each in the ledger (`kind =
-schema_change`). The ingest refuses to start while a refused change stands, and applies the
+`apply_changes` makes the allowed changes on silver with Spark (bronze and quarantine hold
+the raw payload, so fields never change them) and records each in the ledger (`kind =
+schema_change`); `backfill_kept` fills a newly declared field of rows already landed from the
+value they kept in `_unknown` (`unknown_fields: keep`). The ingest refuses to start while a refused change stands, and applies the
 allowed ones before its first batch.
 """
 
 from __future__ import annotations
 
 import logging
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime
 from enum import StrEnum
@@ -29,6 +30,7 @@ from conveyor.catalog import Catalog, Layer, StreamSpec, ledger_uri, table_uri
 from conveyor.catalog.types import from_spark, spark_type, widening
 from conveyor.errors import ConveyorError
 from conveyor.ingest.ledger import LedgerEntry, SchemaChangeRecord, append_entry
+from conveyor.ingest.quality import UNKNOWN
 from conveyor.settings import Settings
 from conveyor.spark.jvm import delta_version
 
@@ -186,7 +188,13 @@ def compare(stream: StreamSpec, live: dict[str, str]) -> list[SchemaChange]:
                 None,
                 spec.type,
                 True,
-                "a column is added; old rows read null",
+                "a column is added; old rows read null"
+                + (
+                    " (`conveyor schema apply --backfill` fills it where they kept a value in "
+                    f"{UNKNOWN})"
+                    if UNKNOWN in live
+                    else ""
+                ),
             )
         elif old != spec.type:
             why = widening(old, spec.type)
@@ -201,7 +209,20 @@ def compare(stream: StreamSpec, live: dict[str, str]) -> list[SchemaChange]:
                 )
             else:
                 change(name, Change.CHANGE_TYPE, old, spec.type, False, f"{why}; {_WAY_OUT}")
+    keeps_unknown = stream.event_schema.unknown_fields == "keep"
+    if keeps_unknown and UNKNOWN not in live:
+        change(
+            UNKNOWN,
+            Change.ADD_FIELD,
+            None,
+            "string",
+            True,
+            "a column is added for the fields the catalog does not declare (unknown_fields: "
+            "keep); old rows read null",
+        )
     for name, old in live.items():
+        if name == UNKNOWN:
+            continue  # kept or not, the column stays: it may hold what was sent
         if name not in stream.event_schema.fields:
             change(
                 name,
@@ -290,6 +311,68 @@ def apply_changes(
     return applied
 
 
+def backfill_kept(
+    spark: SparkSession, settings: Settings, catalog: Catalog, name: str
+) -> dict[str, int]:
+    """Fill each declared field of stream `name` that silver holds as null from the value its
+    row kept in `_unknown` (sent before the catalog declared the field), cast to the field's
+    type; a value that does not cast stays null. `_unknown` keeps its copy (nothing sent is
+    dropped). One UPDATE; each filled field is a ledger row (`backfill`, rows filled in
+    `silver_rows`). Returns the rows filled per field; {} when silver keeps nothing."""
+    from pyspark.sql import functions as F
+
+    stream = catalog.stream(name)
+    live = live_fields(settings, stream)
+    if not live or UNKNOWN not in live:
+        return {}
+    uri = table_uri(settings, stream.table(Layer.SILVER))
+    fields = {f: spark_type(spec.type) for f, spec in stream.event_schema.fields.items()}
+    kept = {f: f"try_variant_get(parse_json({UNKNOWN}), '$.{f}', '{t}')" for f, t in fields.items()}
+    fillable = {f: f"({_quoted(f)} IS NULL AND {kept[f]} IS NOT NULL)" for f in fields}
+    silver = spark.read.format("delta").load(uri).where(F.col(UNKNOWN).isNotNull())
+    counts = silver.select(
+        *(F.count(F.when(F.expr(fillable[f]), 1)).alias(f) for f in fields)
+    ).first()
+    filled = {f: int(counts[f]) for f in fields if counts is not None and counts[f]}
+    if not filled:
+        return {}
+    started = datetime.now(UTC)
+    assignments = ", ".join(
+        f"{_quoted(f)} = CASE WHEN {fillable[f]} THEN {kept[f]} ELSE {_quoted(f)} END"
+        for f in filled
+    )
+    where = " OR ".join(fillable[f] for f in filled)
+    _retrying_conflicts(
+        lambda: spark.sql(
+            f"UPDATE delta.{_quoted(uri)} SET {assignments} WHERE {UNKNOWN} IS NOT NULL "
+            f"AND ({where})"
+        )
+    )
+    version = delta_version(spark, uri)
+    table = stream.table(Layer.SILVER).name
+    for f, rows in filled.items():
+        change = SchemaChange(name, table, f, Change.ADD_FIELD, None, fields[f], True, "")
+        record(settings, change, version, started, spark=spark, operation="backfill", rows=rows)
+    return filled
+
+
+def _retrying_conflicts(work: Callable[[], object]) -> None:
+    """Run `work`; a Delta commit conflict (the stream's append, a compaction) runs it again
+    against the new version."""
+    from tenacity import Retrying, retry_if_exception, stop_after_attempt, wait_random_exponential
+
+    from conveyor.maintenance.conflicts import is_conflict
+
+    for attempt in Retrying(
+        retry=retry_if_exception(is_conflict),
+        stop=stop_after_attempt(5),
+        wait=wait_random_exponential(multiplier=1, max=20),
+        reraise=True,
+    ):
+        with attempt:
+            work()
+
+
 def _rewrite_wider(
     spark: SparkSession, uri: str, stream: StreamSpec, wider: dict[str, str]
 ) -> None:
@@ -297,9 +380,6 @@ def _rewrite_wider(
     (lossless: only widenings reach here). A commit that races it (the stream's append, a
     compaction) makes it fail and start again from the new version; nothing is lost."""
     from pyspark.sql import functions as F
-    from tenacity import Retrying, retry_if_exception, stop_after_attempt, wait_random_exponential
-
-    from conveyor.maintenance.conflicts import is_conflict
 
     def rewrite() -> None:
         frame = spark.read.format("delta").load(uri)
@@ -311,14 +391,7 @@ def _rewrite_wider(
         writer = writer.option("overwriteSchema", "true")
         writer.partitionBy(*stream.table(Layer.SILVER).partition_by).save(uri)
 
-    for attempt in Retrying(
-        retry=retry_if_exception(is_conflict),
-        stop=stop_after_attempt(5),
-        wait=wait_random_exponential(multiplier=1, max=20),
-        reraise=True,
-    ):
-        with attempt:
-            rewrite()
+    _retrying_conflicts(rewrite)
 
 
 def record(
@@ -328,13 +401,17 @@ def record(
     started: datetime,
     *,
     spark: SparkSession | None = None,
+    operation: str | None = None,
+    rows: int = 0,
 ) -> None:
-    """The change's ledger row (`kind = schema_change`), with silver's Delta version after it."""
+    """The change's ledger row (`kind = schema_change`), with silver's Delta version after it;
+    `operation` names another operation on a field (`backfill`, with the rows it filled)."""
     append_entry(
         ledger_uri(settings),
         LedgerEntry(
             stream=change.stream,
             kind=SCHEMA_CHANGE_KIND,
+            silver_rows=rows,
             app_id="conveyor-schema",
             batch_id=version if version is not None else -1,
             started_at=started,
@@ -343,7 +420,7 @@ def record(
             schema_change=SchemaChangeRecord(
                 table=change.table,
                 field=change.field,
-                change=change.kind.value,
+                change=operation or change.kind.value,
                 old_type=change.old_type,
                 new_type=change.new_type,
             ),

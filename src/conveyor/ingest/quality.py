@@ -37,6 +37,9 @@ UTF8 = "_utf8"
 RECORD = "_record"
 EVENT_TIME = "event_time"
 EVENT_DATE = "event_date"
+UNKNOWN = "_unknown"
+"""Silver's column of the fields the catalog does not declare (JSON text of an object, null
+when there are none), kept under `unknown_fields: keep`."""
 EARLIEST_PLAUSIBLE = "2000-01-01 00:00:00"
 FUTURE_SKEW_HOURS = 24
 _ISO_WITH_OFFSET = r"^\d{4}-\d{2}-\d{2}[T ]\d{2}:\d{2}(:\d{2}(\.\d{1,9})?)?(Z|[+-]\d{2}:?\d{2})$"
@@ -58,6 +61,7 @@ class QuarantineReason(StrEnum):
     BAD_TIMESTAMP = "bad_timestamp"
     TIMESTAMP_OUT_OF_RANGE = "timestamp_out_of_range"
     TOO_LATE = "too_late"
+    UNKNOWN_FIELD = "unknown_field"
 
 
 _INTEGERS = ("BIGINT", "INT", "SMALLINT", "TINYINT")
@@ -419,8 +423,33 @@ def _text_schema(schema: EventSchema) -> str:
     return f"STRUCT<{fields}>"
 
 
+def _unknown_keys(schema: EventSchema, text: Column) -> Column:
+    """The top-level keys of the (object) value that the catalog does not declare; empty under
+    `unknown_fields: drop`, where nothing reads them."""
+    from pyspark.sql import functions as F
+
+    if schema.unknown_fields == "drop":
+        return F.array().cast("array<string>")
+    known = F.array(*(F.lit(name) for name in schema.fields))
+    return F.coalesce(
+        F.array_except(F.json_object_keys(text), known), F.array().cast("array<string>")
+    )
+
+
+def _unknown_json(schema: EventSchema, unknown: Column) -> Column:
+    """The unknown fields as one JSON object (their values exactly as sent), null when there
+    are none. The map is built only for a record that has some."""
+    from pyspark.sql import functions as F
+
+    everything = F.expr(f"variant_get({PARSED}, '$', 'map<string, variant>')")
+    known = F.array(*(F.lit(name) for name in schema.fields))
+    kept = F.map_filter(everything, lambda key, _: ~F.array_contains(known, key))
+    return F.when(F.size(unknown) > 0, F.to_json(kept))
+
+
 def assess(frame: DataFrame, schema: EventSchema, *, fast: bool = True) -> DataFrame:
-    """Add PARSED, one column per schema field (typed), EVENT_TIME, EVENT_DATE and PROBLEMS.
+    """Add PARSED, one column per schema field (typed), UNKNOWN (under `unknown_fields:
+    keep`), EVENT_TIME, EVENT_DATE and PROBLEMS.
 
     frame needs `value` (binary) and `kafka_timestamp`. Pure: no I/O. Each field's JSON type
     and typed value are extracted once into helper columns that every check reads. `fast`
@@ -462,6 +491,10 @@ def assess(frame: DataFrame, schema: EventSchema, *, fast: bool = True) -> DataF
         for (name, spec), k, v in zip(fields, kinds, values, strict=True)
         for check in _field_checks(name, spec, F.col(k), F.col(v))
     ]
+    unknown = _unknown_keys(schema, text)
+    if schema.unknown_fields == "quarantine":
+        listed = F.concat(F.lit("fields not in the catalog: "), F.array_join(unknown, ", "))
+        checks.append((F.size(unknown) > 0, problem(QuarantineReason.UNKNOWN_FIELD, listed)))
     problems = F.when(record.isNotNull(), F.array(record))
     if fast:
         failed = F.lit(False)
@@ -479,6 +512,8 @@ def assess(frame: DataFrame, schema: EventSchema, *, fast: bool = True) -> DataF
         F.when(record.isNull(), F.col(v)).alias(name)
         for (name, _), v in zip(fields, values, strict=True)
     ]
+    if schema.unknown_fields == "keep":
+        typed.append(F.when(record.isNull(), _unknown_json(schema, unknown)).alias(UNKNOWN))
     out = extracted.select(*frame.columns, PARSED, *typed, problems.alias(PROBLEMS))
     out = out.withColumn(EVENT_TIME, F.col(schema.event_time))
     return out.withColumn(EVENT_DATE, F.to_date(F.col(EVENT_TIME)))
