@@ -164,10 +164,18 @@ def schema() -> EventSchema:
 
 
 def _assessed(spark: Any, schema: EventSchema, *, fast: bool) -> list[dict[str, Any]]:
+    return assessed_rows(spark, CORPUS, schema, fast=fast)
+
+
+def assessed_rows(
+    spark: Any, records: list[bytes | None], schema: EventSchema, *, fast: bool = True
+) -> list[dict[str, Any]]:
+    """`assess` over `records` (Kafka time 2026-11-30 13:00 UTC), in order, as dicts with
+    the first problem's `reason_code` and every problem's `reason`."""
     from pyspark.sql import functions as F
 
     kafka_time = datetime(2026, 11, 30, 13, 0, tzinfo=UTC)
-    rows = [(i, value, kafka_time) for i, value in enumerate(CORPUS)]
+    rows = [(i, value, kafka_time) for i, value in enumerate(records)]
     frame = spark.createDataFrame(rows, "i INT, value BINARY, kafka_timestamp TIMESTAMP")
     assessed = quality.assess(frame, schema, fast=fast).drop(quality.PARSED)
     out = assessed.select(

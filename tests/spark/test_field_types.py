@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import base64
 import json
-from datetime import UTC, date, datetime
+from datetime import date
 from decimal import Decimal
 from typing import Any
 
@@ -13,6 +13,7 @@ import pytest
 
 from conveyor.catalog import EventSchema
 from conveyor.ingest import quality
+from tests.spark.test_assess_paths import assessed_rows
 
 SCHEMA = EventSchema.model_validate(
     {
@@ -72,18 +73,7 @@ CASES: list[tuple[bytes, str, Any, str | None]] = [
 
 
 def _assessed(spark: Any, *, fast: bool) -> list[dict[str, Any]]:
-    from pyspark.sql import functions as F
-
-    kafka_time = datetime(2026, 11, 30, 13, 0, tzinfo=UTC)
-    rows = [(i, record, kafka_time) for i, (record, *_) in enumerate(CASES)]
-    frame = spark.createDataFrame(rows, "i INT, value BINARY, kafka_timestamp TIMESTAMP")
-    assessed = quality.assess(frame, SCHEMA, fast=fast).drop(quality.PARSED)
-    out = assessed.select(
-        "*",
-        F.get(F.col(quality.PROBLEMS), 0)["code"].alias("reason_code"),
-        F.array_join(F.transform(quality.PROBLEMS, lambda p: p["message"]), "; ").alias("reason"),
-    )
-    return [r.asDict(recursive=True) for r in out.orderBy("i").collect()]
+    return assessed_rows(spark, [record for record, *_ in CASES], SCHEMA, fast=fast)
 
 
 @pytest.fixture(scope="module")
@@ -135,11 +125,7 @@ UNKNOWN_RECORDS = [
 
 def _with_policy(spark: Any, policy: str) -> list[dict[str, Any]]:
     schema = SCHEMA.model_copy(update={"unknown_fields": policy})
-    kafka_time = datetime(2026, 11, 30, 13, 0, tzinfo=UTC)
-    rows = [(i, record, kafka_time) for i, record in enumerate(UNKNOWN_RECORDS)]
-    frame = spark.createDataFrame(rows, "i INT, value BINARY, kafka_timestamp TIMESTAMP")
-    assessed = quality.assess(frame, schema).drop(quality.PARSED)
-    return [r.asDict(recursive=True) for r in assessed.orderBy("i").collect()]
+    return assessed_rows(spark, list(UNKNOWN_RECORDS), schema)
 
 
 def test_unknown_fields_are_kept_exactly_dropped_or_quarantined(spark: Any) -> None:
