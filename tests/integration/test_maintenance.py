@@ -8,7 +8,9 @@ import json
 import os
 import re
 import signal
+import socket
 import subprocess
+import sys
 import threading
 from collections.abc import Iterator
 from datetime import UTC, date, datetime, time, timedelta
@@ -355,6 +357,22 @@ def test_a_lock_names_its_holder_and_expires(settings: Settings, spark: Any) -> 
     with table_lock(spark, settings, table, "compact") as lease:
         assert lease.token in (files.read_text(path) or "")
     assert not files.exists(path)
+
+    # a holder killed on this host is taken over at once, long before its lease expires
+    gone = subprocess.Popen([sys.executable, "-c", "pass"])
+    gone.wait()
+    killed = Lease(
+        path, "a killed run", "t1", now, now + timedelta(hours=2), socket.gethostname(), gone.pid
+    )
+    assert killed.owner_gone(datetime.now(UTC))
+    assert files.create_new(path, killed.to_json())
+    with table_lock(spark, settings, table, "compact") as lease:
+        assert lease.token in (files.read_text(path) or "")
+    # ... while a live holder (this process) keeps it
+    alive = Lease(
+        path, "a live run", "t2", now, now + timedelta(hours=2), socket.gethostname(), os.getpid()
+    )
+    assert not alive.owner_gone(datetime.now(UTC))
 
 
 def test_vacuum_keeps_the_safe_retention_and_the_stream_survives(

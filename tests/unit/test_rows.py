@@ -24,11 +24,14 @@ LEDGER_BEFORE = """
     quarantine_version BIGINT, event_dates ARRAY<DATE>, late_dates ARRAY<DATE>,
     max_event_time TIMESTAMP, started_at TIMESTAMP, ended_at TIMESTAMP, backlog BIGINT,
     parse_ms BIGINT, dedup_ms BIGINT, bronze_ms BIGINT, silver_ms BIGINT, quarantine_ms BIGINT,
-    monitor_ms BIGINT,
+    monitor_ms BIGINT, lock_ms BIGINT,
     partition_event_times ARRAY<STRUCT<topic: STRING, partition: INT, max_event_time: TIMESTAMP>>,
     schema_change STRUCT<table: STRING, field: STRING, change: STRING, old_type: STRING,
-        new_type: STRING>
-"""  # the last two added since: appends merge them into an existing ledger
+        new_type: STRING>,
+    rework STRUCT<run: STRING, reasons: ARRAY<STRING>, since: TIMESTAMP, until: TIMESTAMP,
+        from_date: DATE, to_date: DATE, still_failing: BIGINT, already_landed: BIGINT,
+        silver_before: BIGINT, quarantined_before: BIGINT>
+"""  # the last ones (from lock_ms on) added since: appends merge them into an existing ledger
 LOG_BEFORE = """
     run_id STRING, table STRING, stream STRING, layer STRING, operation STRING, status STRING,
     partitions ARRAY<STRING>, files_before BIGINT, files_after BIGINT, bytes_before BIGINT,

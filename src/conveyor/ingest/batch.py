@@ -22,7 +22,7 @@ from __future__ import annotations
 import logging
 import time
 from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime
 from functools import partial
@@ -233,17 +233,25 @@ def process_batch(
     state: RunState,
 ) -> LedgerEntry | None:
     """Land one micro-batch in every table and the ledger; None for an empty batch."""
+    from conveyor.maintenance.lock import stream_lock
+
     work = _BatchWork(spark, target, batch_id, state, started=datetime.now(UTC))
     try:
         with work.clock.step("parse"):
             classified, scan = work.parse(batch)
         if not scan.ranges:
             return None
-        versions, silver = work.land(classified, scan)
         with work.clock.step("monitor"):
             backlog = state.backlog(target, scan.ranges)
-        entry = work.entry(scan, silver, versions, backlog)
-        work.record(entry)
+        with ExitStack() as lease:
+            # a replay or rebuild of the stream holds it for its run: never both at once
+            with work.clock.step("lock"):
+                lease.enter_context(
+                    stream_lock(spark, state.settings, target.stream.name, batch=True)
+                )
+            versions, silver = work.land(classified, scan)
+            entry = work.entry(scan, silver, versions, backlog)
+            work.record(entry)
     finally:
         work.release()
     state.landed(batch_id, silver.per_partition)
@@ -452,11 +460,13 @@ def _repeats(
     target: StreamTarget,
     state: RunState,
     oldest: datetime | None,
+    silver_filter: Column | None = None,
 ) -> DataFrame | None:
     """Kafka coordinates of the valid records that are duplicates (held in memory; None when
     the stream has no dedup key): a repeat of the dedup key within the batch (the first by
-    Kafka time, partition, offset is kept), or of a silver row within the late-data tolerance
-    of its event time. Only narrow columns are read; the result is small."""
+    Kafka time, partition, offset is kept), or of a silver row (of those `silver_filter`
+    keeps) within the late-data tolerance of its event time. Only narrow columns are read;
+    the result is small."""
     from pyspark import StorageLevel
     from pyspark.sql import Window
     from pyspark.sql import functions as F
@@ -474,7 +484,7 @@ def _repeats(
         .where(F.col("_rank") > 1)
         .select(*KAFKA_COORDINATES)
     )
-    seen = _seen_in_silver(spark, valid, target, state, oldest)
+    seen = _seen_in_silver(spark, valid, target, state, oldest, silver_filter)
     repeats = in_batch if seen is None else in_batch.unionByName(seen)
     return repeats.persist(StorageLevel.MEMORY_AND_DISK)
 
@@ -521,6 +531,7 @@ def _seen_in_silver(
     target: StreamTarget,
     state: RunState,
     oldest: datetime | None,
+    silver_filter: Column | None = None,
 ) -> DataFrame | None:
     """Kafka coordinates of valid records whose dedup key is already in silver from another
     Kafka record, with an event time within the late-data tolerance (the same record, landed
@@ -540,6 +551,8 @@ def _seen_in_silver(
     tolerance = stream.event_schema.late_tolerance
     time_field = stream.event_schema.event_time
     existing = spark.read.format("delta").load(target.silver)
+    if silver_filter is not None:
+        existing = existing.where(silver_filter)
     if oldest is not None:
         lo = oldest - tolerance
         existing = existing.where(F.col(quality.EVENT_DATE) >= F.lit(lo.date())).where(
@@ -571,7 +584,18 @@ def _seen_in_silver(
     return matches.where(near & ~same_record).select(*KAFKA_COORDINATES)
 
 
+REPLAY_COLUMNS = (
+    ("replayed_at", "timestamp"),
+    ("replay_run", "string"),
+    ("replay_outcome", "string"),
+)
+"""Quarantine's marks of `conveyor replay` (null until a replay moves the record): when, which
+run, and the outcome (`silver`, or `duplicate` of a record silver already held)."""
+
+
 def _quarantine_rows(classified: DataFrame) -> DataFrame:
+    """Quarantine's rows of invalid records: the raw record, its coordinates, the first
+    problem's code, every problem's message, the ingest time, replay marks (null)."""
     from pyspark.sql import functions as F
 
     problems = F.col(quality.PROBLEMS)
@@ -586,6 +610,7 @@ def _quarantine_rows(classified: DataFrame) -> DataFrame:
         F.array_join(F.transform(problems, lambda p: p["message"]), "; ").alias("reason"),
         "ingest_time",
         "ingest_date",
+        *(F.lit(None).cast(kind).alias(name) for name, kind in REPLAY_COLUMNS),
     )
 
 

@@ -19,11 +19,12 @@ if TYPE_CHECKING:
     import pyarrow as pa
     from pyspark.sql import SparkSession
 
-STEPS = ("parse", "dedup", "bronze", "silver", "quarantine", "monitor")
+STEPS = ("parse", "dedup", "bronze", "silver", "quarantine", "monitor", "lock")
 """The timed steps of a batch, each a `<step>_ms` ledger column: parse (read Kafka, parse and
 validate, hold the batch), dedup (repeats in the batch and in silver, and the counts), bronze /
 silver / quarantine (that table's append, from its start to its commit), monitor
-(Kafka's end offsets for the backlog). The ledger's own append follows the row and is logged."""
+(Kafka's end offsets for the backlog), lock (taking the stream's write lease, waiting while a
+replay or rebuild holds it). The ledger's own append follows the row and is logged."""
 
 
 @dataclass(frozen=True)
@@ -81,12 +82,33 @@ class SchemaChangeRecord:
     new_type: str | None
 
 
+@dataclass(frozen=True)
+class ReworkRecord:
+    """What a `replay` or `rebuild` row chose and found beyond the common counts.
+
+    replay: `reasons`, `since`/`until` (quarantine time) chose the records; `still_failing`
+    stayed in quarantine, `already_landed` were in silver from a run killed before it marked
+    them. rebuild: `from_date`/`to_date` (ingest dates; null for --all); `silver_before` and
+    `quarantined_before` are the range's rows before it."""
+
+    run: str
+    reasons: list[str] = field(default_factory=list)
+    since: datetime | None = None
+    until: datetime | None = None
+    from_date: date | None = None
+    to_date: date | None = None
+    still_failing: int = 0
+    already_landed: int = 0
+    silver_before: int = 0
+    quarantined_before: int = 0
+
+
 @dataclass
 class LedgerEntry:
     """One ledger row."""
 
     stream: str
-    kind: str  # "batch", "gap" or "schema_change"
+    kind: str  # "batch", "gap", "schema_change", "replay" or "rebuild"
     app_id: str
     batch_id: int
     started_at: datetime
@@ -108,6 +130,7 @@ class LedgerEntry:
     backlog: int | None = None  # records Kafka held beyond the batch when it ended (lag)
     step_ms: dict[str, int] = field(default_factory=dict)  # STEPS -> milliseconds
     schema_change: SchemaChangeRecord | None = None  # on schema_change rows only
+    rework: ReworkRecord | None = None  # on replay and rebuild rows only
 
     def as_row(self) -> dict[str, Any]:
         row = asdict(self)
@@ -137,6 +160,7 @@ def _arrow_type(ddl: str) -> pa.DataType:
         "BIGINT": pa.int64(),
         "INT": pa.int32(),
         "DATE": pa.date32(),
+        "BOOLEAN": pa.bool_(),
         "TIMESTAMP": pa.timestamp("us", tz="UTC"),
     }
     if ddl in simple:
