@@ -14,7 +14,16 @@ from typing import Annotated, Any
 import typer
 from rich.table import Table
 
-from conveyor.commands import analytics, config, console, friendly, ingest, maintenance, out
+from conveyor.commands import (
+    analytics,
+    config,
+    console,
+    friendly,
+    ingest,
+    maintenance,
+    out,
+    rework,
+)
 from conveyor.commands.schema import schema_app
 from conveyor.commands.topics import topics_app
 from conveyor.settings import Settings, get_settings
@@ -28,6 +37,7 @@ ingest.register(app)
 config.register(app)
 analytics.register(app)
 maintenance.register(app)
+rework.register(app)
 
 
 def _settings() -> Settings:

@@ -7,6 +7,7 @@ from __future__ import annotations
 import json
 import subprocess
 import sys
+from datetime import timedelta
 from decimal import Decimal
 from pathlib import Path
 from typing import Any
@@ -200,6 +201,23 @@ def test_new_field_and_widened_types_are_planned_applied_and_read(
         (r["schema_change"]["field"], r["schema_change"]["change"])
         for r in _schema_rows(settings, name)
     }
+
+    # the analytics still run on the evolved silver: sessions and the funnel of each day
+    from conveyor.analytics.daily import daily_funnel
+    from conveyor.analytics.run import CLICK_COLUMNS
+    from conveyor.analytics.sessions import sessions_on
+
+    clicks = (
+        spark.read.format("delta")
+        .load(table_uri(settings, coupon.stream(name).table(Layer.SILVER)))
+        .select(*CLICK_COLUMNS)
+    )
+    days = sorted({r["event_date"] for r in clicks.select("event_date").distinct().collect()})
+    gap = timedelta(minutes=30)
+    sessions = sum(sessions_on(clicks, day, gap).count() for day in days)
+    assert sessions >= 1
+    funnel = [daily_funnel(clicks.where(clicks.event_date == day), day).first() for day in days]
+    assert sum(f["page_view_users"] for f in funnel if f) >= 1, funnel
 
 
 def test_refused_changes_stop_apply_and_the_ingest_with_one_line_each(

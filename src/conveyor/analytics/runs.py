@@ -94,6 +94,8 @@ def last_read(spark: SparkSession, settings: Settings, clicks_stream: str) -> di
 LEDGER_LOOKBACK = timedelta(days=7)
 """How far before the newest analytics read the ledger is searched for batches. The ingest job
 quarantines events older than its watermark, so batches cannot touch days older than this."""
+CHANGED_SILVER = ("batch", "replay", "rebuild")
+"""Ledger kinds whose `event_dates` are days whose silver rows changed."""
 
 
 def stale_days(
@@ -113,8 +115,14 @@ def stale_days(
     horizon = max(min(computed.values()), max(computed.values()) - LEDGER_LOOKBACK)
     streams = [s for s in (clicks_stream, logs_stream) if s]
     landed = _landed_after(spark, settings, streams, horizon)
-    stale = {day for _, day, ended, _ in landed if day in computed and ended > computed[day]}
-    click_batches = [(day, started) for s, day, _, started in landed if s == clicks_stream]
+    stale = {day for _, _, day, ended, _ in landed if day in computed and ended > computed[day]}
+    # a late batch can also change the day before (sessions) and later days (first seen); a
+    # replay or rebuild keeps its rows' ingest times, so only the days it names are known
+    click_batches = [
+        (day, started)
+        for s, kind, day, _, started in landed
+        if s == clicks_stream and kind == "batch"
+    ]
     for day, since in _earliest_start(click_batches).items():
         late = _late_rows(spark, clicks_silver, day, since)
         before = day - timedelta(days=1)
@@ -128,20 +136,20 @@ def stale_days(
 
 def _landed_after(
     spark: SparkSession, settings: Settings, streams: list[str], since: datetime
-) -> list[tuple[str, date, datetime, datetime]]:
-    """(stream, event date, batch ended_at, batch started_at) of ledger batches ended after
-    `since`."""
+) -> list[tuple[str, str, date, datetime, datetime]]:
+    """(stream, kind, event date, ended_at, started_at) of ledger rows that changed silver
+    (batches, replays, rebuilds) ended after `since`."""
     from pyspark.sql import functions as F
 
     rows = (
         spark.read.format("delta")
         .load(ledger_uri(settings))
-        .where(F.col("stream").isin(*streams) & (F.col("kind") == "batch"))
+        .where(F.col("stream").isin(*streams) & F.col("kind").isin(*CHANGED_SILVER))
         .where(F.col("ended_at") > F.lit(since))
-        .select("stream", F.explode("event_dates").alias("day"), "ended_at", "started_at")
+        .select("stream", "kind", F.explode("event_dates").alias("day"), "ended_at", "started_at")
         .collect()
     )
-    return [(r["stream"], r["day"], r["ended_at"], r["started_at"]) for r in rows]
+    return [(r["stream"], r["kind"], r["day"], r["ended_at"], r["started_at"]) for r in rows]
 
 
 def _earliest_start(batches: list[tuple[date, datetime]]) -> dict[date, datetime]:

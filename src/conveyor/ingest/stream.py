@@ -116,11 +116,15 @@ def ingest_stream(
 
 
 def _evolve_silver(spark: SparkSession, settings: Settings, catalog: Catalog, name: str) -> None:
+    """The catalog's allowed schema changes on silver, and quarantine's replay marks on a
+    table created before them (the batches write them)."""
     from conveyor.ingest.evolution import apply_changes, plan_schema, require_no_refused
+    from conveyor.ingest.rework import ensure_replay_columns
 
     plan = plan_schema(settings, catalog, [name])
     require_no_refused(plan, name)
     apply_changes(spark, settings, plan.allowed, catalog)
+    ensure_replay_columns(spark, settings, catalog.stream(name))
 
 
 def _kafka_source(
