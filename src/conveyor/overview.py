@@ -5,7 +5,9 @@ Per stream: lag per partition (Kafka), last batch and its age, rows/s and quaran
 the last hour with their top reasons (ledger, quarantine). Per table: Delta version, files,
 size, share of small files, last compaction and vacuum. A 24-hour series per stream from the
 ledger: rows ingested per second and the backlog Kafka held after each batch, in fixed buckets.
-The newest schema changes applied to silver tables (ledger rows of kind `schema_change`).
+The newest schema changes applied to silver tables (ledger rows of kind `schema_change`). A
+quarantine panel per stream: records quarantined in the last 24 hours and not replayed, counted
+by reason, with the newest few of each (raw value truncated; the page shows it as text).
 Everything is read without Spark (`conveyor.lakeview`), so a request costs well under a second.
 """
 
@@ -14,7 +16,7 @@ from __future__ import annotations
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from conveyor.catalog import Catalog, ledger_uri
+from conveyor.catalog import Catalog, Layer, ledger_uri, table_uri
 from conveyor.ingest.monitor import stream_status
 from conveyor.lakeview import read_rows
 from conveyor.maintenance.report import table_reports
@@ -28,7 +30,10 @@ CONVEYOR_DAGS = (
     "conveyor_maintain_tables",
     "conveyor_clickstream_analytics",
     "conveyor_health",
+    "conveyor_replay",
+    "conveyor_rebuild",
 )
+REPLAY_DAG = "conveyor_replay"
 
 
 def pipeline_overview(
@@ -59,6 +64,8 @@ def pipeline_overview(
         "tables": [r.to_dict() for r in table_reports(settings, catalog, catalog.tables())],
         "series": ingest_series(settings, catalog.stream_names, now),
         "schema_changes": schema_changes(settings, catalog.stream_names),
+        "quarantine": [quarantine_panel(settings, catalog, n, now) for n in catalog.stream_names],
+        "replay_dag": REPLAY_DAG,
         "bucket_s": int(SERIES_BUCKET.total_seconds()),
         "dags": list(CONVEYOR_DAGS),
     }
@@ -120,6 +127,68 @@ def schema_changes(settings: Settings, streams: tuple[str, ...]) -> list[dict[st
         }
         for r in changes[:SCHEMA_CHANGES_SHOWN]
     ]
+
+
+QUARANTINE_WINDOW = timedelta(hours=24)
+SAMPLES_PER_REASON = 3
+SAMPLE_CHARS = 200
+
+
+def quarantine_panel(
+    settings: Settings, catalog: Catalog, name: str, now: datetime
+) -> dict[str, Any]:
+    """Stream `name`'s records quarantined in the last QUARANTINE_WINDOW and not replayed:
+    per reason (most first) the count and the SAMPLES_PER_REASON newest records (raw value
+    decoded as UTF-8, undecodable bytes replaced, cut at SAMPLE_CHARS; Kafka coordinates;
+    reason text)."""
+    since = now - QUARANTINE_WINDOW
+    rows = [
+        r
+        for r in read_rows(
+            table_uri(settings, catalog.stream(name).table(Layer.QUARANTINE)),
+            [
+                "value",
+                "topic",
+                "partition",
+                "offset",
+                "reason_code",
+                "reason",
+                "ingest_time",
+                "replay_outcome",
+            ],
+            partitions=[("ingest_date", ">=", since.date())],
+        )
+        if r["ingest_time"] >= since and r.get("replay_outcome") is None
+    ]
+    by_reason: dict[str, list[dict[str, Any]]] = {}
+    for row in rows:
+        by_reason.setdefault(row["reason_code"], []).append(row)
+    reasons = []
+    for code, found in sorted(by_reason.items(), key=lambda kv: (-len(kv[1]), kv[0])):
+        found.sort(key=lambda r: (r["ingest_time"], r["partition"], r["offset"]), reverse=True)
+        reasons.append(
+            {
+                "reason": code,
+                "count": len(found),
+                "samples": [_sample(r) for r in found[:SAMPLES_PER_REASON]],
+            }
+        )
+    return {"stream": name, "since": since.isoformat(), "reasons": reasons}
+
+
+def _sample(row: dict[str, Any]) -> dict[str, Any]:
+    raw: bytes | None = row["value"]
+    text = raw.decode("utf-8", errors="replace") if raw is not None else None
+    cut = text is not None and len(text) > SAMPLE_CHARS
+    return {
+        "value": text[:SAMPLE_CHARS] + "…" if cut and text else text,
+        "truncated": cut,
+        "topic": row["topic"],
+        "partition": row["partition"],
+        "offset": row["offset"],
+        "reason": row["reason"],
+        "at": row["ingest_time"].isoformat(),
+    }
 
 
 def _floor(moment: datetime) -> datetime:

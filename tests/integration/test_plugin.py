@@ -41,6 +41,7 @@ from tests.integration.test_airflow import airflow_token
 CLICKS, LOGS = 300, 60
 # bad kinds whose quarantine reason differs from their name
 REASON_OF = {"tombstone": "empty_value"}
+MARKUP_URL = "/<b>bold</b>"
 CHROMIUM = Path("/usr/bin/chromium")
 CHROMIUM_ARGS = [
     "--no-sandbox",
@@ -68,6 +69,7 @@ def known(stack: dict[str, Any], spark: Any) -> dict[str, Any]:
     provision(settings, catalog)
     clicks = catalog.stream("clicks")
     good = list(click_events(CLICKS, seed=900))
+    good[0]["url"] = MARKUP_URL  # the bad records built from it carry markup to the page
     bad = [
         Event(
             key=f"bad-{kind}".encode(),
@@ -192,6 +194,20 @@ def test_api_returns_the_numbers_of_the_known_pipeline(
         for c in data["schema_changes"]
     ] == [("clicks", "clicks_silver", "campaign", "add_field", "string", 7)]
 
+    # the quarantine panel: counts by reason, the newest records as text, cut when long
+    panels = {p["stream"]: p for p in data["quarantine"]}
+    assert panels["app_logs"]["reasons"] == []
+    reasons = {r["reason"]: r for r in panels["clicks"]["reasons"]}
+    assert {code: r["count"] for code, r in reasons.items()} == known["reasons"]
+    assert all(1 <= len(r["samples"]) <= min(3, r["count"]) for r in reasons.values())
+    (oversized,) = reasons["oversized"]["samples"]
+    assert oversized["truncated"] and len(oversized["value"]) == 201
+    (not_allowed,) = reasons["not_allowed"]["samples"]
+    assert '"event_type": "no-such-value"' in not_allowed["value"]
+    assert not_allowed["topic"] == "clicks" and not_allowed["offset"] >= CLICKS
+    assert "not_allowed" not in not_allowed["reason"] and "no-such-value" in not_allowed["reason"]
+    assert data["replay_dag"] == "conveyor_replay" and "conveyor_replay" in data["dags"]
+
 
 def test_lake_hook_reads_the_real_lake(stack: dict[str, Any], known: dict[str, Any]) -> None:
     from airflow.sdk import Connection
@@ -247,6 +263,13 @@ def test_a_browser_logs_in_and_sees_the_conveyor_page(
             change = frame.locator('tr[data-change="clicks_silver.campaign"]')
             assert change.locator("[data-metric=change]").inner_text() == "add_field"
             assert change.locator("[data-metric=new-type]").inner_text() == "string"
+            panel = frame.locator("#quarantine [data-stream=clicks] tr[data-reason=not_allowed]")
+            assert panel.locator("[data-metric=count]").inner_text() == "1"
+            sample = panel.locator("[data-metric=sample]").inner_text()
+            assert MARKUP_URL in sample  # shown as text, never as markup
+            assert frame.locator("#quarantine b").count() == 0
+            replay = panel.locator("a[data-metric=replay]")
+            assert (replay.get_attribute("href") or "").endswith("/dags/conveyor_replay")
             page.screenshot(path=str(artifacts_dir / "conveyor-page.png"), full_page=True)
         finally:
             browser.close()
