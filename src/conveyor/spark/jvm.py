@@ -88,8 +88,9 @@ class LakeFiles:
         path, fs = self._path(uri)
         try:
             out = fs.create(path, False)
-        except Py4JJavaError:
-            if fs.exists(path):
+        except Py4JJavaError as exc:
+            # it existed when we tried, even if its holder removed it since: the caller looks again
+            if "FileAlreadyExistsException" in str(exc.java_exception) or fs.exists(path):
                 return False
             raise
         try:
