@@ -40,8 +40,8 @@ maintenance.register(app)
 rework.register(app)
 
 
-def _settings() -> Settings:
-    return get_settings()
+def _settings(**overrides: Any) -> Settings:
+    return get_settings(**overrides)
 
 
 def run_job(command: Sequence[str], argv: Sequence[str] | None = None) -> None:
@@ -109,11 +109,30 @@ def stack_up(
     fresh: Annotated[
         bool, typer.Option(help="Delete all stack data first and start empty.")
     ] = False,
+    brokers: Annotated[
+        int | None,
+        typer.Option(
+            min=1,
+            max=5,
+            help="Kafka nodes (each broker and controller); default: as the stack was made, "
+            "else 1. A change needs --fresh.",
+        ),
+    ] = None,
+    datanodes: Annotated[
+        int | None,
+        typer.Option(
+            min=1,
+            max=5,
+            help="HDFS DataNodes (replication follows, up to 3); default: as the stack was "
+            "made, else 1. A change needs --fresh.",
+        ),
+    ] = None,
 ) -> None:
     """Start Kafka, HDFS and Airflow on loopback (free ports); harmless when already up."""
     from conveyor.stack.local import LocalStack
 
-    stack = LocalStack(_settings())
+    overrides = {"stack_brokers": brokers, "stack_datanodes": datanodes}
+    stack = LocalStack(_settings(**{k: v for k, v in overrides.items() if v is not None}))
     with console.status("starting the embedded stack") as status:
 
         def progress(message: str) -> None:
@@ -132,6 +151,30 @@ def stack_down() -> None:
 
     stopped = LocalStack(_settings()).down(progress=console.log)
     console.print(f"stopped {len(stopped)} component(s)" if stopped else "nothing was running")
+
+
+@stack_app.command("kill")
+@friendly
+def stack_kill(
+    name: Annotated[str, typer.Argument(help="A component, e.g. kafka-1, datanode-0, namenode.")],
+) -> None:
+    """`kill -9` one component's process group, to rehearse a failure; `stack start NAME`
+    (or `stack up`) brings it back with its ports and data."""
+    from conveyor.stack.local import LocalStack
+
+    LocalStack(_settings()).kill_component(name)
+    console.print(f"{name}: killed")
+
+
+@stack_app.command("start")
+@friendly
+def stack_start(
+    name: Annotated[str, typer.Argument(help="A component, e.g. kafka-1, datanode-0, namenode.")],
+) -> None:
+    """Start one stopped component again and wait until it is healthy."""
+    from conveyor.stack.local import LocalStack
+
+    LocalStack(_settings()).start_component(name, progress=console.log)
 
 
 @stack_app.command("status")
@@ -154,9 +197,9 @@ def _print_status(result: dict[str, Any]) -> None:
     table.add_column("component")
     table.add_column("state")
     table.add_column("log")
-    for name, comp in result["components"].items():
+    for comp in result["components"]:
         colour = "green" if comp["state"] == "running" else "red"
-        table.add_row(name, f"[{colour}]{comp['state']}[/]", comp["log"])
+        table.add_row(comp["name"], f"[{colour}]{comp['state']}[/]", comp["log"])
     out.print(table)
     for key in ("kafka_bootstrap", "hdfs_uri", "lake_uri", "airflow_url"):
         if result.get(key):

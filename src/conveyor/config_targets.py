@@ -101,6 +101,10 @@ def compose_files(topology: ComposeTopology = COMPOSE) -> list[ConfigFile]:
         "broker_port": t.kafka_port,
         "controller_port": t.kafka_controller_port,
         "data_dir": t.kafka_data_dir,
+        "node_id": 1,
+        "quorum_voters": f"1@{t.kafka_host}:{t.kafka_controller_port}",
+        "replication": 1,
+        "internal_min_isr": 1,
     }
     hdfs = {
         "bind_host": "0.0.0.0",
@@ -113,6 +117,7 @@ def compose_files(topology: ComposeTopology = COMPOSE) -> list[ConfigFile]:
         "datanode_ipc_port": t.datanode_ipc_port,
         "data_dir": t.hdfs_data_dir,
         "user": t.hdfs_user,
+        "replication": 1,
     }
     return [
         ConfigFile("kafka/server.properties", "kafka-server.properties", kafka),

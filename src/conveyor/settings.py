@@ -122,6 +122,10 @@ class Settings(BaseSettings):
     hdfs_port: int = 0
     airflow_port: int = 0
     stack_start_timeout_s: float = 180.0
+    # Kafka nodes (each broker and controller) and HDFS DataNodes of the embedded stack; unset
+    # means as the stack was made (1 and 1 for a new one). `stack up --brokers 3 --datanodes 3`.
+    stack_brokers: int | None = Field(default=None, ge=1, le=5)
+    stack_datanodes: int | None = Field(default=None, ge=1, le=5)
     airflow_parallelism: int = 2
     airflow_user: str = "admin"
 

@@ -429,7 +429,7 @@ def test_broker_outage_of_thirty_seconds_loses_and_duplicates_nothing(
     try:
         wait_until(lambda: landed() == 100, 240, what="the first 100 events' batch in the ledger")
         stack = LocalStack(Settings())
-        stack.stop_component("kafka")
+        stack.stop_component("kafka-0")
         back_at = time.monotonic() + 30  # the outage itself: the broker stays down 30 s
         wait_until(lambda: time.monotonic() >= back_at, 40, what="the 30 s outage")
         stack.up()

@@ -16,7 +16,7 @@ from conveyor.stack.components import AIRFLOW_PARTS
 from conveyor.stack.local import LocalStack
 from conveyor.stack.process import ComponentStartError, is_running
 
-EXPECTED = {"kafka", "namenode", "datanode", *(f"airflow-{p}" for p in AIRFLOW_PARTS)}
+EXPECTED = {"kafka-0", "namenode", "datanode-0", *(f"airflow-{p}" for p in AIRFLOW_PARTS)}
 
 
 def test_status_json_names_every_component_and_endpoint(stack: dict[str, object]) -> None:
@@ -27,8 +27,13 @@ def test_status_json_names_every_component_and_endpoint(stack: dict[str, object]
         check=True,
     )
     status = json.loads(result.stdout)
-    assert set(status["components"]) == EXPECTED
-    assert all(c["state"] == "running" for c in status["components"].values())
+    assert {c["name"] for c in status["components"]} == EXPECTED
+    assert all(c["state"] == "running" for c in status["components"])
+    kafka = next(c for c in status["components"] if c["name"] == "kafka-0")
+    assert kafka["role"] == "broker+controller"
+    assert kafka["pgid"] > 0
+    assert f"127.0.0.1:{kafka['ports'][0]}" == status["kafka_bootstrap"]
+    assert status["topology"] == {"brokers": 1, "datanodes": 1}
     for key in (
         "kafka_bootstrap",
         "hdfs_uri",
@@ -45,9 +50,9 @@ def test_status_json_names_every_component_and_endpoint(stack: dict[str, object]
 
 def test_up_twice_is_harmless(stack: dict[str, object]) -> None:
     local = LocalStack(Settings())
-    before = {n: c["pgid"] for n, c in local.status()["components"].items()}
+    before = {c["name"]: c["pgid"] for c in local.status()["components"]}
     again = local.up()
-    after = {n: c["pgid"] for n, c in again["components"].items()}
+    after = {c["name"]: c["pgid"] for c in again["components"]}
     assert after == before
     assert again["kafka_bootstrap"] == stack["kafka_bootstrap"]
 
@@ -67,8 +72,8 @@ def test_a_taken_port_stops_up_with_a_clear_error(stack: dict[str, object], tmp_
         other = LocalStack(Settings(home=tmp_path / "other", kafka_port=port))
         with pytest.raises(ComponentStartError) as info:
             other.up()
-    assert f"kafka cannot start: port 127.0.0.1:{port} is already in use" in str(info.value)
-    assert other.status()["components"] == {}
+    assert f"kafka-0 cannot start: port 127.0.0.1:{port} is already in use" in str(info.value)
+    assert other.status()["components"] == []
 
 
 def test_a_component_that_dies_reports_its_log(stack: dict[str, object], tmp_path: Path) -> None:
@@ -80,7 +85,7 @@ def test_a_component_that_dies_reports_its_log(stack: dict[str, object], tmp_pat
     with pytest.raises(ComponentStartError) as info:
         other.up()
     message = str(info.value)
-    assert message.startswith("kafka:")
+    assert message.startswith("kafka-0:")
     assert "last lines of" in message or "format" in message
     assert all(not is_running(c["pgid"]) for c in other._read_state()["components"].values())
 

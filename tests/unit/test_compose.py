@@ -68,6 +68,11 @@ PER_HOST_PLACEHOLDERS = {
     "user",
     "fs_uri",
     "spark_jars",
+    # the topology: one node in compose, one or three on the embedded stack
+    "node_id",
+    "quorum_voters",
+    "replication",
+    "internal_min_isr",
 }
 
 
@@ -455,19 +460,20 @@ def _local_renders(tmp_path: Path) -> dict[str, str]:
     home = tmp_path / "home"
     settings = Settings(home=home, hdfs_uri="hdfs://127.0.0.1:41001")
     ports = {
-        "kafka": 41000,
-        "kafka_controller": 41002,
+        "kafka_0": 41000,
+        "kafka_controller_0": 41002,
         "namenode": 41001,
         "namenode_http": 41003,
-        "datanode": 41004,
-        "datanode_http": 41005,
-        "datanode_ipc": 41006,
+        "datanode_0": 41004,
+        "datanode_http_0": 41005,
+        "datanode_ipc_0": 41006,
     }
     # an existing meta.properties makes kafka_launch skip formatting: this renders files only
     (home / "kafka" / "data").mkdir(parents=True)
     (home / "kafka" / "data" / "meta.properties").write_text("")
-    components.kafka_launch(settings, ports)
-    conf = components.hdfs_conf_dir(settings, ports)
+    topology = components.Topology()
+    components.kafka_launch(settings, ports, topology, 0, "unused-cluster-id")
+    conf = components.hdfs_conf_dir(settings, ports, topology)
     return {
         "kafka/server.properties": (home / "kafka" / "server.properties").read_text(),
         "kafka/log4j2.properties": (home / "kafka" / "log4j2.properties").read_text(),

@@ -51,6 +51,63 @@ def _classpath(settings: Settings, name: str, *extra: Path) -> str:
     return os.pathsep.join(entries)
 
 
+# ---------------------------------------------------------------- topology
+
+
+@dataclass(frozen=True)
+class Topology:
+    """How many Kafka nodes and DataNodes the embedded stack runs (1 and 1 by default).
+
+    Every Kafka node is broker and controller at once (KRaft combined mode): three JVMs give a
+    three-voter quorum and three brokers, where separate controllers would need three more
+    JVMs on a 2-core machine. HDFS replication and Kafka's internal topics follow the count,
+    capped at 3.
+    """
+
+    brokers: int = 1
+    datanodes: int = 1
+
+    @property
+    def kafka_replication(self) -> int:
+        return min(3, self.brokers)
+
+    @property
+    def hdfs_replication(self) -> int:
+        return min(3, self.datanodes)
+
+    def kafka_names(self) -> list[str]:
+        return [f"kafka-{i}" for i in range(self.brokers)]
+
+    def datanode_names(self) -> list[str]:
+        return [f"datanode-{i}" for i in range(self.datanodes)]
+
+    def port_names(self) -> list[str]:
+        names = []
+        for i in range(self.brokers):
+            names += [f"kafka_{i}", f"kafka_controller_{i}"]
+        names += ["namenode", "namenode_http"]
+        for i in range(self.datanodes):
+            names += [f"datanode_{i}", f"datanode_http_{i}", f"datanode_ipc_{i}"]
+        return names
+
+    def as_dict(self) -> dict[str, int]:
+        return {"brokers": self.brokers, "datanodes": self.datanodes}
+
+
+def role_of(name: str) -> str:
+    """A component's role from its name (`kafka-1` -> `broker+controller`)."""
+    if name.startswith("kafka-"):
+        return "broker+controller"
+    if name.startswith("datanode-"):
+        return "datanode"
+    return name
+
+
+def node_index(name: str) -> int:
+    """The index in `kafka-<i>` / `datanode-<i>`."""
+    return int(name.rsplit("-", 1)[1])
+
+
 # ---------------------------------------------------------------- Kafka
 
 
@@ -66,32 +123,55 @@ def kafka_cluster_id() -> str:
             return candidate
 
 
-def kafka_launch(settings: Settings, ports: Mapping[str, int]) -> Launch:
-    """Render server.properties, format KRaft storage on first start, and describe the broker."""
-    root = settings.home / "kafka"
+def kafka_root(settings: Settings, node: int) -> Path:
+    """Node 0 keeps the single-node stack's folder, so an existing stack keeps its data."""
+    return settings.home / ("kafka" if node == 0 else f"kafka-{node}")
+
+
+def kafka_bootstrap(ports: Mapping[str, int], topology: Topology) -> str:
+    return ",".join(f"{LOOPBACK}:{ports[f'kafka_{i}']}" for i in range(topology.brokers))
+
+
+def kafka_launch(
+    settings: Settings,
+    ports: Mapping[str, int],
+    topology: Topology,
+    node: int,
+    cluster_id: str,
+) -> Launch:
+    """Render node's server.properties, format its KRaft storage on first start, describe it."""
+    root = kafka_root(settings, node)
     data = root / "data"
+    voters = ",".join(
+        f"{i + 1}@{LOOPBACK}:{ports[f'kafka_controller_{i}']}" for i in range(topology.brokers)
+    )
     values = {
         "bind_host": LOOPBACK,
         "advertised_host": LOOPBACK,
         "controller_host": LOOPBACK,
-        "broker_port": ports["kafka"],
-        "controller_port": ports["kafka_controller"],
+        "broker_port": ports[f"kafka_{node}"],
+        "controller_port": ports[f"kafka_controller_{node}"],
         "data_dir": data,
+        "node_id": node + 1,
+        "quorum_voters": voters,
+        "replication": topology.kafka_replication,
+        "internal_min_isr": min(2, topology.kafka_replication),
     }
     server = config_files.write("kafka-server.properties", values, root / "server.properties")
     log4j = config_files.write("kafka-log4j2.properties", {}, root / "log4j2.properties")
     classpath = _classpath(settings, "kafka")
+    # three brokers share the machine with HDFS, Airflow and Spark: small heaps
+    heap = "512m" if topology.brokers == 1 else "256m"
     base = [
         java(),
         "-Xms64m",
-        "-Xmx512m",
+        f"-Xmx{heap}",
         "-XX:+UseSerialGC",
         f"-Dlog4j2.configurationFile={log4j}",
         "-cp",
         classpath,
     ]
     if not (data / "meta.properties").is_file():
-        cluster_id = kafka_cluster_id()
         result = subprocess.run(
             [*base, "kafka.tools.StorageTool", "format", "-t", cluster_id, "-c", str(server)],
             capture_output=True,
@@ -100,21 +180,22 @@ def kafka_launch(settings: Settings, ports: Mapping[str, int]) -> Launch:
         )
         if result.returncode != 0:
             raise ComponentStartError(
-                f"kafka: formatting storage in {data} failed:\n{result.stdout}{result.stderr}"
+                f"kafka-{node}: formatting storage in {data} failed:\n"
+                f"{result.stdout}{result.stderr}"
             )
-    bootstrap = f"{LOOPBACK}:{ports['kafka']}"
+    bootstrap = f"{LOOPBACK}:{ports[f'kafka_{node}']}"
     return Launch(
-        name="kafka",
+        name=f"kafka-{node}",
         command=[*base, "kafka.Kafka", str(server)],
         env=dict(os.environ),
-        log_file=settings.home / "logs" / "kafka.log",
-        healthy=lambda: kafka_answers(bootstrap),
-        ports=(ports["kafka"], ports["kafka_controller"]),
+        log_file=settings.home / "logs" / f"kafka-{node}.log",
+        healthy=lambda: kafka_broker_ready(bootstrap, node + 1),
+        ports=(ports[f"kafka_{node}"], ports[f"kafka_controller_{node}"]),
     )
 
 
-def kafka_answers(bootstrap: str) -> bool:
-    """True when the broker answers a metadata request."""
+def kafka_broker_ready(bootstrap: str, node_id: int) -> bool:
+    """The broker at bootstrap answers and the cluster lists it unfenced."""
     from kafka import KafkaAdminClient
     from kafka.errors import KafkaError
 
@@ -123,8 +204,8 @@ def kafka_answers(bootstrap: str) -> bool:
     except (KafkaError, OSError, ValueError):
         return False
     try:
-        admin.list_topics()
-        return True
+        brokers = admin.describe_cluster().get("brokers", [])
+        return any(b.get("broker_id") == node_id and not b.get("is_fenced") for b in brokers)
     except (KafkaError, OSError):
         return False
     finally:
@@ -134,20 +215,27 @@ def kafka_answers(bootstrap: str) -> bool:
 # ---------------------------------------------------------------- HDFS
 
 
-def hdfs_conf_dir(settings: Settings, ports: Mapping[str, int]) -> Path:
-    """Render core-site/hdfs-site/log4j for the embedded HDFS; returns the conf folder."""
-    conf = settings.home / "hdfs" / "conf"
+def hdfs_conf_dir(
+    settings: Settings, ports: Mapping[str, int], topology: Topology, datanode: int = 0
+) -> Path:
+    """Render core-site/hdfs-site/log4j for the NameNode and DataNode 0 (`hdfs/conf`) or for
+    DataNode i (`hdfs/conf-datanode-<i>`, its own ports and storage); returns the folder."""
+    conf = settings.home / "hdfs" / ("conf" if datanode == 0 else f"conf-datanode-{datanode}")
+    data_dir = settings.home / "hdfs"
+    if datanode:
+        data_dir = data_dir / f"datanode-{datanode}"
     values = {
         "bind_host": LOOPBACK,
         "namenode_host": LOOPBACK,
         "datanode_host": LOOPBACK,
         "namenode_port": ports["namenode"],
         "namenode_http_port": ports["namenode_http"],
-        "datanode_port": ports["datanode"],
-        "datanode_http_port": ports["datanode_http"],
-        "datanode_ipc_port": ports["datanode_ipc"],
-        "data_dir": settings.home / "hdfs",
+        "datanode_port": ports[f"datanode_{datanode}"],
+        "datanode_http_port": ports[f"datanode_http_{datanode}"],
+        "datanode_ipc_port": ports[f"datanode_ipc_{datanode}"],
+        "data_dir": data_dir,
         "user": os.environ.get("USER", "conveyor"),
+        "replication": topology.hdfs_replication,
     }
     config_files.write("core-site.xml", values, conf / "core-site.xml")
     config_files.write("hdfs-site.xml", values, conf / "hdfs-site.xml")
@@ -171,8 +259,8 @@ def _hadoop_command(settings: Settings, conf: Path, main: str, heap: str) -> lis
     ]
 
 
-def namenode_launch(settings: Settings, ports: Mapping[str, int]) -> Launch:
-    conf = hdfs_conf_dir(settings, ports)
+def namenode_launch(settings: Settings, ports: Mapping[str, int], topology: Topology) -> Launch:
+    conf = hdfs_conf_dir(settings, ports, topology)
     main = "org.apache.hadoop.hdfs.server.namenode.NameNode"
     if not (settings.home / "hdfs" / "name" / "current" / "VERSION").is_file():
         result = subprocess.run(
@@ -199,18 +287,23 @@ def namenode_launch(settings: Settings, ports: Mapping[str, int]) -> Launch:
     )
 
 
-def datanode_launch(settings: Settings, ports: Mapping[str, int]) -> Launch:
-    conf = hdfs_conf_dir(settings, ports)
+def datanode_launch(
+    settings: Settings, ports: Mapping[str, int], topology: Topology, node: int
+) -> Launch:
+    conf = hdfs_conf_dir(settings, ports, topology, node)
     http = f"http://{LOOPBACK}:{ports['namenode_http']}"
+    own_http = f"http://{LOOPBACK}:{ports[f'datanode_http_{node}']}"
+    transfer = ports[f"datanode_{node}"]
+    heap = "384m" if topology.datanodes == 1 else "256m"
     return Launch(
-        name="datanode",
+        name=f"datanode-{node}",
         command=_hadoop_command(
-            settings, conf, "org.apache.hadoop.hdfs.server.datanode.DataNode", "384m"
+            settings, conf, "org.apache.hadoop.hdfs.server.datanode.DataNode", heap
         ),
         env=dict(os.environ),
-        log_file=settings.home / "logs" / "datanode.log",
-        healthy=lambda: hdfs_writable(http),
-        ports=(ports["datanode"], ports["datanode_http"], ports["datanode_ipc"]),
+        log_file=settings.home / "logs" / f"datanode-{node}.log",
+        healthy=lambda: datanode_registered(own_http) and hdfs_writable(http),
+        ports=(transfer, ports[f"datanode_http_{node}"], ports[f"datanode_ipc_{node}"]),
     )
 
 
@@ -233,6 +326,16 @@ def hdfs_writable(http: str) -> bool:
     info = _jmx(http, "Hadoop:service=NameNode,name=NameNodeInfo")
     live = state.get("NumLiveDataNodes")
     return isinstance(live, int) and live >= 1 and info.get("Safemode") == ""
+
+
+def datanode_registered(http: str) -> bool:
+    """The DataNode at http (its own web port) runs and has registered with the NameNode."""
+    raw = _jmx(http, "Hadoop:service=DataNode,name=DataNodeInfo").get("BPServiceActorInfo")
+    try:
+        actors = json.loads(raw) if isinstance(raw, str) else []
+    except json.JSONDecodeError:
+        return False
+    return any(a.get("ActorState") == "RUNNING" and a.get("BlockPoolID") for a in actors)
 
 
 def hdfs_mkdirs(http: str, path: str, user: str) -> None:
@@ -301,38 +404,36 @@ def airflow_env(
     return env
 
 
-def airflow_launches(settings: Settings, env: Mapping[str, str]) -> list[Launch]:
-    """Migrate the metadata DB, then describe the four Airflow processes."""
+def airflow_migrate(env: Mapping[str, str]) -> None:
+    """Create or upgrade Airflow's metadata database (`airflow db migrate`)."""
     home = Path(env["AIRFLOW_HOME"])
-    full_env = {**os.environ, **env}
     result = subprocess.run(
         [sys.executable, "-m", "airflow", "db", "migrate"],
         capture_output=True,
         text=True,
-        env=full_env,
+        env={**os.environ, **env},
         check=False,
         cwd=home,
     )
     if result.returncode != 0:
         tail = "\n".join((result.stdout + result.stderr).strip().splitlines()[-25:])
         raise ComponentStartError(f"airflow: `airflow db migrate` failed:\n{tail}")
+
+
+def airflow_launch(settings: Settings, env: Mapping[str, str], part: str) -> Launch:
+    """One Airflow process (a part of AIRFLOW_PARTS) of the embedded stack."""
     api = env["AIRFLOW__API__BASE_URL"]
-    launches = []
-    for part in AIRFLOW_PARTS:
-        command = [sys.executable, "-m", "airflow", part]
-        if part == "api-server":
-            command += ["--host", LOOPBACK, "--port", env["AIRFLOW__API__PORT"]]
-        launches.append(
-            Launch(
-                name=f"airflow-{part}",
-                command=command,
-                env=full_env,
-                log_file=settings.home / "logs" / f"airflow-{part}.log",
-                healthy=_airflow_part_healthy(api, part),
-                cwd=home,
-            )
-        )
-    return launches
+    command = [sys.executable, "-m", "airflow", part]
+    if part == "api-server":
+        command += ["--host", LOOPBACK, "--port", env["AIRFLOW__API__PORT"]]
+    return Launch(
+        name=f"airflow-{part}",
+        command=command,
+        env={**os.environ, **env},
+        log_file=settings.home / "logs" / f"airflow-{part}.log",
+        healthy=_airflow_part_healthy(api, part),
+        cwd=Path(env["AIRFLOW_HOME"]),
+    )
 
 
 def airflow_health(api: str) -> dict[str, object]:

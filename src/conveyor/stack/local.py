@@ -7,10 +7,12 @@ State (process groups, ports, endpoints, secrets) lives in `$CONVEYOR_HOME/stack
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import secrets
 import shutil
+import signal
 import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -18,7 +20,7 @@ from typing import Any
 
 from conveyor.settings import LOOPBACK, Settings
 from conveyor.stack import components
-from conveyor.stack.components import Launch
+from conveyor.stack.components import Launch, Topology
 from conveyor.stack.process import (
     ComponentStartError,
     free_port,
@@ -29,18 +31,7 @@ from conveyor.stack.process import (
     wait_until,
 )
 
-PORT_NAMES = (
-    "kafka",
-    "kafka_controller",
-    "namenode",
-    "namenode_http",
-    "datanode",
-    "datanode_http",
-    "datanode_ipc",
-    "airflow",
-    "airflow_worker_logs",
-    "airflow_trigger_logs",
-)
+AIRFLOW_PORT_NAMES = ("airflow", "airflow_worker_logs", "airflow_trigger_logs")
 Progress = Callable[[str], None]
 
 
@@ -69,6 +60,28 @@ class LocalStack:
 
     # ------------------------------------------------------------ up
 
+    def topology(self, state: dict[str, Any] | None = None) -> Topology:
+        """The topology this stack was started with (1 broker, 1 DataNode if never started)."""
+        recorded = (state or self._read_state()).get("topology") or {}
+        return Topology(int(recorded.get("brokers", 1)), int(recorded.get("datanodes", 1)))
+
+    def _wanted_topology(self, state: dict[str, Any], fresh: bool) -> Topology:
+        """Settings' counts where given, else the recorded ones; a change needs an empty home."""
+        recorded = self.topology(state)
+        wanted = Topology(
+            self.settings.stack_brokers or recorded.brokers,
+            self.settings.stack_datanodes or recorded.datanodes,
+        )
+        has_data = (self.home / "kafka").exists() or (self.home / "hdfs").exists()
+        if wanted != recorded and has_data and not fresh:
+            raise ComponentStartError(
+                f"the stack in {self.home} was made with {recorded.brokers} broker(s) and "
+                f"{recorded.datanodes} DataNode(s); {wanted.brokers} and {wanted.datanodes} "
+                "need a new cluster: run `conveyor stack up --fresh` with the new counts "
+                "(it deletes the stack's data), or set CONVEYOR_HOME to another folder"
+            )
+        return wanted
+
     def up(self, fresh: bool = False, progress: Progress | None = None) -> dict[str, Any]:
         """Start every component that is not running; on failure stop what this call started."""
         say = progress or (lambda _msg: None)
@@ -76,22 +89,25 @@ class LocalStack:
             self.down(progress=say)
             self._wipe()
         state = self._read_state()
+        topology = self._wanted_topology(state, fresh)
+        state["topology"] = topology.as_dict()
         running = {n for n, c in state["components"].items() if is_running(c["pgid"])}
         if not running:
-            state["ports"] = self._choose_ports(state.get("ports", {}))
+            state["ports"] = self._choose_ports(state.get("ports", {}), topology)
         state["secrets"] = self._secrets(state.get("secrets", {}))
+        state.setdefault("kafka_cluster_id", components.kafka_cluster_id())
         ports = state["ports"]
-        state["endpoints"] = self._endpoints(ports)
+        state["endpoints"] = self._endpoints(ports, topology)
         self._write_state(state)
         started: list[str] = []
         try:
-            for launch in self._launches(state, running, say):
-                if launch.name in running:
-                    say(f"{launch.name}: already running")
-                    continue
-                self._start(launch, state, say)
-                started.append(launch.name)
-                if launch.name == "datanode":
+            for group in self._launch_groups(state, running, say):
+                wanted = [launch for launch in group if launch.name not in running]
+                for launch in group:
+                    if launch.name in running:
+                        say(f"{launch.name}: already running")
+                self._start(wanted, state, say, started)
+                if any(launch.name.startswith("datanode-") for launch in wanted):
                     self._make_lake_dirs(ports)
         except BaseException:
             for name in reversed(started):
@@ -103,60 +119,100 @@ class LocalStack:
         self._write_state(state)
         return self.status()
 
-    def _launches(
+    def _launch_groups(
         self, state: dict[str, Any], running: set[str], say: Progress
-    ) -> Iterator[Launch]:
-        """Launch descriptions in start order, built lazily so each sees the earlier ones up."""
-        ports = state["ports"]
-        yield components.kafka_launch(self.settings, ports)
-        yield components.namenode_launch(self.settings, ports)
-        yield components.datanode_launch(self.settings, ports)
+    ) -> Iterator[list[Launch]]:
+        """Launches in start order, a group at a time (a group starts together: a Kafka quorum
+        elects no leader until most of its nodes run); built lazily, so each group sees the
+        earlier ones up."""
+        topology = self.topology(state)
+        yield [self._launch(name, state) for name in topology.kafka_names()]
+        yield [self._launch("namenode", state)]
+        yield [self._launch(name, state) for name in topology.datanode_names()]
         env = self.airflow_env(state)
         self._write_airflow_password(state)
         if not {f"airflow-{p}" for p in components.AIRFLOW_PARTS} <= running:
             say("airflow: migrating the metadata database")
-            yield from components.airflow_launches(self.settings, env)
+            components.airflow_migrate(env)
+            for part in components.AIRFLOW_PARTS:
+                yield [components.airflow_launch(self.settings, env, part)]
 
-    def _start(self, launch: Launch, state: dict[str, Any], say: Progress) -> None:
-        for port in launch.ports:
-            if not port_is_free(port):
-                raise ComponentStartError(
-                    f"{launch.name} cannot start: port {LOOPBACK}:{port} is already in use "
-                    f"(free it, or set another port, e.g. CONVEYOR_KAFKA_PORT / "
-                    f"CONVEYOR_HDFS_PORT / CONVEYOR_AIRFLOW_PORT)"
-                )
-        say(f"{launch.name}: starting")
+    def _launch(self, name: str, state: dict[str, Any]) -> Launch:
+        """The launch of one component: a Kafka node, the NameNode, a DataNode or an Airflow
+        process."""
+        topology = self.topology(state)
+        ports = state["ports"]
+        if name in topology.kafka_names():
+            return components.kafka_launch(
+                self.settings,
+                ports,
+                topology,
+                components.node_index(name),
+                state["kafka_cluster_id"],
+            )
+        if name == "namenode":
+            return components.namenode_launch(self.settings, ports, topology)
+        if name in topology.datanode_names():
+            return components.datanode_launch(
+                self.settings, ports, topology, components.node_index(name)
+            )
+        parts = {f"airflow-{part}": part for part in components.AIRFLOW_PARTS}
+        if name in parts:
+            return components.airflow_launch(self.settings, self.airflow_env(state), parts[name])
+        known = [*topology.kafka_names(), "namenode", *topology.datanode_names(), *parts]
+        raise ComponentStartError(
+            f"no component named {name!r} can be started alone; this stack has: " + ", ".join(known)
+        )
+
+    def _start(
+        self, launches: list[Launch], state: dict[str, Any], say: Progress, started: list[str]
+    ) -> None:
+        """Spawn every launch of a group, then wait until each is healthy."""
+        for launch in launches:
+            for port in launch.ports:
+                if not port_is_free(port):
+                    raise ComponentStartError(
+                        f"{launch.name} cannot start: port {LOOPBACK}:{port} is already in use "
+                        f"(free it, or set another port, e.g. CONVEYOR_KAFKA_PORT / "
+                        f"CONVEYOR_HDFS_PORT / CONVEYOR_AIRFLOW_PORT)"
+                    )
         began = time.monotonic()
-        pgid = spawn(launch.command, launch.log_file, launch.env, cwd=launch.cwd)
-        state["components"][launch.name] = {
-            "pgid": pgid,
-            "log": str(launch.log_file),
-            "started": time.time(),
-        }
-        self._write_state(state)
+        for launch in launches:
+            say(f"{launch.name}: starting")
+            pgid = spawn(launch.command, launch.log_file, launch.env, cwd=launch.cwd)
+            state["components"][launch.name] = {
+                "pgid": pgid,
+                "log": str(launch.log_file),
+                "ports": list(launch.ports),
+                "started": time.time(),
+            }
+            started.append(launch.name)
+            self._write_state(state)
+        for launch in launches:
+            pgid = state["components"][launch.name]["pgid"]
 
-        def ready() -> bool:
-            if not is_running(pgid):
-                raise ComponentStartError(
-                    components.failure_message(launch, "exited while starting")
-                )
-            return launch.healthy()
+            def ready(launch: Launch = launch, pgid: int = pgid) -> bool:
+                if not is_running(pgid):
+                    raise ComponentStartError(
+                        components.failure_message(launch, "exited while starting")
+                    )
+                return launch.healthy()
 
-        try:
-            wait_until(ready, self.settings.stack_start_timeout_s, what=f"{launch.name} health")
-        except TimeoutError as exc:
-            raise ComponentStartError(components.failure_message(launch, str(exc))) from exc
-        say(f"{launch.name}: healthy after {time.monotonic() - began:.1f}s")
+            try:
+                wait_until(ready, self.settings.stack_start_timeout_s, what=f"{launch.name} health")
+            except TimeoutError as exc:
+                raise ComponentStartError(components.failure_message(launch, str(exc))) from exc
+            say(f"{launch.name}: healthy after {time.monotonic() - began:.1f}s")
 
-    def _choose_ports(self, previous: dict[str, int]) -> dict[str, int]:
+    def _choose_ports(self, previous: dict[str, int], topology: Topology) -> dict[str, int]:
         """Fixed ports from settings; otherwise last run's ports when free, else fresh free ones."""
         fixed = {
-            "kafka": self.settings.kafka_port,
+            "kafka_0": self.settings.kafka_port,
             "namenode": self.settings.hdfs_port,
             "airflow": self.settings.airflow_port,
         }
         chosen: dict[str, int] = {}
-        for name in PORT_NAMES:
+        for name in [*topology.port_names(), *AIRFLOW_PORT_NAMES]:
             if fixed.get(name):
                 chosen[name] = fixed[name]
             elif previous.get(name) and port_is_free(previous[name]):
@@ -180,10 +236,10 @@ class LocalStack:
         }
         return {k: previous.get(k) or make() for k, make in wanted.items()}
 
-    def _endpoints(self, ports: dict[str, int]) -> dict[str, str]:
+    def _endpoints(self, ports: dict[str, int], topology: Topology) -> dict[str, str]:
         hdfs = f"hdfs://{LOOPBACK}:{ports['namenode']}"
         return {
-            "kafka_bootstrap": f"{LOOPBACK}:{ports['kafka']}",
+            "kafka_bootstrap": components.kafka_bootstrap(ports, topology),
             "hdfs_uri": hdfs,
             "namenode_http": f"http://{LOOPBACK}:{ports['namenode_http']}",
             "lake_uri": hdfs + self.settings.lake_path,
@@ -221,7 +277,9 @@ class LocalStack:
             components.hdfs_mkdirs(http, path, user)
 
     def _wipe(self) -> None:
-        for child in ("kafka", "hdfs", "airflow", "logs", "stack.json"):
+        children = ["kafka", "hdfs", "airflow", "logs", "stack.json"]
+        children += [p.name for p in self.home.glob("kafka-*")]
+        for child in children:
             target = self.home / child
             if target.is_dir():
                 shutil.rmtree(target)
@@ -249,28 +307,59 @@ class LocalStack:
     def stop_component(self, name: str) -> None:
         """Stop one component (e.g. to rehearse an outage); `up` starts it again."""
         state = self._read_state()
-        info = state["components"].get(name)
-        if info is None:
-            raise ComponentStartError(f"no component named {name!r} was started by this stack")
+        info = self._component(state, name)
         stop_group(info["pgid"])
         state["components"].pop(name)
         self._write_state(state)
 
+    def kill_component(self, name: str) -> None:
+        """`kill -9` one component's process group and wait until it is gone; `status` shows
+        it stopped until `start_component` (or `up`) starts it again."""
+        state = self._read_state()
+        pgid = self._component(state, name)["pgid"]
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(pgid, signal.SIGKILL)
+        wait_until(lambda: not is_running(pgid), 30.0, what=f"{name} to exit")
+
+    def start_component(self, name: str, progress: Progress | None = None) -> None:
+        """Start one stopped component of this stack (same ports, same data) and wait until
+        it is healthy."""
+        say = progress or (lambda _msg: None)
+        state = self._read_state()
+        info = state["components"].get(name)
+        if info is not None and is_running(info["pgid"]):
+            say(f"{name}: already running")
+            return
+        self._start([self._launch(name, state)], state, say, [])
+
+    def _component(self, state: dict[str, Any], name: str) -> dict[str, Any]:
+        info: dict[str, Any] | None = state["components"].get(name)
+        if info is None:
+            known = ", ".join(state["components"]) or "none"
+            raise ComponentStartError(
+                f"no component named {name!r} was started by this stack (it has: {known})"
+            )
+        return info
+
     def status(self) -> dict[str, Any]:
         """Component states and endpoints; the keys CI and users script against are stable."""
         state = self._read_state()
-        comps = {
-            name: {
-                "state": "running" if is_running(info["pgid"]) else "stopped",
+        comps = [
+            {
+                "name": name,
+                "role": components.role_of(name),
+                "ports": info.get("ports", []),
                 "pgid": info["pgid"],
+                "state": "running" if is_running(info["pgid"]) else "stopped",
                 "log": info["log"],
             }
             for name, info in state["components"].items()
-        }
+        ]
         endpoints = state.get("endpoints", {})
         return {
             "home": str(self.home),
-            "running": bool(comps) and all(c["state"] == "running" for c in comps.values()),
+            "running": bool(comps) and all(c["state"] == "running" for c in comps),
+            "topology": self.topology(state).as_dict(),
             "components": comps,
             **endpoints,
             "airflow_user": self.settings.airflow_user,
