@@ -37,6 +37,9 @@ def spark_conf(settings: Settings) -> dict[str, str]:
         # default, a 100-record batch took 7.31 s from produce to visible, with 10 ms 5.46 s
         # (benchmarks/reports/2026-12-04). The retries it adds are cheap RPCs.
         "spark.hadoop.dfs.client.block.write.locateFollowingBlock.initial.delay.ms": "10",
+        # A DataNode lost mid-write: carry on with the pipeline's remaining replicas when no
+        # spare DataNode can replace it (HDFS re-replicates later) rather than fail the write.
+        "spark.hadoop.dfs.client.block.write.replace-datanode-on-failure.best-effort": "true",
         "spark.sql.shuffle.partitions": str(settings.spark_shuffle_partitions),
         "spark.default.parallelism": str(settings.spark_shuffle_partitions),
         "spark.sql.session.timeZone": "UTC",
