@@ -34,7 +34,13 @@ from conveyor.maintenance import (
     table_stats,
     vacuum_table,
 )
-from conveyor.maintenance.lock import Lease, lock_uri, table_lock
+from conveyor.maintenance.lock import (
+    CheckpointHeld,
+    Lease,
+    checkpoint_lease,
+    lock_uri,
+    table_lock,
+)
 from conveyor.produce import click_events, encode, send_events
 from conveyor.settings import Settings
 from conveyor.spark.jvm import LakeFiles
@@ -42,6 +48,7 @@ from conveyor.stack.process import wait_until
 from tests.catalogs import catalog_variant, provision, stream_named
 from tests.conftest import REPO
 from tests.jobs import start_ingest_job, thread_dumps
+from tests.polling import eventually
 
 SILVER_COLUMNS = "event_id STRING, user_id STRING, event_type STRING, ts TIMESTAMP, event_date DATE"
 LOG_ERRORS = re.compile(r"\bERROR\b|Traceback|StreamingQueryException|Concurrent\w+Exception")
@@ -373,6 +380,69 @@ def test_a_lock_names_its_holder_and_expires(settings: Settings, spark: Any) -> 
         path, "a live run", "t2", now, now + timedelta(hours=2), socket.gethostname(), os.getpid()
     )
     assert not alive.owner_gone(datetime.now(UTC))
+
+    # a lease file left empty (its writer killed between creating and writing it) holds while
+    # it could still be being written, and is taken over once that cannot be so
+    assert files.create_new(path, "")
+    with pytest.raises(LockHeld) as held, table_lock(spark, settings, table, "compact"):
+        pass
+    assert "an unknown owner" in str(held.value)
+    files.set_modified_at(path, datetime.now(UTC) - timedelta(minutes=1))
+    with table_lock(spark, settings, table, "compact") as lease:
+        assert lease.token in (files.read_text(path) or "")
+    assert not files.exists(path)
+
+
+def test_checkpoint_lease_keeps_a_second_ingest_off_and_yields_to_no_dead_holder(
+    settings: Settings, spark: Any, tmp_path: Path
+) -> None:
+    catalog = catalog_variant(tmp_path / "catalog")
+    provision(settings, catalog)
+    stream = stream_named(catalog, "clicks")
+    files = LakeFiles(spark)
+    path = lock_uri(settings, stream, "checkpoint")
+
+    # while a live ingest holds it (this process), a second one ends at once, naming the holder
+    with checkpoint_lease(spark, settings, stream, heartbeat_s=0.5) as lease:
+        began = files.modified_at(path)
+        assert began is not None
+        # the holder beats: the lease file's time moves on
+        eventually(
+            lambda: files.modified_at(path),
+            lambda seen: seen is not None and seen > began,
+            "a heartbeat of the checkpoint lease",
+        )
+        result = subprocess.run(
+            [sys.executable, "-m", "conveyor.cli", "ingest", stream, "--available-now"],
+            capture_output=True,
+            text=True,
+            env={**os.environ, "CONVEYOR_CATALOG": str(catalog.source)},
+            timeout=300,
+        )
+        assert result.returncode == 1, result.stdout + result.stderr
+        message = " ".join(result.stderr.split())
+        assert f"stream '{stream}' is already being ingested" in message, result.stderr
+        assert lease.owner in message, result.stderr
+        assert "Traceback" not in result.stderr and "at org.apache" not in result.stderr
+        assert files.read_text(path) is not None and lease.token in (files.read_text(path) or "")
+    assert not files.exists(path)
+    assert not files.exists(checkpoint_uri(settings, stream, "ingest")), "the refused run wrote"
+
+    # a holder on another host that missed three heartbeats is taken over ...
+    now = datetime.now(UTC)
+    silent = Lease(
+        path, "another-host pid 7", "t3", now, now + timedelta(hours=2), "another-host", 7, 10.0
+    )
+    assert files.create_new(path, silent.to_json())
+    files.set_modified_at(path, now - timedelta(seconds=31))
+    with checkpoint_lease(spark, settings, stream) as lease:
+        assert lease.token in (files.read_text(path) or "")
+    # ... and one that beats on time is not
+    assert files.create_new(path, silent.to_json())
+    with pytest.raises(CheckpointHeld) as held, checkpoint_lease(spark, settings, stream):
+        pass
+    assert "another-host pid 7" in str(held.value)
+    files.delete(path)
 
 
 def test_vacuum_keeps_the_safe_retention_and_the_stream_survives(

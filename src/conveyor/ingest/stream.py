@@ -8,6 +8,7 @@ before starting, the Kafka source with explicit starting offsets, the trigger, a
 from __future__ import annotations
 
 import logging
+import re
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING
@@ -24,10 +25,12 @@ from conveyor.ingest.offsets import (
     find_gaps,
     kafka_bounds,
 )
+from conveyor.maintenance.lock import checkpoint_lease
 from conveyor.settings import Settings
 
 if TYPE_CHECKING:
     from pyspark.sql import DataFrame, SparkSession
+    from pyspark.sql.streaming import StreamingQuery
 
 log = logging.getLogger(__name__)
 CHECKPOINT_NAME = "ingest"
@@ -60,15 +63,48 @@ def ingest_stream(
 ) -> IngestSummary:
     """Run stream `name` until the backlog is landed (available_now) or until stopped.
 
-    Silver first takes the catalog's allowed schema changes (each recorded in the ledger);
+    One ingest per checkpoint: raises CheckpointHeld at once while another live run holds the
+    stream's checkpoint lease (conveyor.maintenance.lock). Silver first takes the catalog's
+    allowed schema changes (each recorded in the ledger);
     raises SchemaRefused, before reading anything, while the catalog asks for a refused one.
     Raises DataLossError when Kafka no longer holds offsets the checkpoint expects (unless
     accept_data_loss, which records the gap in the ledger and continues from the earliest
     offsets), IngestFailed when the query fails for another reason.
     """
+    stream = catalog.stream(name)
+    running: list[StreamingQuery] = []
+
+    def stop_running() -> None:
+        for query in running:
+            query.stop()
+
+    with checkpoint_lease(spark, settings, name, on_lost=stop_running):
+        return _run(
+            spark,
+            settings,
+            catalog,
+            stream,
+            running,
+            available_now=available_now,
+            accept_data_loss=accept_data_loss,
+            max_offsets_per_trigger=max_offsets_per_trigger,
+        )
+
+
+def _run(
+    spark: SparkSession,
+    settings: Settings,
+    catalog: Catalog,
+    stream: StreamSpec,
+    running: list[StreamingQuery],
+    *,
+    available_now: bool,
+    accept_data_loss: bool,
+    max_offsets_per_trigger: int | None,
+) -> IngestSummary:
     from pyspark.errors import StreamingQueryException
 
-    stream = catalog.stream(name)
+    name = stream.name
     _evolve_silver(spark, settings, catalog, name)
     checkpoint = checkpoint_uri(settings, name, CHECKPOINT_NAME)
     target = StreamTarget.resolve(settings, stream, checkpoint_app_id(spark, checkpoint, name))
@@ -102,17 +138,62 @@ def ingest_stream(
         else writer.trigger(processingTime=settings.trigger_interval)
     )
     query = writer.start()
+    running.append(query)
     try:
         query.awaitTermination()
     except StreamingQueryException as exc:
+        if (reason := hdfs_failure(settings, str(exc))) is not None:
+            raise IngestFailed(f"stream '{name}': {reason}") from None
         # a query that failed over offsets Kafka no longer holds says so, like a start would
-        if not accept_data_loss and (gaps := _gaps(spark, settings, target, checkpoint)):
+        try:
+            gaps = None if accept_data_loss else _gaps(spark, settings, target, checkpoint)
+        except Exception:  # the checkpoint cannot be read now: report the failure itself
+            log.warning("could not look for offset gaps of %s", name, exc_info=True)
+            gaps = None
+        if gaps:
             raise DataLossError(name, gaps) from None
         first_line = str(exc).strip().splitlines()[0] if str(exc).strip() else repr(exc)
         raise IngestFailed(f"stream '{name}': the streaming query failed: {first_line}") from exc
     finally:
         state.close()
     return summary
+
+
+_CONNECTION_LOST = (
+    "java.net.ConnectException",
+    "java.io.EOFException",
+    "Connection reset",
+    "java.net.SocketTimeoutException",
+)
+_QUOTA = re.compile(r"The (?:NameSpace|DiskSpace) quota .*? is exceeded: [^\n]*")
+
+
+def hdfs_failure(settings: Settings, error: str) -> str | None:
+    """What an HDFS failure inside a query's error text means for the user, or None when the
+    error is not one of HDFS's: a quota reached, or the NameNode unreachable. Either way the
+    batch did not commit, and a restart lands it again from the checkpoint."""
+    quota = _QUOTA.search(error)
+    if quota:
+        return (
+            f"HDFS refused a write, a quota was reached: {quota.group(0).strip()}. Raise the "
+            "quota (hdfs dfsadmin -setQuota / -setSpaceQuota) and start the stream again; the "
+            "batch that failed lands then, nothing is lost."
+        )
+    namenode = settings.fs_uri.removeprefix("hdfs://").split("/", 1)[0]
+    port = namenode.rpartition(":")[2]
+    # Hadoop names the NameNode by the host name it resolved (localhost for 127.0.0.1): a
+    # refused connection, or one dropped mid-call (EOF, reset) when the NameNode died under it
+    if (
+        port
+        and any(sign in error for sign in _CONNECTION_LOST)
+        and re.search(rf"[\w.\-]+\"?:{port}\b", error)
+    ):
+        return (
+            f"HDFS is unreachable: the NameNode at {namenode} refused or dropped the "
+            "connection. Start it and the stream again; the stream resumes from its "
+            "checkpoint, nothing is lost."
+        )
+    return None
 
 
 def _evolve_silver(spark: SparkSession, settings: Settings, catalog: Catalog, name: str) -> None:

@@ -4,13 +4,19 @@ The lease is a small JSON file created exclusively (atomic on HDFS) at
 `<checkpoint_uri>/_maintenance/<table>.<operation>.lock`: outside every table folder, so VACUUM
 never sees it. It names its owner (host and process id) and expires after a TTL. A lease whose
 owner is gone is taken over at once: expired, or held by a process of this host that no longer
-runs (killed, crashed). A holder on another host that died blocks only until the TTL. A lease
+runs (killed, crashed); a lease file left empty by a writer killed while creating it is taken
+over after a few seconds. A holder on another host that died blocks only until the TTL. A lease
 is taken over by renaming it first (of two takers, only one rename succeeds). The TTL must be
 longer than the longest run; a lease is not renewed.
 
 `stream_lock` is the same lease per stream: every micro-batch of the stream holds it while it
 writes, and so do `conveyor replay` and `conveyor rebuild` for their whole run, so neither can
 let a dedup key into silver twice while the other runs.
+
+`checkpoint_lease` keeps a second ingest off a stream's checkpoint: the running ingest holds it
+for its whole life and renews it by a heartbeat (the file's modification time), so a holder that
+stopped beating (a driver on another host that died, a hung process) is taken over after three
+missed beats, and a dead one on this host at once.
 """
 
 from __future__ import annotations
@@ -19,9 +25,10 @@ import json
 import logging
 import os
 import socket
+import threading
 import time
 import uuid
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import AbstractContextManager, contextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
@@ -52,6 +59,8 @@ class Lease:
     expires_at: datetime
     host: str | None = None
     pid: int | None = None
+    heartbeat_s: float | None = None
+    beat_at: datetime | None = None
 
     def to_json(self) -> str:
         return json.dumps(
@@ -62,12 +71,17 @@ class Lease:
                 "expires_at": self.expires_at.isoformat(),
                 "host": self.host,
                 "pid": self.pid,
+                "heartbeat_s": self.heartbeat_s,
             }
         )
 
     def owner_gone(self, now: datetime) -> bool:
-        """Expired, or its owner was a process of this host that no longer runs."""
+        """Expired, three heartbeats missed, or its owner was a process of this host that no
+        longer runs."""
         if self.expires_at <= now:
+            return True
+        missed = timedelta(seconds=3 * (self.heartbeat_s or 0))
+        if self.heartbeat_s and self.beat_at and now - self.beat_at > missed:
             return True
         if self.host != socket.gethostname() or self.pid is None:
             return False
@@ -80,9 +94,14 @@ class Lease:
         return False
 
     def describe(self) -> str:
+        until = (
+            f"last heartbeat {self.beat_at:%H:%M:%S} UTC"
+            if self.heartbeat_s and self.beat_at
+            else f"expires {self.expires_at:%Y-%m-%d %H:%M:%S} UTC"
+        )
         return (
             f"held by {self.owner} since {self.acquired_at:%Y-%m-%d %H:%M:%S} UTC, "
-            f"expires {self.expires_at:%Y-%m-%d %H:%M:%S} UTC (lock file {self.path})"
+            f"{until} (lock file {self.path})"
         )
 
 
@@ -95,6 +114,19 @@ class LockHeld(ConveyorError):
             f"{operation} of {table} is already running elsewhere ({holder.describe()}); "
             "nothing was done. It ends on its own; an owner that died on this host is noticed "
             "at once, one on another host when the lock expires."
+        )
+
+
+class CheckpointHeld(ConveyorError):
+    """Another ingest of the stream runs on its checkpoint; this one did not start."""
+
+    def __init__(self, stream: str, holder: Lease) -> None:
+        self.holder = holder
+        super().__init__(
+            f"stream '{stream}' is already being ingested ({holder.describe()}); this run "
+            "stopped before reading anything. One ingest per checkpoint: stop the other, or "
+            "wait; a holder that died is taken over (at once on this host, after three missed "
+            "heartbeats elsewhere)."
         )
 
 
@@ -174,13 +206,69 @@ def stream_lock(
     )
 
 
+HEARTBEAT_S = 10.0
+
+
+@contextmanager
+def checkpoint_lease(
+    spark: SparkSession,
+    settings: Settings,
+    stream: str,
+    *,
+    on_lost: Callable[[], None] | None = None,
+    heartbeat_s: float = HEARTBEAT_S,
+) -> Iterator[Lease]:
+    """Hold the stream's checkpoint lease for the block, renewing it every `heartbeat_s`;
+    raises CheckpointHeld at once when a live holder has it. Should the lease be lost (taken
+    over after missed beats), `on_lost` is called (the ingest stops its query)."""
+    files = LakeFiles(spark)
+    path = lock_uri(settings, stream, "checkpoint")
+    lease, holder = _try_acquire(files, path, DEFAULT_TTL, heartbeat_s=heartbeat_s)
+    if lease is None:
+        assert holder is not None
+        raise CheckpointHeld(stream, holder)
+    stop = threading.Event()
+
+    def beat() -> None:
+        while not stop.wait(heartbeat_s):
+            try:
+                text = files.read_text(path)
+                if text is None or lease.token not in text:
+                    log.error("the checkpoint lease of %s was taken over: stopping", stream)
+                    if on_lost is not None:
+                        on_lost()
+                    return
+                files.set_modified_at(path, datetime.now(UTC))
+            except Exception as exc:  # HDFS away: the query fails on its own; keep beating
+                log.warning("checkpoint lease heartbeat of %s failed: %s", stream, exc)
+
+    thread = threading.Thread(target=beat, name=f"checkpoint-lease-{stream}", daemon=True)
+    thread.start()
+    try:
+        yield lease
+    finally:
+        stop.set()
+        thread.join(timeout=60)
+        try:
+            _release(files, lease)
+        except Exception as exc:  # HDFS away: keep the error that ended the run, not this one
+            log.warning(
+                "could not release the checkpoint lease of %s (%s); the next ingest takes it "
+                "over, its holder being gone",
+                stream,
+                str(exc).strip().splitlines()[0] if str(exc).strip() else repr(exc),
+            )
+
+
 def _announce(files: LakeFiles, path: str, ttl: timedelta) -> Lease | None:
     """Announce ourselves as the next taker; None when another live waiter already is."""
     lease, _ = _try_acquire(files, path, ttl)
     return lease
 
 
-def _try_acquire(files: LakeFiles, path: str, ttl: timedelta) -> tuple[Lease | None, Lease | None]:
+def _try_acquire(
+    files: LakeFiles, path: str, ttl: timedelta, *, heartbeat_s: float | None = None
+) -> tuple[Lease | None, Lease | None]:
     """(our lease, None) or (None, the current holder's lease)."""
     for _ in range(5):  # a holder may vanish or expire between our steps: look again
         now = datetime.now(UTC)
@@ -192,6 +280,7 @@ def _try_acquire(files: LakeFiles, path: str, ttl: timedelta) -> tuple[Lease | N
             expires_at=now + ttl,
             host=socket.gethostname(),
             pid=os.getpid(),
+            heartbeat_s=heartbeat_s,
         )
         folder = path.rsplit("/", 1)[0]
         if folder not in _FOLDERS_MADE:  # once per process: a stream takes its lease per batch
@@ -211,8 +300,16 @@ def _try_acquire(files: LakeFiles, path: str, ttl: timedelta) -> tuple[Lease | N
     raise ConveyorError(f"could not acquire or read the lock {path}: it keeps changing hands")
 
 
+# Creating a lease file and writing its text take milliseconds; a lease file still empty or
+# unreadable after this long was left by a writer killed in between (its owner is unknown).
+HALF_WRITTEN_GRACE = timedelta(seconds=15)
+
+
 def _read(files: LakeFiles, path: str, ttl: timedelta) -> Lease | None:
-    text = files.read_text(path)
+    try:
+        text = files.read_text(path)
+    except Exception:  # HDFS cannot tell the length of a file whose writer was killed
+        text = ""
     if text is None:
         return None
     try:
@@ -225,11 +322,13 @@ def _read(files: LakeFiles, path: str, ttl: timedelta) -> Lease | None:
             expires_at=datetime.fromisoformat(data["expires_at"]),
             host=data.get("host"),
             pid=int(data["pid"]) if data.get("pid") is not None else None,
+            heartbeat_s=float(data["heartbeat_s"]) if data.get("heartbeat_s") else None,
+            beat_at=files.modified_at(path) if data.get("heartbeat_s") else None,
         )
     except (ValueError, KeyError, TypeError):
-        # being written right now, or left half-written by a crash: judge by its age
+        # being written right now, or left half-written by a killed writer: judge by its age
         modified = files.modified_at(path) or datetime.now(UTC)
-        return Lease(path, "an unknown owner", "", modified, modified + ttl)
+        return Lease(path, "an unknown owner", "", modified, modified + HALF_WRITTEN_GRACE)
 
 
 def _release(files: LakeFiles, lease: Lease) -> None:
