@@ -59,8 +59,11 @@ lint: $(STAMP)
 check: lint jars
 	$(BIN)/pytest -q -x --durations=5 tests/unit tests/spark
 
+# The fault tests run last, alone: their replicated stack (three brokers, three DataNodes) never
+# shares the machine with the single-node one.
 test: setup check
 	$(BIN)/pytest --durations=25 tests/integration
+	$(BIN)/pytest --durations=10 tests/faults
 
 # Re-render docker/config from the templates the local stack uses (commit the result).
 compose-config: $(STAMP)

@@ -18,12 +18,17 @@ SHIPPED_CATALOG = project_root() / "conveyor.yaml"
 
 
 def catalog_variant(
-    folder: Path, *, suffix: str | None = None, edit: Callable[[dict[str, Any]], None] | None = None
+    folder: Path,
+    *,
+    suffix: str | None = None,
+    edit: Callable[[dict[str, Any]], None] | None = None,
+    source: Path = SHIPPED_CATALOG,
 ) -> Catalog:
-    """The shipped catalog with every stream renamed `<name>_<suffix>` (topics and tables follow
-    the stream name), optionally edited, written to folder/conveyor.yaml and loaded."""
+    """The shipped catalog (or `source`) with every stream renamed `<name>_<suffix>` (topics and
+    tables follow the stream name), optionally edited, written to folder/conveyor.yaml and
+    loaded."""
     suffix = suffix or uuid.uuid4().hex[:8]
-    data = yaml.safe_load(SHIPPED_CATALOG.read_text())
+    data = yaml.safe_load(source.read_text())
     data["streams"] = {
         f"{name}_{suffix}": copy.deepcopy(spec) for name, spec in data["streams"].items()
     }
