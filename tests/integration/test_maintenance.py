@@ -392,6 +392,27 @@ def test_a_lock_names_its_holder_and_expires(settings: Settings, spark: Any) -> 
         assert lease.token in (files.read_text(path) or "")
     assert not files.exists(path)
 
+    # a holder on another host (no process to look at) holds while it beats ...
+    remote = Lease(
+        path, "elsewhere pid 7", "t3", now, now + timedelta(hours=2), "elsewhere", 7, 5.0
+    )
+    assert files.create_new(path, remote.to_json())
+    with pytest.raises(LockHeld), table_lock(spark, settings, table, "compact"):
+        pass
+    # ... and is taken over after three missed beats, long before its TTL
+    files.set_modified_at(path, datetime.now(UTC) - timedelta(seconds=60))
+    with table_lock(spark, settings, table, "compact", heartbeat_s=0.5) as lease:
+        assert lease.token in (files.read_text(path) or "")
+        began = files.modified_at(path)
+        assert began is not None
+        # a compaction's lease beats while it is held
+        eventually(
+            lambda: files.modified_at(path),
+            lambda seen: seen is not None and seen > began,
+            "a heartbeat of the compaction lease",
+        )
+    assert not files.exists(path)
+
 
 def test_checkpoint_lease_keeps_a_second_ingest_off_and_yields_to_no_dead_holder(
     settings: Settings, spark: Any, tmp_path: Path

@@ -18,7 +18,7 @@ from typing import TYPE_CHECKING, Any
 
 from conveyor.catalog import Catalog, MaintenancePolicy, TableRef, table_uri
 from conveyor.errors import ConveyorError
-from conveyor.maintenance.lock import DEFAULT_TTL, LockHeld, table_lock
+from conveyor.maintenance.lock import DEFAULT_TTL, HEARTBEAT_S, LockHeld, table_lock
 from conveyor.maintenance.log import MaintenanceRun, RunStatus, record_run
 from conveyor.maintenance.stats import PartitionStats, TableStats, table_stats
 from conveyor.settings import Settings
@@ -119,7 +119,9 @@ def compact_table(
     if not options.lock:
         return _compact(spark, settings, catalog, ref, run, options)
     try:
-        with table_lock(spark, settings, ref.name, "compact", ttl=options.lock_ttl):
+        with table_lock(
+            spark, settings, ref.name, "compact", ttl=options.lock_ttl, heartbeat_s=HEARTBEAT_S
+        ):
             return _compact(spark, settings, catalog, ref, run, options)
     except LockHeld as held:
         run.status, run.message = RunStatus.LOCKED, str(held)

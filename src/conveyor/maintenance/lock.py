@@ -5,9 +5,10 @@ The lease is a small JSON file created exclusively (atomic on HDFS) at
 never sees it. It names its owner (host and process id) and expires after a TTL. A lease whose
 owner is gone is taken over at once: expired, or held by a process of this host that no longer
 runs (killed, crashed); a lease file left empty by a writer killed while creating it is taken
-over after a few seconds. A holder on another host that died blocks only until the TTL. A lease
-is taken over by renaming it first (of two takers, only one rename succeeds). The TTL must be
-longer than the longest run; a lease is not renewed.
+over after a few seconds. Compaction and VACUUM renew their lease by a heartbeat (the file's
+modification time), so one that died on another host is taken over after three missed beats;
+a lease without a heartbeat blocks until its TTL. A lease is taken over by renaming it first (of
+two takers, only one rename succeeds).
 
 `stream_lock` is the same lease per stream: every micro-batch of the stream holds it while it
 writes, and so do `conveyor replay` and `conveyor rebuild` for their whole run, so neither can
@@ -146,9 +147,12 @@ def table_lock(
     poll: float = POLL_INTERVAL_S,
     queue: bool = False,
     defer: bool = False,
+    heartbeat_s: float | None = None,
 ) -> Iterator[Lease]:
     """Hold the lock for the block; waits up to `wait` for another holder (looking every
-    `poll` seconds), then raises LockHeld. Released on exit (only if still ours).
+    `poll` seconds), then raises LockHeld. Released on exit (only if still ours). With
+    `heartbeat_s` the lease is renewed that often while held, so a holder that died on another
+    host is taken over after three missed beats rather than at its TTL (long runs: compaction).
 
     A holder that takes the lock again and again (a stream's batches) could starve a waiter
     that only looks now and then: with `queue` the waiter announces itself next
@@ -167,7 +171,7 @@ def table_lock(
             if waiter is not None and not waiter.owner_gone(datetime.now(UTC)):
                 lease, holder = None, waiter
             else:
-                lease, holder = _try_acquire(files, path, ttl)
+                lease, holder = _try_acquire(files, path, ttl, heartbeat_s=heartbeat_s)
             if lease is not None:
                 break
             if holder is None:
@@ -182,6 +186,10 @@ def table_lock(
         if announced is not None:
             _release(files, announced)
     assert lease is not None
+    if heartbeat_s:
+        with _beating(files, lease, f"the {operation} lock of {table}", None, heartbeat_s):
+            yield lease
+        return
     try:
         yield lease
     finally:
@@ -227,25 +235,39 @@ def checkpoint_lease(
     if lease is None:
         assert holder is not None
         raise CheckpointHeld(stream, holder)
+    with _beating(files, lease, f"the checkpoint lease of {stream}", on_lost, heartbeat_s):
+        yield lease
+
+
+@contextmanager
+def _beating(
+    files: LakeFiles,
+    lease: Lease,
+    what: str,
+    on_lost: Callable[[], None] | None,
+    heartbeat_s: float,
+) -> Iterator[None]:
+    """Renew `lease` (its file's modification time) every `heartbeat_s` during the block and
+    release it after; `on_lost` is called should it be taken over meanwhile."""
     stop = threading.Event()
 
     def beat() -> None:
         while not stop.wait(heartbeat_s):
             try:
-                text = files.read_text(path)
+                text = files.read_text(lease.path)
                 if text is None or lease.token not in text:
-                    log.error("the checkpoint lease of %s was taken over: stopping", stream)
+                    log.error("%s was taken over by another run", what)
                     if on_lost is not None:
                         on_lost()
                     return
-                files.set_modified_at(path, datetime.now(UTC))
-            except Exception as exc:  # HDFS away: the query fails on its own; keep beating
-                log.warning("checkpoint lease heartbeat of %s failed: %s", stream, exc)
+                files.set_modified_at(lease.path, datetime.now(UTC))
+            except Exception as exc:  # HDFS away: the work fails on its own; keep beating
+                log.warning("heartbeat of %s failed: %s", what, exc)
 
-    thread = threading.Thread(target=beat, name=f"checkpoint-lease-{stream}", daemon=True)
+    thread = threading.Thread(target=beat, name=f"lease-heartbeat-{lease.token[:8]}", daemon=True)
     thread.start()
     try:
-        yield lease
+        yield
     finally:
         stop.set()
         thread.join(timeout=60)
@@ -253,9 +275,8 @@ def checkpoint_lease(
             _release(files, lease)
         except Exception as exc:  # HDFS away: keep the error that ended the run, not this one
             log.warning(
-                "could not release the checkpoint lease of %s (%s); the next ingest takes it "
-                "over, its holder being gone",
-                stream,
+                "could not release %s (%s); the next run takes it over, its holder being gone",
+                what,
                 str(exc).strip().splitlines()[0] if str(exc).strip() else repr(exc),
             )
 

@@ -22,7 +22,7 @@ from typing import TYPE_CHECKING
 
 from conveyor.catalog import Catalog, TableRef, table_uri
 from conveyor.errors import ConveyorError
-from conveyor.maintenance.lock import DEFAULT_TTL, LockHeld, table_lock
+from conveyor.maintenance.lock import DEFAULT_TTL, HEARTBEAT_S, LockHeld, table_lock
 from conveyor.maintenance.log import MaintenanceRun, RunStatus, record_run
 from conveyor.maintenance.retention import (
     RetentionRule,
@@ -122,7 +122,9 @@ def vacuum_table(
         raise VacuumRefused(_refusal(ref, keep, floor, why))
     run.retention_hours = float(whole_hours(keep))
     try:
-        with table_lock(spark, settings, ref.name, "vacuum", ttl=options.lock_ttl):
+        with table_lock(
+            spark, settings, ref.name, "vacuum", ttl=options.lock_ttl, heartbeat_s=HEARTBEAT_S
+        ):
             _vacuum(spark, uri, ref, run, options.dry_run, rule)
     except LockHeld as held:
         _finish(run, RunStatus.LOCKED, str(held))
