@@ -31,7 +31,7 @@ from conveyor.settings import Settings, project_root
 from conveyor.stack.local import LocalStack
 from conveyor.stack.process import wait_for, wait_until
 from tests.catalogs import provision
-from tests.jobs import start_ingest_job
+from tests.jobs import kill_group, start_ingest_job
 
 FIGURES = project_root() / "test-artifacts" / "fault-figures.jsonl"
 
@@ -166,8 +166,7 @@ class Belt:
     def kill_job(self) -> None:
         if self.job_alive():
             assert self.job is not None
-            os.killpg(self.job.pid, signal.SIGKILL)
-            self.job.wait(timeout=60)
+            kill_group(self.job)
 
     def ledger(self) -> list[dict[str, Any]]:
         """The stream's ledger rows, through delta-rs (no Spark, no lock)."""

@@ -7,7 +7,6 @@ import json
 import os
 import random
 import re
-import signal
 import subprocess
 import sys
 import threading
@@ -27,7 +26,7 @@ from conveyor.settings import Settings
 from conveyor.stack.process import wait_until
 from tests.catalogs import catalog_variant, provision, stream_named
 from tests.conftest import REPO
-from tests.jobs import start_ingest_job
+from tests.jobs import kill_group, start_ingest_job
 
 # what each kind of bad record must be quarantined as
 EXPECTED_REASON = {
@@ -335,8 +334,7 @@ def _commits(settings: Settings, name: str) -> int:
 
 
 def _kill(job: subprocess.Popen[bytes]) -> None:
-    os.killpg(job.pid, signal.SIGKILL)
-    job.wait(timeout=60)
+    kill_group(job)
 
 
 def _assert_exactly_once(

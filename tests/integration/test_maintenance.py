@@ -7,7 +7,6 @@ from __future__ import annotations
 import json
 import os
 import re
-import signal
 import socket
 import subprocess
 import sys
@@ -47,7 +46,7 @@ from conveyor.spark.jvm import LakeFiles
 from conveyor.stack.process import wait_until
 from tests.catalogs import catalog_variant, provision, stream_named
 from tests.conftest import REPO
-from tests.jobs import start_ingest_job, thread_dumps
+from tests.jobs import kill_group, start_ingest_job, thread_dumps
 from tests.polling import eventually
 
 SILVER_COLUMNS = "event_id STRING, user_id STRING, event_type STRING, ts TIMESTAMP, event_date DATE"
@@ -282,8 +281,7 @@ def test_ten_compactions_never_disturb_a_running_stream(
         stop.set()
         producer.join(timeout=120)
         if job.poll() is None:
-            os.killpg(job.pid, signal.SIGKILL)
-            job.wait(timeout=60)
+            kill_group(job)
     errors = [line for line in log.read_text().splitlines() if LOG_ERRORS.search(line)]
     assert errors == [], errors[:10]
     ids = [r["event_id"] for r in spark.read.format("delta").load(uri).select("event_id").collect()]

@@ -33,6 +33,7 @@ from collections.abc import Callable, Iterator
 from contextlib import AbstractContextManager, contextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from conveyor.errors import ConveyorError
@@ -92,7 +93,7 @@ class Lease:
             return True
         except PermissionError:
             return False  # runs, as another user
-        return False
+        return _zombie(self.pid)
 
     def describe(self) -> str:
         until = (
@@ -104,6 +105,15 @@ class Lease:
             f"held by {self.owner} since {self.acquired_at:%Y-%m-%d %H:%M:%S} UTC, "
             f"{until} (lock file {self.path})"
         )
+
+
+def _zombie(pid: int) -> bool:
+    """Dead but not yet reaped by its parent (a killed driver whose parent was killed too)."""
+    try:
+        stat = Path(f"/proc/{pid}/stat").read_text()
+    except OSError:
+        return False  # no /proc here: trust the signal
+    return stat.rpartition(")")[2].split()[:1] == ["Z"]
 
 
 class LockHeld(ConveyorError):
