@@ -30,6 +30,18 @@ def test_a_reached_quota_names_the_quota_and_the_folder() -> None:
     assert "\n" not in reason and "at org.apache" not in reason
 
 
+def test_a_reached_space_quota_is_named_too() -> None:
+    space = QUOTA.replace("NSQuotaExceededException", "DSQuotaExceededException").replace(
+        "The NameSpace quota (directories and files) of directory /lake/orders/silver is "
+        "exceeded: quota=20 file count=21",
+        "The DiskSpace quota of /lake/orders/silver is exceeded: quota = 1048576 B = 1 MB but "
+        "diskspace consumed = 402653184 B = 384 MB",
+    )
+    reason = hdfs_failure(SETTINGS, space)
+    assert reason is not None
+    assert "The DiskSpace quota of /lake/orders/silver is exceeded: quota = 1048576 B" in reason
+
+
 def test_an_unreachable_namenode_is_named() -> None:
     reason = hdfs_failure(SETTINGS, REFUSED)
     assert reason is not None
