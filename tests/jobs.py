@@ -14,7 +14,7 @@ from typing import Any
 from conveyor.catalog import Catalog
 from conveyor.settings import Settings, project_root
 from conveyor.spark.session import spark_submit_args
-from conveyor.stack.process import wait_until
+from conveyor.stack.process import is_running, wait_until
 
 
 def start_ingest_job(
@@ -81,24 +81,9 @@ def printed_json(output: str) -> Any:
     raise AssertionError(f"no JSON object in the output:\n{output[-2000:]}")
 
 
-def _living_members(pgid: int) -> list[int]:
-    """Processes of group `pgid` that still run (a killed one left unreaped is dead)."""
-    members = []
-    for entry in Path("/proc").iterdir():
-        if not entry.name.isdigit():
-            continue
-        try:
-            fields = (entry / "stat").read_text().rpartition(")")[2].split()
-        except OSError:
-            continue  # gone meanwhile
-        if int(fields[2]) == pgid and fields[0] != "Z":
-            members.append(int(entry.name))
-    return members
-
-
 def kill_group(job: subprocess.Popen[bytes]) -> None:
     """`kill -9` the job's process group (spark-submit's JVM and its Python driver) and return
     once none of them runs: the next ingest then finds the driver's checkpoint lease dead."""
     os.killpg(job.pid, signal.SIGKILL)
     job.wait(timeout=60)
-    wait_until(lambda: not _living_members(job.pid), 60, what=f"process group {job.pid} to die")
+    wait_until(lambda: not is_running(job.pid), 60, what=f"process group {job.pid} to die")

@@ -29,7 +29,7 @@ from conveyor.catalog import Catalog, Layer, ledger_uri, load_catalog, table_uri
 from conveyor.lakeview import read_rows
 from conveyor.settings import Settings, project_root
 from conveyor.stack.local import LocalStack
-from conveyor.stack.process import wait_for, wait_until
+from conveyor.stack.process import process_state, wait_for, wait_until
 from tests.catalogs import provision
 from tests.jobs import kill_group, start_ingest_job
 
@@ -436,14 +436,6 @@ def _lease(belt: Belt) -> dict[str, Any] | None:
     return json.loads(text) if text else None
 
 
-def _alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0] != "Z"
-
-
 def test_a_killed_scheduler_leaves_one_ingest_on_the_checkpoint_and_the_next_run_lands_the_rest(
     belt: Belt, stack: dict[str, Any]
 ) -> None:
@@ -475,7 +467,7 @@ def test_a_killed_scheduler_leaves_one_ingest_on_the_checkpoint_and_the_next_run
         in_flight = belt.load.acked_now() - landed
         local.kill_component("airflow-scheduler")
         began = time.monotonic()
-        orphaned = _alive(int(holder["pid"]))
+        orphaned = process_state(int(holder["pid"])) not in (None, "Z")
         if orphaned:
             # the task's own process group outlives the scheduler: its driver keeps the
             # checkpoint, and a second ingest ends at once naming it

@@ -344,6 +344,15 @@ def test_two_compactions_at_once_end_cleanly(
     print(json.dumps([{"status": r.status.value, "attempts": r.attempts} for r in runs]))
 
 
+def _beats(files: LakeFiles, path: str, what: str) -> None:
+    """The lease's holder beats: the lease file's modification time moves on."""
+    began = files.modified_at(path)
+    assert began is not None
+    eventually(
+        lambda: files.modified_at(path), lambda seen: seen is not None and seen > began, what
+    )
+
+
 def test_a_lock_names_its_holder_and_expires(settings: Settings, spark: Any) -> None:
     files = LakeFiles(spark)
     table = f"locktest_{os.getpid()}"
@@ -401,14 +410,7 @@ def test_a_lock_names_its_holder_and_expires(settings: Settings, spark: Any) -> 
     files.set_modified_at(path, datetime.now(UTC) - timedelta(seconds=60))
     with table_lock(spark, settings, table, "compact", heartbeat_s=0.5) as lease:
         assert lease.token in (files.read_text(path) or "")
-        began = files.modified_at(path)
-        assert began is not None
-        # a compaction's lease beats while it is held
-        eventually(
-            lambda: files.modified_at(path),
-            lambda seen: seen is not None and seen > began,
-            "a heartbeat of the compaction lease",
-        )
+        _beats(files, path, "a heartbeat of the compaction lease")
     assert not files.exists(path)
 
 
@@ -423,14 +425,7 @@ def test_checkpoint_lease_keeps_a_second_ingest_off_and_yields_to_no_dead_holder
 
     # while a live ingest holds it (this process), a second one ends at once, naming the holder
     with checkpoint_lease(spark, settings, stream, heartbeat_s=0.5) as lease:
-        began = files.modified_at(path)
-        assert began is not None
-        # the holder beats: the lease file's time moves on
-        eventually(
-            lambda: files.modified_at(path),
-            lambda seen: seen is not None and seen > began,
-            "a heartbeat of the checkpoint lease",
-        )
+        _beats(files, path, "a heartbeat of the checkpoint lease")
         result = subprocess.run(
             [sys.executable, "-m", "conveyor.cli", "ingest", stream, "--available-now"],
             capture_output=True,

@@ -14,7 +14,7 @@ from datetime import UTC, datetime
 from typing import TYPE_CHECKING
 
 from conveyor.catalog import Catalog, StreamSpec, checkpoint_uri
-from conveyor.errors import ConveyorError
+from conveyor.errors import ConveyorError, first_line
 from conveyor.ingest.batch import RunState, StreamTarget, process_batch
 from conveyor.ingest.bronze import read_kafka
 from conveyor.ingest.ledger import Gap, LedgerEntry, append_entry, recorded_gaps
@@ -152,8 +152,9 @@ def _run(
             gaps = None
         if gaps:
             raise DataLossError(name, gaps) from None
-        first_line = str(exc).strip().splitlines()[0] if str(exc).strip() else repr(exc)
-        raise IngestFailed(f"stream '{name}': the streaming query failed: {first_line}") from exc
+        raise IngestFailed(
+            f"stream '{name}': the streaming query failed: {first_line(exc)}"
+        ) from exc
     finally:
         state.close()
     return summary

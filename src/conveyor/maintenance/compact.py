@@ -17,7 +17,7 @@ from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
 from conveyor.catalog import Catalog, MaintenancePolicy, TableRef, table_uri
-from conveyor.errors import ConveyorError
+from conveyor.errors import ConveyorError, first_line
 from conveyor.maintenance.lock import DEFAULT_TTL, HEARTBEAT_S, LockHeld, table_lock
 from conveyor.maintenance.log import MaintenanceRun, RunStatus, record_run
 from conveyor.maintenance.stats import PartitionStats, TableStats, table_stats
@@ -182,7 +182,7 @@ def _compact(
         log.warning(
             "%s: compaction conflicted (%s); retrying in %.1fs",
             ref.name,
-            _first_line(failure) if failure else "?",
+            first_line(failure) if failure else "?",
             pause,
         )
 
@@ -199,13 +199,13 @@ def _compact(
         last = spent.last_attempt.exception() or spent
         message = (
             f"compaction of {ref.name} conflicted with concurrent rewrites {options.attempts} "
-            f"times; last: {_first_line(last)}. Run it again later."
+            f"times; last: {first_line(last)}. Run it again later."
         )
         _finish(run, RunStatus.FAILED, message)
         record_run(spark, settings, run)
         raise CompactionConflict(message) from last
     except Exception as exc:
-        _finish(run, RunStatus.FAILED, f"{type(exc).__name__}: {_first_line(exc)}")
+        _finish(run, RunStatus.FAILED, f"{type(exc).__name__}: {first_line(exc)}")
         record_run(spark, settings, run)
         raise
     if done is None:
@@ -286,11 +286,6 @@ def _optimize_version(spark: SparkSession, uri: str, after: int) -> int | None:
 def _finish(run: MaintenanceRun, status: RunStatus, message: str) -> MaintenanceRun:
     run.status, run.message, run.ended_at = status, message, datetime.now(UTC)
     return run
-
-
-def _first_line(exc: BaseException) -> str:
-    text = str(exc).strip()
-    return text.splitlines()[0] if text else type(exc).__name__
 
 
 def _mb(size: int) -> str:

@@ -33,12 +33,12 @@ from collections.abc import Callable, Iterator
 from contextlib import AbstractContextManager, contextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
-from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from conveyor.errors import ConveyorError
+from conveyor.errors import ConveyorError, first_line
 from conveyor.settings import Settings
 from conveyor.spark.jvm import LakeFiles
+from conveyor.stack.process import process_state
 
 if TYPE_CHECKING:
     from pyspark.sql import SparkSession
@@ -93,7 +93,7 @@ class Lease:
             return True
         except PermissionError:
             return False  # runs, as another user
-        return _zombie(self.pid)
+        return process_state(self.pid) == "Z"  # killed, its parent too: not reaped yet
 
     def describe(self) -> str:
         until = (
@@ -105,15 +105,6 @@ class Lease:
             f"held by {self.owner} since {self.acquired_at:%Y-%m-%d %H:%M:%S} UTC, "
             f"{until} (lock file {self.path})"
         )
-
-
-def _zombie(pid: int) -> bool:
-    """Dead but not yet reaped by its parent (a killed driver whose parent was killed too)."""
-    try:
-        stat = Path(f"/proc/{pid}/stat").read_text()
-    except OSError:
-        return False  # no /proc here: trust the signal
-    return stat.rpartition(")")[2].split()[:1] == ["Z"]
 
 
 class LockHeld(ConveyorError):
@@ -287,7 +278,7 @@ def _beating(
             log.warning(
                 "could not release %s (%s); the next run takes it over, its holder being gone",
                 what,
-                str(exc).strip().splitlines()[0] if str(exc).strip() else repr(exc),
+                first_line(exc),
             )
 
 

@@ -61,19 +61,30 @@ def spawn(
     return proc.pid
 
 
+def _stat_fields(pid: int | str) -> list[str] | None:
+    """/proc/<pid>/stat after the command name (state ppid pgrp ...); None when it is gone."""
+    try:
+        stat = Path(f"/proc/{pid}/stat").read_text()
+    except OSError:
+        return None
+    return stat.rsplit(")", 1)[1].split()
+
+
+def process_state(pid: int) -> str | None:
+    """The process's state letter (`Z`: dead, not yet reaped by its parent); None when no such
+    process exists (or this system has no /proc)."""
+    fields = _stat_fields(pid)
+    return fields[0] if fields else None
+
+
 def group_members(pgid: int) -> list[int]:
     """Live (non-zombie) process ids in a process group."""
     members = []
     for entry in Path("/proc").iterdir():
         if not entry.name.isdigit():
             continue
-        try:
-            stat = (entry / "stat").read_text()
-        except OSError:
-            continue
-        # fields after the command name: state ppid pgrp ...
-        fields = stat.rsplit(")", 1)[1].split()
-        if int(fields[2]) == pgid and fields[0] != "Z":
+        fields = _stat_fields(entry.name)
+        if fields and int(fields[2]) == pgid and fields[0] != "Z":
             members.append(int(entry.name))
     _reap(pgid)
     return members
