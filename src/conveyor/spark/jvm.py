@@ -106,8 +106,9 @@ class LakeFiles:
         path, fs = self._path(uri)
         try:
             stream = fs.open(path)
-        except Py4JJavaError:
-            if not fs.exists(path):
+        except Py4JJavaError as exc:
+            # gone, or gone when opened and re-created since: both read as "not there" now
+            if "FileNotFoundException" in str(exc.java_exception) or not fs.exists(path):
                 return None
             raise
         try:
