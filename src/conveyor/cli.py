@@ -127,11 +127,19 @@ def stack_up(
             "made, else 1. A change needs --fresh.",
         ),
     ] = None,
+    secure: Annotated[
+        bool | None,
+        typer.Option(
+            "--secure/--plaintext",
+            help="Kafka on SASL_SSL (SCRAM-SHA-512, a local CA) with ACLs, HDFS permissions "
+            "on; default: as the stack was made, else plaintext. A change needs --fresh.",
+        ),
+    ] = None,
 ) -> None:
     """Start Kafka, HDFS and Airflow on loopback (free ports); harmless when already up."""
     from conveyor.stack.local import LocalStack
 
-    overrides = {"stack_brokers": brokers, "stack_datanodes": datanodes}
+    overrides = {"stack_brokers": brokers, "stack_datanodes": datanodes, "stack_secure": secure}
     stack = LocalStack(_settings(**{k: v for k, v in overrides.items() if v is not None}))
     with console.status("starting the embedded stack") as status:
 
@@ -201,7 +209,8 @@ def _print_status(result: dict[str, Any]) -> None:
         colour = "green" if comp["state"] == "running" else "red"
         table.add_row(comp["name"], f"[{colour}]{comp['state']}[/]", comp["log"])
     out.print(table)
-    for key in ("kafka_bootstrap", "hdfs_uri", "lake_uri", "airflow_url"):
+    keys = ("kafka_bootstrap", "kafka_security_protocol", "kafka_credentials_file")
+    for key in (*keys, "hdfs_uri", "lake_uri", "airflow_url"):
         if result.get(key):
             out.print(f"{key:16} {result[key]}")
     if result.get("airflow_url"):

@@ -12,6 +12,7 @@ from __future__ import annotations
 import json
 import logging
 from collections.abc import Mapping
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal
 
@@ -81,11 +82,20 @@ class Settings(BaseSettings):
     airflow_url: str | None = None
 
     # Kafka client security; passed through to every Kafka client, never written in code.
-    kafka_security_protocol: str = "PLAINTEXT"
+    # Unset (and no CONVEYOR_KAFKA_BOOTSTRAP) means the embedded stack's: on a stack started
+    # with --secure, SASL_SSL with its CA and one principal per role. Passwords come from a
+    # file, never the environment, where possible: CONVEYOR_KAFKA_CREDENTIALS_FILE (JSON,
+    # {"principal": "password"}) or CONVEYOR_KAFKA_SASL_PASSWORD_FILE (the password alone).
+    kafka_security_protocol: str | None = None
     kafka_sasl_mechanism: str | None = None
     kafka_sasl_username: str | None = None
     kafka_sasl_password: SecretStr | None = None
+    kafka_sasl_password_file: Path | None = None
+    kafka_credentials_file: Path | None = None
     kafka_ssl_cafile: Path | None = None
+    # Principals of the other roles (default: kafka_sasl_username, the ingest principal).
+    kafka_admin_username: str | None = None
+    kafka_produce_username: str | None = None
 
     # Where the lake and the streaming checkpoints live inside the file system (never nested).
     lake_path: str = "/lake"
@@ -126,6 +136,8 @@ class Settings(BaseSettings):
     # means as the stack was made (1 and 1 for a new one). `stack up --brokers 3 --datanodes 3`.
     stack_brokers: int | None = Field(default=None, ge=1, le=5)
     stack_datanodes: int | None = Field(default=None, ge=1, le=5)
+    # `stack up --secure`: SASL_SSL Kafka with ACLs and HDFS permissions; unset means as made.
+    stack_secure: bool | None = None
     airflow_parallelism: int = 2
     airflow_user: str = "admin"
 
@@ -179,26 +191,105 @@ class Settings(BaseSettings):
     def airflow_api(self) -> str:
         return self._endpoint(self.airflow_url, "airflow_url")
 
-    def kafka_client_options(self) -> dict[str, Any]:
-        """Keyword arguments for kafka-python clients (security included, secrets unwrapped)."""
+    def kafka_security(self, role: KafkaRole = "ingest") -> KafkaSecurity:
+        """How role's Kafka clients authenticate: explicit settings, else (no explicit
+        bootstrap) the embedded stack's. Raises SettingsError naming an unreadable file."""
+        stack = {} if self.kafka_bootstrap or self.kafka_security_protocol else self.stack_state
+        protocol = self.kafka_security_protocol or stack.get("kafka_security_protocol")
+        mechanism = self.kafka_sasl_mechanism or stack.get("kafka_sasl_mechanism")
+        cafile = self.kafka_ssl_cafile or _path(stack.get("kafka_ca_file"))
+        credentials = self.kafka_credentials_file or _path(stack.get("kafka_credentials_file"))
+        explicit = {"admin": self.kafka_admin_username, "produce": self.kafka_produce_username}
+        username = (
+            explicit.get(role) or self.kafka_sasl_username or stack.get(f"kafka_{role}_username")
+        )
+        password = self.kafka_sasl_password
+        if mechanism and credentials:
+            known = _read_json_secret(credentials, "CONVEYOR_KAFKA_CREDENTIALS_FILE")
+            if username not in known:
+                raise SettingsError(
+                    f"no password for Kafka principal {username!r} in {credentials} "
+                    f"(it has: {', '.join(sorted(known)) or 'none'})"
+                )
+            password = SecretStr(str(known[username]))
+        elif mechanism and self.kafka_sasl_password_file:
+            password = SecretStr(
+                _read_secret(self.kafka_sasl_password_file, "CONVEYOR_KAFKA_SASL_PASSWORD_FILE")
+            )
+        return KafkaSecurity(
+            protocol=(protocol or "PLAINTEXT").upper(),
+            mechanism=mechanism.upper() if mechanism else None,
+            username=username if mechanism else None,
+            password=password if mechanism else None,
+            cafile=cafile,
+        )
+
+    def kafka_client_options(self, role: KafkaRole = "ingest") -> dict[str, Any]:
+        """Keyword arguments for role's kafka-python clients (security included, secrets
+        unwrapped: never log them)."""
+        security = self.kafka_security(role)
         options: dict[str, Any] = {
             "bootstrap_servers": self.kafka_servers.split(","),
-            "security_protocol": self.kafka_security_protocol,
+            "security_protocol": security.protocol,
         }
-        if self.kafka_sasl_mechanism:
-            options["sasl_mechanism"] = self.kafka_sasl_mechanism
-            options["sasl_plain_username"] = self.kafka_sasl_username
-            if self.kafka_sasl_password is not None:
-                options["sasl_plain_password"] = self.kafka_sasl_password.get_secret_value()
+        if security.mechanism:
+            options["sasl_mechanism"] = security.mechanism
+            options["sasl_plain_username"] = security.username
+            if security.password is not None:
+                options["sasl_plain_password"] = security.password.get_secret_value()
                 for name in KAFKA_CLIENT_LOGGERS:
                     logging.getLogger(name).addFilter(_REDACT)
-        if self.kafka_ssl_cafile:
-            options["ssl_cafile"] = str(self.kafka_ssl_cafile)
+        if security.cafile:
+            options["ssl_cafile"] = str(security.cafile)
         return options
 
-    def spark_kafka_options(self) -> dict[str, str]:
-        """`kafka.*` options for Spark's Kafka source (security included; never log these)."""
-        return _spark_kafka_security(self)
+    def spark_kafka_options(self, role: KafkaRole = "ingest") -> dict[str, str]:
+        """`kafka.*` options for Spark's Kafka source. A SASL password never appears in them:
+        it is written to a 0600 file under `$CONVEYOR_HOME/secrets/` that Kafka's
+        FileConfigProvider reads when each consumer starts (on a cluster, that path must
+        exist on every executor)."""
+        security = self.kafka_security(role)
+        options = {"kafka.security.protocol": security.protocol}
+        if security.mechanism:
+            options["kafka.sasl.mechanism"] = security.mechanism
+            module = _JAAS_MODULES.get(security.mechanism, _JAAS_MODULES["PLAIN"])
+            password = security.password.get_secret_value() if security.password else ""
+            jaas = f'{module} required username="{security.username}" password="{password}";'
+            secret = write_secret(
+                self.home / "secrets" / f"kafka-{role}.properties",
+                "sasl.jaas.config=" + jaas.replace("\\", "\\\\") + "\n",
+            )
+            options["kafka.config.providers"] = "conveyorfile"
+            options["kafka.config.providers.conveyorfile.class"] = (
+                "org.apache.kafka.common.config.provider.FileConfigProvider"
+            )
+            options["kafka.sasl.jaas.config"] = f"${{conveyorfile:{secret}:sasl.jaas.config}}"
+        if security.cafile:
+            options["kafka.ssl.truststore.type"] = "PEM"
+            options["kafka.ssl.truststore.location"] = str(security.cafile)
+        return options
+
+
+KafkaRole = Literal["admin", "ingest", "produce"]
+"""Conveyor's Kafka roles: provisioning (topics, ACLs), ingest (read, monitoring groups),
+produce (the `conveyor produce` command and load generators)."""
+
+
+@dataclass(frozen=True)
+class KafkaSecurity:
+    """One role's Kafka client security, resolved (see `Settings.kafka_security`)."""
+
+    protocol: str
+    mechanism: str | None
+    username: str | None
+    password: SecretStr | None
+    cafile: Path | None
+
+    def describe(self) -> str:
+        """For messages: protocol, mechanism and principal (never the password)."""
+        if self.mechanism:
+            return f"{self.protocol}, {self.mechanism} as {self.username!r}"
+        return self.protocol
 
 
 _JAAS_MODULES = {
@@ -208,22 +299,41 @@ _JAAS_MODULES = {
 }
 
 
-def _spark_kafka_security(settings: Settings) -> dict[str, str]:
-    options = {"kafka.security.protocol": settings.kafka_security_protocol}
-    mechanism = settings.kafka_sasl_mechanism
-    if mechanism:
-        options["kafka.sasl.mechanism"] = mechanism
-        password = (
-            settings.kafka_sasl_password.get_secret_value() if settings.kafka_sasl_password else ""
-        )
-        module = _JAAS_MODULES.get(mechanism.upper(), _JAAS_MODULES["PLAIN"])
-        options["kafka.sasl.jaas.config"] = (
-            f'{module} required username="{settings.kafka_sasl_username}" password="{password}";'
-        )
-    if settings.kafka_ssl_cafile:
-        options["kafka.ssl.truststore.type"] = "PEM"
-        options["kafka.ssl.truststore.location"] = str(settings.kafka_ssl_cafile)
-    return options
+def write_secret(path: Path, text: str) -> Path:
+    """Write text to a file only its owner can read (0600 from the first byte; its folder
+    0700 when this call makes it)."""
+    import os
+
+    if not path.parent.exists():
+        path.parent.mkdir(parents=True, mode=0o700)
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    with os.fdopen(fd, "w") as out:
+        out.write(text)
+    os.chmod(path, 0o600)
+    return path
+
+
+def _path(value: object) -> Path | None:
+    return Path(str(value)) if value else None
+
+
+def _read_secret(path: Path, setting: str) -> str:
+    try:
+        return path.read_text().strip()
+    except OSError as exc:
+        raise SettingsError(f"{setting}: cannot read {path}: {exc.strerror}") from None
+
+
+def _read_json_secret(path: Path, setting: str) -> dict[str, Any]:
+    try:
+        data = json.loads(_read_secret(path, setting))
+    except json.JSONDecodeError as exc:
+        raise SettingsError(
+            f'{setting}: {path} is not JSON ({{"principal": "password"}}): {exc.msg}'
+        ) from None
+    if not isinstance(data, dict):
+        raise SettingsError(f'{setting}: {path} must hold {{"principal": "password"}}')
+    return data
 
 
 class EndpointNotConfigured(ConveyorError):

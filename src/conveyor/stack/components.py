@@ -18,9 +18,9 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from conveyor import connections, jars
-from conveyor.settings import LOOPBACK, Settings
-from conveyor.stack import config_files
+from conveyor import connections, jars, lake
+from conveyor.settings import LOOPBACK, Settings, write_secret
+from conveyor.stack import config_files, security
 from conveyor.stack.process import ComponentStartError, log_tail
 
 
@@ -66,6 +66,7 @@ class Topology:
 
     brokers: int = 1
     datanodes: int = 1
+    secure: bool = False
 
     @property
     def kafka_replication(self) -> int:
@@ -90,8 +91,8 @@ class Topology:
             names += [f"datanode_{i}", f"datanode_http_{i}", f"datanode_ipc_{i}"]
         return names
 
-    def as_dict(self) -> dict[str, int]:
-        return {"brokers": self.brokers, "datanodes": self.datanodes}
+    def as_dict(self) -> dict[str, int | bool]:
+        return {"brokers": self.brokers, "datanodes": self.datanodes, "secure": self.secure}
 
 
 def role_of(name: str) -> str:
@@ -156,8 +157,16 @@ def kafka_launch(
         "quorum_voters": voters,
         "replication": topology.kafka_replication,
         "internal_min_isr": min(2, topology.kafka_replication),
+        **security.listener_values(topology.secure),
     }
-    server = config_files.write("kafka-server.properties", values, root / "server.properties")
+    text = config_files.render("kafka-server.properties", values)
+    files = security.security_files(settings.home)
+    if topology.secure:
+        text += "\n" + config_files.render(
+            "kafka-security.properties", security.kafka_security_values(files)
+        )
+    # the secured node's file holds the admin and keystore passwords
+    server = write_secret(root / "server.properties", text)
     log4j = config_files.write("kafka-log4j2.properties", {}, root / "log4j2.properties")
     classpath = _classpath(settings, "kafka")
     # three brokers share the machine with HDFS, Airflow and Spark: small heaps
@@ -172,35 +181,57 @@ def kafka_launch(
         classpath,
     ]
     if not (data / "meta.properties").is_file():
-        result = subprocess.run(
-            [*base, "kafka.tools.StorageTool", "format", "-t", cluster_id, "-c", str(server)],
-            capture_output=True,
-            text=True,
-            check=False,
-        )
-        if result.returncode != 0:
-            raise ComponentStartError(
-                f"kafka-{node}: formatting storage in {data} failed:\n"
-                f"{result.stdout}{result.stderr}"
-            )
+        scram = security.scram_arguments(files) if topology.secure else []
+        _format_kafka(root, base, ["format", "-t", cluster_id, "-c", str(server), *scram], node)
     bootstrap = f"{LOOPBACK}:{ports[f'kafka_{node}']}"
+    options = security.client_options(files, security.ADMIN) if topology.secure else {}
     return Launch(
         name=f"kafka-{node}",
         command=[*base, "kafka.Kafka", str(server)],
         env=dict(os.environ),
         log_file=settings.home / "logs" / f"kafka-{node}.log",
-        healthy=lambda: kafka_broker_ready(bootstrap, node + 1),
+        healthy=lambda: kafka_broker_ready(bootstrap, node + 1, options),
         ports=(ports[f"kafka_{node}"], ports[f"kafka_controller_{node}"]),
     )
 
 
-def kafka_broker_ready(bootstrap: str, node_id: int) -> bool:
-    """The broker at bootstrap answers and the cluster lists it unfenced."""
+def _format_kafka(root: Path, base: list[str], arguments: list[str], node: int) -> None:
+    """Run Kafka's storage tool. Its arguments go in a 0600 argument file read by the JVM
+    (`java @file`), so the SCRAM passwords they carry never show on a command line."""
+    java_bin, *options = base
+    argfile = root / "format.args"
+    lines = [*options, "kafka.tools.StorageTool", *arguments]
+    write_secret(argfile, "\n".join(_argfile_quote(a) for a in lines) + "\n")
+    try:
+        result = subprocess.run(
+            [java_bin, f"@{argfile}"], capture_output=True, text=True, check=False
+        )
+    finally:
+        argfile.unlink(missing_ok=True)
+    if result.returncode != 0:
+        raise ComponentStartError(
+            f"kafka-{node}: formatting storage in {root / 'data'} failed:\n"
+            f"{result.stdout}{result.stderr}"
+        )
+
+
+def _argfile_quote(argument: str) -> str:
+    """One argument of a JVM argument file: quoted, backslashes and quotes escaped."""
+    return '"' + argument.replace("\\", "\\\\").replace('"', '\\"') + '"'
+
+
+def kafka_broker_ready(
+    bootstrap: str, node_id: int, options: Mapping[str, object] | None = None
+) -> bool:
+    """The broker at bootstrap answers and the cluster lists it unfenced (options: the
+    admin principal's security settings on the secured stack)."""
     from kafka import KafkaAdminClient
     from kafka.errors import KafkaError
 
     try:
-        admin = KafkaAdminClient(bootstrap_servers=bootstrap, request_timeout_ms=3000)
+        admin = KafkaAdminClient(
+            bootstrap_servers=bootstrap, request_timeout_ms=3000, **dict(options or {})
+        )
     except (KafkaError, OSError, ValueError):
         return False
     try:
@@ -234,8 +265,9 @@ def hdfs_conf_dir(
         "datanode_http_port": ports[f"datanode_http_{datanode}"],
         "datanode_ipc_port": ports[f"datanode_ipc_{datanode}"],
         "data_dir": data_dir,
-        "user": os.environ.get("USER", "conveyor"),
+        "user": lake.hdfs_user(),
         "replication": topology.hdfs_replication,
+        "permissions": str(topology.secure).lower(),
     }
     config_files.write("core-site.xml", values, conf / "core-site.xml")
     config_files.write("hdfs-site.xml", values, conf / "hdfs-site.xml")
@@ -244,6 +276,18 @@ def hdfs_conf_dir(
     for app in ("hdfs", "datanode", "static", "secondary"):
         (conf / "webapps" / app).mkdir(parents=True, exist_ok=True)
     return conf
+
+
+HDFS_SUPERUSER = "hdfs"
+"""Who the secured stack's NameNode and DataNodes run as: the HDFS superuser, not Conveyor."""
+
+
+def _hadoop_env(topology: Topology) -> dict[str, str]:
+    env = dict(os.environ)
+    if topology.secure:
+        # the NameNode's superuser is the user it runs as; Conveyor's user must not be it
+        env["HADOOP_USER_NAME"] = HDFS_SUPERUSER
+    return env
 
 
 def _hadoop_command(settings: Settings, conf: Path, main: str, heap: str) -> list[str]:
@@ -273,6 +317,7 @@ def namenode_launch(settings: Settings, ports: Mapping[str, int], topology: Topo
             capture_output=True,
             text=True,
             check=False,
+            env=_hadoop_env(topology),
         )
         if result.returncode != 0:
             raise ComponentStartError(f"namenode: format failed:\n{result.stdout[-3000:]}")
@@ -280,7 +325,7 @@ def namenode_launch(settings: Settings, ports: Mapping[str, int], topology: Topo
     return Launch(
         name="namenode",
         command=_hadoop_command(settings, conf, main, "512m"),
-        env=dict(os.environ),
+        env=_hadoop_env(topology),
         log_file=settings.home / "logs" / "namenode.log",
         healthy=lambda: namenode_active(http),
         ports=(ports["namenode"], ports["namenode_http"]),
@@ -300,7 +345,7 @@ def datanode_launch(
         command=_hadoop_command(
             settings, conf, "org.apache.hadoop.hdfs.server.datanode.DataNode", heap
         ),
-        env=dict(os.environ),
+        env=_hadoop_env(topology),
         log_file=settings.home / "logs" / f"datanode-{node}.log",
         healthy=lambda: datanode_registered(own_http) and hdfs_writable(http),
         ports=(transfer, ports[f"datanode_http_{node}"], ports[f"datanode_ipc_{node}"]),
@@ -338,12 +383,17 @@ def datanode_registered(http: str) -> bool:
     return any(a.get("ActorState") == "RUNNING" and a.get("BlockPoolID") for a in actors)
 
 
-def hdfs_mkdirs(http: str, path: str, user: str) -> None:
-    """Create a directory (and parents) through WebHDFS."""
-    from conveyor.lake import webhdfs_at
-
+def hdfs_mkdirs(http: str, path: str, user: str, owner: str | None = None) -> None:
+    """Create a directory (and parents) through WebHDFS as user; with owner, hand it to owner
+    with mode 750 (user must be the HDFS superuser then)."""
+    webhdfs_at = lake.webhdfs_at
     if not webhdfs_at(http, path, "MKDIRS", method="PUT", user=user).get("boolean"):
         raise ComponentStartError(f"hdfs: could not create {path}")
+    if owner:
+        webhdfs_at(http, path, "SETOWNER", method="PUT", user=user, params={"owner": owner})
+        webhdfs_at(
+            http, path, "SETPERMISSION", method="PUT", user=user, params={"permission": "750"}
+        )
 
 
 # ---------------------------------------------------------------- Airflow

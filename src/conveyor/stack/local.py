@@ -18,8 +18,9 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
-from conveyor.settings import LOOPBACK, Settings
-from conveyor.stack import components
+from conveyor import lake
+from conveyor.settings import LOOPBACK, Settings, write_secret
+from conveyor.stack import components, security
 from conveyor.stack.components import Launch, Topology
 from conveyor.stack.process import (
     ComponentStartError,
@@ -63,22 +64,28 @@ class LocalStack:
     def topology(self, state: dict[str, Any] | None = None) -> Topology:
         """The topology this stack was started with (1 broker, 1 DataNode if never started)."""
         recorded = (state or self._read_state()).get("topology") or {}
-        return Topology(int(recorded.get("brokers", 1)), int(recorded.get("datanodes", 1)))
+        return Topology(
+            int(recorded.get("brokers", 1)),
+            int(recorded.get("datanodes", 1)),
+            bool(recorded.get("secure", False)),
+        )
 
     def _wanted_topology(self, state: dict[str, Any], fresh: bool) -> Topology:
         """Settings' counts where given, else the recorded ones; a change needs an empty home."""
         recorded = self.topology(state)
+        secure = self.settings.stack_secure
         wanted = Topology(
             self.settings.stack_brokers or recorded.brokers,
             self.settings.stack_datanodes or recorded.datanodes,
+            recorded.secure if secure is None else secure,
         )
         has_data = (self.home / "kafka").exists() or (self.home / "hdfs").exists()
         if wanted != recorded and has_data and not fresh:
             raise ComponentStartError(
-                f"the stack in {self.home} was made with {recorded.brokers} broker(s) and "
-                f"{recorded.datanodes} DataNode(s); {wanted.brokers} and {wanted.datanodes} "
-                "need a new cluster: run `conveyor stack up --fresh` with the new counts "
-                "(it deletes the stack's data), or set CONVEYOR_HOME to another folder"
+                f"the stack in {self.home} was made {_describe(recorded)}; "
+                f"{_describe(wanted)} needs a new cluster: run `conveyor stack up --fresh` "
+                "with the new options (it deletes the stack's data), or set CONVEYOR_HOME to "
+                "another folder"
             )
         return wanted
 
@@ -95,6 +102,7 @@ class LocalStack:
         if not running:
             state["ports"] = self._choose_ports(state.get("ports", {}), topology)
         state["secrets"] = self._secrets(state.get("secrets", {}))
+        self._write_airflow_password(state["secrets"].pop("airflow_password", None))
         state.setdefault("kafka_cluster_id", components.kafka_cluster_id())
         ports = state["ports"]
         state["endpoints"] = self._endpoints(ports, topology)
@@ -108,7 +116,7 @@ class LocalStack:
                         say(f"{launch.name}: already running")
                 self._start(wanted, state, say, started)
                 if any(launch.name.startswith("datanode-") for launch in wanted):
-                    self._make_lake_dirs(ports)
+                    self._make_lake_dirs(ports, topology)
         except BaseException:
             for name in reversed(started):
                 stop_group(state["components"][name]["pgid"])
@@ -126,11 +134,13 @@ class LocalStack:
         elects no leader until most of its nodes run); built lazily, so each group sees the
         earlier ones up."""
         topology = self.topology(state)
+        if topology.secure:
+            say("security: CA, broker certificate and principals in " + str(self._security.root))
+            security.ensure(self.home)
         yield [self._launch(name, state) for name in topology.kafka_names()]
         yield [self._launch("namenode", state)]
         yield [self._launch(name, state) for name in topology.datanode_names()]
         env = self.airflow_env(state)
-        self._write_airflow_password(state)
         if not {f"airflow-{p}" for p in components.AIRFLOW_PARTS} <= running:
             say("airflow: migrating the metadata database")
             components.airflow_migrate(env)
@@ -229,7 +239,6 @@ class LocalStack:
         import base64
 
         wanted = {
-            "airflow_password": lambda: secrets.token_urlsafe(12),
             "jwt_secret": lambda: secrets.token_urlsafe(32),
             "api_secret": lambda: secrets.token_urlsafe(32),
             "fernet_key": lambda: base64.urlsafe_b64encode(os.urandom(32)).decode(),
@@ -238,7 +247,17 @@ class LocalStack:
 
     def _endpoints(self, ports: dict[str, int], topology: Topology) -> dict[str, str]:
         hdfs = f"hdfs://{LOOPBACK}:{ports['namenode']}"
+        secured = {}
+        if topology.secure:
+            secured = {
+                "kafka_security_protocol": security.PROTOCOL,
+                "kafka_sasl_mechanism": security.MECHANISM,
+                "kafka_ca_file": str(self._security.ca_pem),
+                "kafka_credentials_file": str(self._security.credentials_file),
+                **{f"kafka_{r}_username": p for r, p in security.ROLE_PRINCIPALS.items()},
+            }
         return {
+            **secured,
             "kafka_bootstrap": components.kafka_bootstrap(ports, topology),
             "hdfs_uri": hdfs,
             "namenode_http": f"http://{LOOPBACK}:{ports['namenode_http']}",
@@ -258,26 +277,42 @@ class LocalStack:
             self.settings, state["ports"], state["secrets"], state["endpoints"]
         )
 
-    def _write_airflow_password(self, state: dict[str, Any]) -> None:
-        path = self.password_file
-        path.parent.mkdir(parents=True, exist_ok=True)
-        path.write_text(
-            json.dumps({self.settings.airflow_user: state["secrets"]["airflow_password"]})
-        )
-        os.chmod(path, 0o600)
+    def _write_airflow_password(self, legacy: str | None) -> None:
+        """The Airflow admin password lives only in Airflow's 0600 passwords file (older stacks
+        kept it in stack.json: it moves over once)."""
+        user = self.settings.airflow_user
+        password = self.airflow_password() or legacy or secrets.token_urlsafe(12)
+        write_secret(self.password_file, json.dumps({user: password}))
+
+    def airflow_password(self) -> str | None:
+        """The Airflow admin user's password, or None before the first `up`."""
+        try:
+            known: dict[str, str] = json.loads(self.password_file.read_text())
+        except (FileNotFoundError, json.JSONDecodeError):
+            return None
+        return known.get(self.settings.airflow_user)
 
     @property
     def password_file(self) -> Path:
         return self.home / "airflow" / "passwords.json"
 
-    def _make_lake_dirs(self, ports: dict[str, int]) -> None:
+    @property
+    def _security(self) -> security.SecurityFiles:
+        return security.security_files(self.home)
+
+    def _make_lake_dirs(self, ports: dict[str, int], topology: Topology) -> None:
+        """/lake and /checkpoints; on the secured stack made by the HDFS superuser and handed
+        to Conveyor's user with mode 750."""
         http = f"http://{LOOPBACK}:{ports['namenode_http']}"
-        user = os.environ.get("USER", "conveyor")
+        user = lake.hdfs_user()
         for path in (self.settings.lake_path, self.settings.checkpoint_path):
-            components.hdfs_mkdirs(http, path, user)
+            if topology.secure:
+                components.hdfs_mkdirs(http, path, components.HDFS_SUPERUSER, owner=user)
+            else:
+                components.hdfs_mkdirs(http, path, user)
 
     def _wipe(self) -> None:
-        children = ["kafka", "hdfs", "airflow", "logs", "stack.json"]
+        children = ["kafka", "hdfs", "airflow", "logs", "security", "stack.json"]
         children += [p.name for p in self.home.glob("kafka-*")]
         for child in children:
             target = self.home / child
@@ -363,6 +398,11 @@ class LocalStack:
             "components": comps,
             **endpoints,
             "airflow_user": self.settings.airflow_user,
-            "airflow_password": state.get("secrets", {}).get("airflow_password"),
+            "airflow_password": self.airflow_password(),
             "airflow_password_file": str(self.password_file),
         }
+
+
+def _describe(topology: Topology) -> str:
+    secure = ", secured" if topology.secure else ""
+    return f"with {topology.brokers} broker(s) and {topology.datanodes} DataNode(s){secure}"
