@@ -23,22 +23,14 @@ echo "init: Airflow secrets in $secrets"
 airflow db migrate
 echo "init: Airflow metadata database migrated"
 
+# straight into the metadata database (passwords encrypted with the fernet key); never as
+# `airflow connections add` arguments, which any process could read from /proc
 python - <<'PY'
-import json
-import subprocess
-
-from conveyor.connections import airflow_connections
+from conveyor.connections import airflow_connections, register
 from conveyor.settings import get_settings
 
-for conn_id, conn in airflow_connections(get_settings()).items():
-    known = subprocess.run(["airflow", "connections", "get", conn_id], capture_output=True)
-    if known.returncode == 0:
-        print(f"init: connection {conn_id} exists (left as it is)")
-    else:
-        subprocess.run(
-            ["airflow", "connections", "add", conn_id, "--conn-json", json.dumps(conn)],
-            check=True,
-        )
+for line in register(airflow_connections(get_settings()), replace=False):
+    print(f"init: {line}")
 PY
 
 python - <<'PY'

@@ -15,7 +15,7 @@ from pathlib import Path
 from conveyor import jars
 from conveyor.errors import ConveyorError
 from conveyor.settings import Settings
-from conveyor.stack import config_files
+from conveyor.stack import config_files, security
 
 SPARK_DEFAULTS = "spark/spark-defaults.conf"
 
@@ -105,6 +105,7 @@ def compose_files(topology: ComposeTopology = COMPOSE) -> list[ConfigFile]:
         "quorum_voters": f"1@{t.kafka_host}:{t.kafka_controller_port}",
         "replication": 1,
         "internal_min_isr": 1,
+        **security.listener_values(False),
     }
     hdfs = {
         "bind_host": "0.0.0.0",
@@ -118,6 +119,7 @@ def compose_files(topology: ComposeTopology = COMPOSE) -> list[ConfigFile]:
         "data_dir": t.hdfs_data_dir,
         "user": t.hdfs_user,
         "replication": 1,
+        "permissions": "false",
     }
     return [
         ConfigFile("kafka/server.properties", "kafka-server.properties", kafka),

@@ -151,9 +151,9 @@ def send_events(
 
     from conveyor.kafka.topics import require_topic
 
-    require_topic(settings, topic)
+    require_topic(settings, topic, "produce", needs=("DESCRIBE", "WRITE"))
     producer = KafkaProducer(
-        **settings.kafka_client_options(),
+        **settings.kafka_client_options("produce"),
         acks="all",
         enable_idempotence=True,
         linger_ms=20,

@@ -212,7 +212,7 @@ def test_unknown_key_lists_the_expected_ones(in_tmp: Path) -> None:
     assert problems_after(change, in_tmp) == [
         "conveyor.yaml: streams.clicks.topic.partitions: is required",
         "conveyor.yaml: streams.clicks.topic.partitons: unknown key "
-        "(expected one of: configs, name, partitions, replication_factor)",
+        "(expected one of: access, configs, name, partitions, replication_factor)",
     ]
 
 

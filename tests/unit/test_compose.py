@@ -73,6 +73,10 @@ PER_HOST_PLACEHOLDERS = {
     "quorum_voters",
     "replication",
     "internal_min_isr",
+    # plaintext or secured (`stack up --secure`, the compose `secure` profile)
+    "client_listener",
+    "controller_protocol",
+    "permissions",
 }
 
 

@@ -7,6 +7,7 @@ from __future__ import annotations
 import inspect
 import json
 from collections.abc import Iterator
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -65,7 +66,9 @@ def test_settings_come_from_each_roles_connection(plugin: None) -> None:
     assert pipeline_settings(lake_conn_id="cvt_lake").kafka_servers == "worker-env:9092"
 
 
-def test_spark_job_gets_its_connections_as_environment(plugin: None) -> None:
+def test_spark_job_gets_its_connections_as_environment_and_the_password_as_a_file(
+    plugin: None, tmp_path: Path
+) -> None:
     from conveyor_plugin.operators.spark import ConveyorSparkSubmitOperator
 
     task = ConveyorSparkSubmitOperator(
@@ -75,9 +78,12 @@ def test_spark_job_gets_its_connections_as_environment(plugin: None) -> None:
         lake_conn_id="cvt_lake",
         env_vars={"CONVEYOR_LAKE_PATH": "/chosen/by/the/task"},
     )
-    env = task.job_environment(task.job_settings())
+    env = task.job_environment(task.job_settings(), tmp_path)
     assert env["CONVEYOR_KAFKA_BOOTSTRAP"] == "broker1:9093,broker2:9093"
-    assert env["CONVEYOR_KAFKA_SASL_PASSWORD"] == "s3cret"
+    assert not any("s3cret" in value for value in env.values())
+    secret = Path(env["CONVEYOR_KAFKA_SASL_PASSWORD_FILE"])
+    assert secret.read_text() == "s3cret"
+    assert secret.stat().st_mode & 0o777 == 0o600
     assert env["CONVEYOR_HDFS_URI"] == "hdfs://lake-ns"
     assert env["CONVEYOR_LAKE_PATH"] == "/chosen/by/the/task"  # the task's own env_vars win
     # what the job makes of that environment
@@ -122,8 +128,10 @@ def test_every_operator_sensor_and_trigger_defaults_to_the_roles_ids(plugin: Non
     for cls in (TableNeedsCompactionSensor, StreamWatermarkSensor, StreamWatermarkTrigger):
         assert defaults(cls) == {"lake_conn_id": connections.LAKE}, cls
     for cls in (TopicsPlanOperator, TopicsApplyOperator, ConveyorKafkaHook):
-        assert defaults(cls) == {"kafka_conn_id": connections.KAFKA_ADMIN}, cls
+        assert defaults(cls)["kafka_conn_id"] == connections.KAFKA_ADMIN, cls
     assert defaults(ConveyorLakeHook) == {"lake_conn_id": connections.LAKE}
+    for cls in (TopicsPlanOperator, TopicsApplyOperator):
+        assert _ingest_default(cls) == connections.KAFKA_INGEST
     # the trigger carries its connection id to the triggerer
     trigger = StreamWatermarkTrigger("clicks", "2026-03-02T00:00:00+00:00", lake_conn_id="x")
     assert trigger.serialize()[1]["lake_conn_id"] == "x"
@@ -140,11 +148,25 @@ def test_the_embedded_stack_registers_every_role() -> None:
             "namenode_http": "http://127.0.0.1:7",
         },
     )
-    registered = {
-        key.removeprefix("AIRFLOW_CONN_").lower(): json.loads(value)
-        for key, value in env.items()
-        if key.startswith("AIRFLOW_CONN_")
-    }
+    # connections live in Airflow's metadata database, never in the environment
+    assert not [key for key in env if key.startswith("AIRFLOW_CONN_")]
+    registered = components.stack_connections(
+        Settings(),
+        {
+            "kafka_bootstrap": "127.0.0.1:9",
+            "hdfs_uri": "hdfs://127.0.0.1:8",
+            "namenode_http": "http://127.0.0.1:7",
+        },
+    )
     assert set(registered) == set(connections.ALL)
     assert registered[connections.KAFKA_INGEST]["extra"]["bootstrap.servers"] == "127.0.0.1:9"
     assert registered[connections.LAKE]["extra"]["webhdfs_url"] == "http://127.0.0.1:7"
+
+
+def _ingest_default(cls: type[Any]) -> object:
+    for klass in cls.__mro__:
+        if "__init__" in vars(klass):
+            parameter = inspect.signature(klass.__init__).parameters.get("ingest_conn_id")
+            if parameter is not None:
+                return parameter.default
+    return None

@@ -5,11 +5,14 @@ files and Spark settings filled in when the task runs (never when the DAG is par
 `spark-submit` here and `conveyor spark-args` on a terminal submit exactly the same job. The job
 reaches Kafka and the lake through the operator's connections: their settings travel to the
 spark-submit process as `CONVEYOR_*` environment variables (never on its command line, except
-in YARN and Kubernetes modes, where the provider passes them as driver `--conf`).
+in YARN and Kubernetes modes, where the provider passes them as driver `--conf`). A password
+travels in neither: the task writes it to a 0600 file in a private temporary folder, passes
+the file's path (`CONVEYOR_KAFKA_SASL_PASSWORD_FILE`) and deletes the folder when the job ends.
 """
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from airflow.providers.apache.spark.operators.spark_submit import SparkSubmitOperator
@@ -48,14 +51,18 @@ class ConveyorSparkSubmitOperator(SparkSubmitOperator):
 
         return pipeline_settings(kafka_conn_id=self.kafka_conn_id, lake_conn_id=self.lake_conn_id)
 
-    def job_environment(self, settings: Settings) -> dict[str, str]:
-        """The `CONVEYOR_*` variables of the job's Kafka and lake settings (secrets unwrapped:
-        never log them), with the task's own `env_vars` over them."""
+    def job_environment(self, settings: Settings, secrets_dir: Path) -> dict[str, str]:
+        """The `CONVEYOR_*` variables of the job's Kafka and lake settings (secrets as 0600
+        files in secrets_dir), with the task's own `env_vars` over them."""
         from conveyor.connections import KAFKA_FIELDS, LAKE_FIELDS, settings_env
 
-        return {**settings_env(settings, (*KAFKA_FIELDS, *LAKE_FIELDS)), **(self.env_vars or {})}
+        fields = (*KAFKA_FIELDS, *LAKE_FIELDS)
+        return {**settings_env(settings, fields, secrets_dir), **(self.env_vars or {})}
 
     def execute(self, context: Context) -> None:
+        import shutil
+        import tempfile
+
         from conveyor.spark.session import spark_conf
 
         settings = self.job_settings()
@@ -63,5 +70,9 @@ class ConveyorSparkSubmitOperator(SparkSubmitOperator):
         self.jars = conf.pop("spark.jars")
         self.conf = {**conf, **(self.conf or {})}
         self.application = str(settings.jobs_folder / self.job)
-        self.env_vars = self.job_environment(settings)
-        super().execute(context)
+        secrets_dir = Path(tempfile.mkdtemp(prefix="conveyor-task-"))  # mode 0700
+        try:
+            self.env_vars = self.job_environment(settings, secrets_dir)
+            super().execute(context)
+        finally:
+            shutil.rmtree(secrets_dir, ignore_errors=True)

@@ -15,6 +15,7 @@ from typing import TYPE_CHECKING, Any
 from airflow.sdk import BaseOperator
 from airflow.sdk.exceptions import AirflowException, AirflowFailException
 
+from conveyor import connections
 from conveyor_plugin.hooks.kafka import ConveyorKafkaHook
 
 if TYPE_CHECKING:
@@ -25,20 +26,23 @@ if TYPE_CHECKING:
 
 
 class _TopicsOperator(BaseOperator):
-    """What both operators share: the connection id and the catalog to read."""
+    """What both operators share: the connection ids and the catalog to read. The ingest
+    connection's principal is who the topics' ACLs let read (on a cluster with ACLs)."""
 
-    template_fields: Sequence[str] = ("kafka_conn_id", "catalog_path")
+    template_fields: Sequence[str] = ("kafka_conn_id", "ingest_conn_id", "catalog_path")
     ui_color = "#e6f2ff"
 
     def __init__(
         self,
         *,
         kafka_conn_id: str = ConveyorKafkaHook.default_conn_name,
+        ingest_conn_id: str = connections.KAFKA_INGEST,
         catalog_path: str | None = None,
         **kwargs: Any,
     ) -> None:
         super().__init__(**kwargs)
         self.kafka_conn_id = kafka_conn_id
+        self.ingest_conn_id = ingest_conn_id
         self.catalog_path = catalog_path
 
     def load_catalog(self) -> Catalog:
@@ -54,7 +58,8 @@ class _TopicsOperator(BaseOperator):
         """Compare the catalog with the cluster and log the plan as a table."""
         from conveyor.kafka.topics import plan_topics
 
-        plan = plan_topics(self.load_catalog(), hook.get_conn())
+        ingest = ConveyorKafkaHook(self.ingest_conn_id).settings.kafka_security("ingest")
+        plan = plan_topics(self.load_catalog(), hook.get_conn(), ingest_principal=ingest.username)
         self.log.info("Plan:\n%s\n%s", plan_as_text(plan), plan.summary())
         return plan
 

@@ -28,6 +28,7 @@ from conveyor.catalog.values import (
     FieldName,
     FieldType,
     Names,
+    Principals,
     Retention,
     Size,
     StreamName,
@@ -42,6 +43,9 @@ from conveyor.units import duration_ms
 
 LEDGER_PATH = "_conveyor/ledger"
 """The ledger table, shared by all streams, relative to the lake."""
+
+MONITORING_GROUP_PREFIX = "conveyor."
+"""Consumer groups Conveyor's ingest uses start with this (`conveyor.<stream>`)."""
 
 DELTA_MIN_VACUUM_RETENTION = timedelta(days=7)
 """Delta's retention check (kept on) refuses to VACUUM with less than this."""
@@ -149,6 +153,18 @@ class TopicConfigs(Spec):
         }
 
 
+class TopicAccess(Spec):
+    """Who may use the topic on a cluster with ACLs (principals by name, `User:` implied).
+
+    `conveyor topics apply` grants WRITE and DESCRIBE to each producer and READ and DESCRIBE
+    to each reader; the ingest principal (the settings') is always a reader. On a cluster
+    without an authorizer this is not applied (nothing would enforce it).
+    """
+
+    producers: Principals = ()
+    readers: Principals = ()
+
+
 class TopicSpec(Spec):
     """The stream's Kafka topic (named after the stream unless given)."""
 
@@ -156,6 +172,7 @@ class TopicSpec(Spec):
     partitions: Count
     replication_factor: Count
     configs: TopicConfigs
+    access: TopicAccess = TopicAccess()
 
 
 class TableSpec(Spec):
@@ -248,6 +265,11 @@ class StreamSpec(Spec):
                     }
             data["tables"] = tables
         return data
+
+    @property
+    def monitoring_group(self) -> str:
+        """The consumer group the ingest commits its progress to, for lag tools."""
+        return MONITORING_GROUP_PREFIX + self.name
 
     def table(self, layer: Layer | str) -> TableRef:
         """The stream's table in `layer`."""

@@ -111,6 +111,19 @@ Count = Annotated[int, BeforeValidator(_at_least(1))]
 FieldType = Annotated[str, BeforeValidator(_field_type)]
 """A catalog field type, canonical (`integer` reads as `long`; see `conveyor.catalog.types`)."""
 Names = Annotated[tuple[str, ...], BeforeValidator(_as_tuple)]
+
+
+def _principal(value: str) -> str:
+    name = value.removeprefix("User:")
+    if not name or any(ch.isspace() for ch in name) or name == "*":
+        raise ValueError(f"a Kafka principal name without spaces (and not '*'), got {value!r}")
+    return name
+
+
+Principals = Annotated[
+    tuple[Annotated[str, AfterValidator(_principal)], ...], BeforeValidator(_as_tuple)
+]
+"""Kafka principal names (`User:` prefix optional)."""
 AS_DICT = WrapSerializer(lambda value, handler: handler(dict(value)))
 _LOWER_NAME = r"[a-z][a-z0-9_]{0,63}"
 StreamName = Annotated[

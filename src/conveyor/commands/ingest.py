@@ -48,7 +48,13 @@ def ingest(
 
     settings, spec = settings_and_catalog(catalog)
     # fail fast on an unknown name, a missing topic or a refused schema change, before Spark
-    require_topic(settings, spec.stream(stream).topic.name)
+    require_topic(
+        settings,
+        spec.stream(stream).topic.name,
+        "ingest",
+        needs=("DESCRIBE", "READ"),
+        group=spec.stream(stream).monitoring_group,
+    )
     require_no_refused(plan_schema(settings, spec, [stream]), stream)
     spark = build_session(settings, f"conveyor-ingest-{stream}")
     try:

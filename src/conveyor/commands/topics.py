@@ -32,8 +32,9 @@ def plan(
     from conveyor.kafka.topics import admin_client, plan_topics
 
     settings, spec = settings_and_catalog(catalog)
+    ingest = settings.kafka_security("ingest").username
     with admin_client(settings) as admin:
-        topic_plan = plan_topics(spec, admin)
+        topic_plan = plan_topics(spec, admin, ingest_principal=ingest)
     if as_json:
         typer.echo(json.dumps(topic_plan.to_dict(), indent=2))
         return
@@ -48,9 +49,10 @@ def apply(catalog: CatalogOption = None) -> None:
     from conveyor.kafka.topics import admin_client, apply_plan, plan_topics
 
     settings, spec = settings_and_catalog(catalog)
+    ingest = settings.kafka_security("ingest").username
     with admin_client(settings) as admin:
         with console.status(f"planning topics on {settings.kafka_servers}"):
-            topic_plan = plan_topics(spec, admin)
+            topic_plan = plan_topics(spec, admin, ingest_principal=ingest)
         with console.status("applying"):
             result = apply_plan(topic_plan, admin)
     for line in result.done:
@@ -65,6 +67,11 @@ def apply(catalog: CatalogOption = None) -> None:
     for name in result.unmanaged:
         console.print(
             f"[magenta]drift:[/] topic {escape(repr(name))} is not in the catalog (left alone)",
+            highlight=False,
+        )
+    for acl in result.drift:
+        console.print(
+            f"[magenta]drift:[/] ACL {escape(acl)} is not in the catalog (left alone)",
             highlight=False,
         )
     out.print(result.summary(), highlight=False)

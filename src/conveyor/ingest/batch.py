@@ -74,7 +74,7 @@ class StreamTarget:
             silver=table_uri(settings, stream.table(Layer.SILVER)),
             quarantine=table_uri(settings, stream.table(Layer.QUARANTINE)),
             ledger=ledger_uri(settings),
-            monitoring_group=f"conveyor.{stream.name}",
+            monitoring_group=stream.monitoring_group,
         )
 
     def table(self, layer: Layer) -> TableRef:

@@ -37,7 +37,7 @@ def partition_lag(settings: Settings, stream: StreamSpec) -> dict[int, int]:
     """Records in Kafka not yet landed, per partition (from the `conveyor.<stream>` group)."""
     from kafka import KafkaAdminClient
 
-    group = f"conveyor.{stream.name}"
+    group = stream.monitoring_group
     admin = KafkaAdminClient(**settings.kafka_client_options())
     try:
         committed = admin.list_group_offsets({group: None}).get(group, {})

@@ -217,7 +217,11 @@ def _kafka_source(
     max_offsets_per_trigger: int | None,
 ) -> DataFrame:
     """The stream's topic as a streaming DataFrame, at most the batch bound per trigger."""
-    options = {"failOnDataLoss": "false" if accept_data_loss else "true"}
+    options = {
+        "failOnDataLoss": "false" if accept_data_loss else "true",
+        # inside the groups the ingest principal's ACL allows (Spark adds a unique suffix)
+        "groupIdPrefix": stream.monitoring_group + ".spark",
+    }
     limit = max_offsets_per_trigger or settings.max_offsets_per_trigger
     if limit:
         options["maxOffsetsPerTrigger"] = str(limit)

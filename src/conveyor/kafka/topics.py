@@ -26,7 +26,8 @@ from rich.table import Table
 
 from conveyor.catalog import Catalog, CatalogError
 from conveyor.errors import ConveyorError
-from conveyor.settings import Settings
+from conveyor.kafka.acls import NO_ACLS, AclPlan, create_acls, plan_acls
+from conveyor.settings import KafkaRole, Settings
 
 log = logging.getLogger(__name__)
 
@@ -37,10 +38,14 @@ class KafkaAdminFailed(ConveyorError):
     """Kafka could not be reached, or refused an admin request."""
 
 
-def open_admin(settings: Settings, **overrides: Any) -> KafkaAdminClient:
-    """An admin client built from the settings (security included); the caller closes it."""
+def open_admin(settings: Settings, role: KafkaRole = "admin", **overrides: Any) -> KafkaAdminClient:
+    """An admin client for role (security included) after a quick access check, so a wrong
+    password or CA file is one clear line (KafkaAccessError); the caller closes it."""
+    from conveyor.kafka.access import check_access
+
+    check_access(settings, role)
     options: dict[str, Any] = {
-        **settings.kafka_client_options(),
+        **settings.kafka_client_options(role),
         "client_id": "conveyor-topics",
         "bootstrap_timeout_ms": 15000,
         **overrides,
@@ -55,9 +60,11 @@ def open_admin(settings: Settings, **overrides: Any) -> KafkaAdminClient:
 
 
 @contextmanager
-def admin_client(settings: Settings, **overrides: Any) -> Iterator[KafkaAdminClient]:
+def admin_client(
+    settings: Settings, role: KafkaRole = "admin", **overrides: Any
+) -> Iterator[KafkaAdminClient]:
     """`open_admin` as a context manager that closes the client."""
-    admin = open_admin(settings, **overrides)
+    admin = open_admin(settings, role, **overrides)
     try:
         yield admin
     finally:
@@ -68,14 +75,56 @@ class TopicMissing(ConveyorError):
     """A stream's topic does not exist on the broker."""
 
 
-def require_topic(settings: Settings, topic: str) -> None:
-    """Raise TopicMissing (with the command that creates it) unless the broker has `topic`."""
-    with admin_client(settings) as admin:
-        if topic not in set(admin.list_topics()):
+def require_topic(
+    settings: Settings,
+    topic: str,
+    role: KafkaRole = "admin",
+    *,
+    needs: tuple[str, ...] = ("DESCRIBE",),
+    group: str | None = None,
+) -> None:
+    """Raise unless role's principal can use `topic`: TopicMissing (with the command that
+    creates it), or KafkaAccessDenied naming the operation (e.g. READ) on the topic, or READ on
+    `group`, that no ACL allows. Kafka reports what the principal may do, so nothing is read
+    or written to find out."""
+    from kafka.errors import (
+        GroupAuthorizationFailedError,
+        TopicAuthorizationFailedError,
+        UnknownTopicOrPartitionError,
+    )
+
+    from conveyor.kafka.access import KafkaAccessDenied
+
+    principal = settings.kafka_security(role).username
+    where = f"Kafka at {settings.kafka_servers}"
+
+    def denied(operation: str, resource: str) -> KafkaAccessDenied:
+        return KafkaAccessDenied(
+            f"{where} denied principal {principal!r} {operation} on {resource}: no ACL allows "
+            "it (`conveyor topics apply` grants what the catalog declares)"
+        )
+
+    with admin_client(settings, role) as admin:
+        meta = admin.describe_topics([topic])[0]
+        code = meta.get("error_code", 0)
+        if code == TopicAuthorizationFailedError.errno:
+            raise denied("DESCRIBE", f"topic '{topic}'")
+        if code == UnknownTopicOrPartitionError.errno:
             raise TopicMissing(
-                f"topic '{topic}' does not exist on Kafka at {settings.kafka_servers}: "
+                f"topic '{topic}' does not exist on {where}: "
                 "create it with `conveyor topics apply` (or the conveyor_provision_topics DAG)"
             )
+        if code:
+            raise KafkaAdminFailed(f"{where} could not describe topic '{topic}': {for_code(code)}")
+        allowed = meta.get("authorized_operations") or needs
+        for operation in needs:
+            if operation not in allowed:
+                raise denied(operation, f"topic '{topic}'")
+        if group:
+            try:
+                admin.list_group_offsets({group: None})
+            except GroupAuthorizationFailedError:
+                raise denied("READ", f"consumer group '{group}'") from None
 
 
 # --- the plan ----------------------------------------------------------------------------------
@@ -157,10 +206,11 @@ class TopicPlan:
 
     topics: tuple[TopicChange, ...]
     unmanaged: tuple[str, ...] = ()
+    acls: AclPlan = NO_ACLS
 
     @property
     def has_changes(self) -> bool:
-        return any(topic.changed for topic in self.topics)
+        return any(topic.changed for topic in self.topics) or bool(self.acls.missing)
 
     @property
     def refused(self) -> tuple[str, ...]:
@@ -181,12 +231,17 @@ class TopicPlan:
             parts.append(f"{len(self.refused)} refused")
         if self.unmanaged:
             parts.append(f"{len(self.unmanaged)} topic(s) not in the catalog")
+        if self.acls.missing:
+            parts.append(f"{len(self.acls.missing)} ACL(s) to grant")
+        if self.acls.drift:
+            parts.append(f"{len(self.acls.drift)} ACL(s) not in the catalog")
         return ", ".join(parts)
 
     def to_dict(self) -> dict[str, Any]:
         return {
             "topics": [topic.to_dict() for topic in self.topics],
             "unmanaged": list(self.unmanaged),
+            "acls": self.acls.to_dict(),
             "has_changes": self.has_changes,
             "refused": list(self.refused),
             "summary": self.summary(),
@@ -204,13 +259,22 @@ class TopicPlan:
                 table.add_row(topic.stream, topic.topic, f"[{colour}]{action}[/]", detail)
         for name in self.unmanaged:
             table.add_row("-", name, "[magenta]drift[/]", "not in the catalog (left alone)")
+        for acl in self.acls.missing:
+            table.add_row("-", acl.name, "[green]grant[/]", str(acl))
+        for acl in self.acls.drift:
+            table.add_row("-", acl.name, "[magenta]drift[/]", f"{acl} (ACL not in the catalog)")
         return table
 
 
 def plan_topics(
-    catalog: Catalog, admin: KafkaAdminClient, *, broker_count: int | None = None
+    catalog: Catalog,
+    admin: KafkaAdminClient,
+    *,
+    broker_count: int | None = None,
+    ingest_principal: str | None = None,
 ) -> TopicPlan:
-    """Compare the catalog with the cluster; reads only.
+    """Compare the catalog with the cluster, ACLs included on a cluster with an authorizer
+    (ingest_principal: who ingests, see `conveyor.kafka.acls`); reads only.
 
     Raises CatalogError when a replication factor exceeds the broker count (asked from the
     cluster unless given), and KafkaAdminFailed when Kafka does not answer.
@@ -233,6 +297,7 @@ def plan_topics(
                 if name in existing
             },
         )
+        acls = plan_acls(catalog, admin, ingest_principal)
     except KafkaError as exc:
         raise KafkaAdminFailed(f"Kafka did not answer while planning topics: {exc}") from None
     changes = []
@@ -249,7 +314,7 @@ def plan_topics(
             change = _compare(catalog, change, existing[name], current_configs.get(name, {}))
         changes.append(change)
     unmanaged = tuple(sorted(set(existing) - set(wanted)))
-    return TopicPlan(topics=tuple(changes), unmanaged=unmanaged)
+    return TopicPlan(topics=tuple(changes), unmanaged=unmanaged, acls=acls)
 
 
 def _check_replication(catalog: Catalog, broker_count: int) -> None:
@@ -344,6 +409,7 @@ class ApplyResult:
     warnings: tuple[str, ...] = ()
     failed: tuple[str, ...] = ()
     unmanaged: tuple[str, ...] = ()
+    drift: tuple[str, ...] = ()
 
     @property
     def changed(self) -> bool:
@@ -357,6 +423,7 @@ class ApplyResult:
             ("failed", self.failed),
             ("warning(s)", self.warnings),
             ("topic(s) not in the catalog", self.unmanaged),
+            ("ACL(s) not in the catalog", self.drift),
         ):
             if items:
                 parts.append(f"{len(items)} {label}")
@@ -369,6 +436,7 @@ class ApplyResult:
             "warnings": list(self.warnings),
             "failed": list(self.failed),
             "unmanaged": list(self.unmanaged),
+            "drift": list(self.drift),
             "summary": self.summary(),
         }
 
@@ -391,6 +459,9 @@ def apply_plan(plan: TopicPlan, admin: KafkaAdminClient) -> ApplyResult:
         _create_topics([t for t in plan.topics if t.create], admin, outcome)
         _add_partitions([t for t in plan.topics if t.add_partitions], admin, outcome)
         _alter_configs([t for t in plan.topics if t.config_changes], admin, outcome)
+        refused_acls = create_acls(plan.acls.missing, admin)
+        outcome.failed += refused_acls
+        outcome.done += [f"granted: {a}" for a in plan.acls.missing if not refused_acls]
     except KafkaError as exc:
         raise KafkaAdminFailed(
             f"Kafka did not answer while applying topics: {exc}; done so far: "
@@ -402,6 +473,7 @@ def apply_plan(plan: TopicPlan, admin: KafkaAdminClient) -> ApplyResult:
         warnings=tuple(outcome.warnings),
         failed=tuple(outcome.failed),
         unmanaged=plan.unmanaged,
+        drift=tuple(str(a) for a in plan.acls.drift),
     )
 
 

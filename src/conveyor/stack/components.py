@@ -17,6 +17,7 @@ import uuid
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 from conveyor import connections, jars, lake
 from conveyor.settings import LOOPBACK, Settings, write_secret
@@ -410,16 +411,6 @@ def airflow_env(
     """Environment shared by every Airflow process of the embedded stack (and by dag.test())."""
     home = settings.home / "airflow"
     api = f"http://{LOOPBACK}:{ports['airflow']}"
-    registered = connections.airflow_connections(
-        Settings(
-            **{
-                **settings.model_dump(),
-                "kafka_bootstrap": endpoints["kafka_bootstrap"],
-                "hdfs_uri": endpoints["hdfs_uri"],
-                "webhdfs_url": endpoints["namenode_http"],
-            }
-        )
-    )
     venv_bin = str(Path(sys.executable).parent)
     env = {
         "AIRFLOW_HOME": str(home),
@@ -445,8 +436,6 @@ def airflow_env(
         "AIRFLOW__DAG_PROCESSOR__REFRESH_INTERVAL": "10",
         "AIRFLOW__LOGGING__WORKER_LOG_SERVER_PORT": str(ports["airflow_worker_logs"]),
         "AIRFLOW__LOGGING__TRIGGER_LOG_SERVER_PORT": str(ports["airflow_trigger_logs"]),
-        # one connection per role (conveyor.connections)
-        **{f"AIRFLOW_CONN_{cid.upper()}": json.dumps(c) for cid, c in registered.items()},
         "CONVEYOR_HOME": str(settings.home),
         "CONVEYOR_JARS_DIR": str(settings.jars_dir),
         "PATH": venv_bin + os.pathsep + os.environ.get("PATH", ""),
@@ -468,6 +457,47 @@ def airflow_migrate(env: Mapping[str, str]) -> None:
     if result.returncode != 0:
         tail = "\n".join((result.stdout + result.stderr).strip().splitlines()[-25:])
         raise ComponentStartError(f"airflow: `airflow db migrate` failed:\n{tail}")
+
+
+def stack_connections(settings: Settings, endpoints: Mapping[str, str]) -> dict[str, Any]:
+    """The Airflow connections of the embedded stack, one per role (`conveyor.connections`);
+    on the secured stack each Kafka role logs in as its own principal."""
+    secured: dict[str, object] = {}
+    if endpoints.get("kafka_security_protocol"):
+        secured = {
+            "kafka_security_protocol": endpoints["kafka_security_protocol"],
+            "kafka_sasl_mechanism": endpoints["kafka_sasl_mechanism"],
+            "kafka_ssl_cafile": endpoints["kafka_ca_file"],
+            "kafka_credentials_file": endpoints["kafka_credentials_file"],
+            "kafka_sasl_username": endpoints["kafka_ingest_username"],
+            "kafka_admin_username": endpoints["kafka_admin_username"],
+            "kafka_produce_username": endpoints["kafka_produce_username"],
+        }
+    values: dict[str, Any] = {
+        **settings.model_dump(),
+        "kafka_bootstrap": endpoints["kafka_bootstrap"],
+        "hdfs_uri": endpoints["hdfs_uri"],
+        "webhdfs_url": endpoints["namenode_http"],
+        **secured,
+    }
+    return connections.airflow_connections(Settings(**values))
+
+
+def airflow_register_connections(env: Mapping[str, str], conns: Mapping[str, Any]) -> None:
+    """Store the connections in the stack's Airflow metadata database (replacing older ones);
+    they travel on stdin, never as arguments or environment."""
+    result = subprocess.run(
+        [sys.executable, "-m", "conveyor.connections", "--replace"],
+        input=json.dumps(conns),
+        capture_output=True,
+        text=True,
+        env={**os.environ, **env},
+        check=False,
+        cwd=Path(env["AIRFLOW_HOME"]),
+    )
+    if result.returncode != 0:
+        tail = "\n".join((result.stdout + result.stderr).strip().splitlines()[-25:])
+        raise ComponentStartError(f"airflow: registering the connections failed:\n{tail}")
 
 
 def airflow_launch(settings: Settings, env: Mapping[str, str], part: str) -> Launch:

@@ -144,6 +144,10 @@ class LocalStack:
         if not {f"airflow-{p}" for p in components.AIRFLOW_PARTS} <= running:
             say("airflow: migrating the metadata database")
             components.airflow_migrate(env)
+            say("airflow: registering the connections, one per role")
+            components.airflow_register_connections(
+                env, components.stack_connections(self.settings, state["endpoints"])
+            )
             for part in components.AIRFLOW_PARTS:
                 yield [components.airflow_launch(self.settings, env, part)]
 
