@@ -212,10 +212,10 @@ def _print_status(result: dict[str, Any]) -> None:
     keys = ("kafka_bootstrap", "kafka_security_protocol", "kafka_credentials_file")
     for key in (*keys, "hdfs_uri", "lake_uri", "airflow_url"):
         if result.get(key):
-            out.print(f"{key:16} {result[key]}")
+            out.print(f"{key:24} {result[key]}")
     if result.get("airflow_url"):
         out.print(
-            f"{'airflow login':16} {result['airflow_user']} / password in "
+            f"{'airflow login':24} {result['airflow_user']} / password in "
             f"{result['airflow_password_file']}"
         )
 

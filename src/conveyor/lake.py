@@ -46,7 +46,8 @@ def webhdfs_at(
     request = urllib.request.Request(url, method=method)
     try:
         with urllib.request.urlopen(request, timeout=10) as response:
-            payload: dict[str, Any] = json.load(response)
+            body = response.read()
+            payload: dict[str, Any] = json.loads(body) if body.strip() else {}
             return payload
     except urllib.error.HTTPError as exc:
         if exc.code == 404:

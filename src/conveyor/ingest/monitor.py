@@ -10,6 +10,7 @@ from typing import Any
 
 from conveyor.catalog import Layer, StreamSpec, ledger_uri, table_uri
 from conveyor.ingest.offsets import kafka_bounds
+from conveyor.kafka.retry import while_retriable
 from conveyor.lakeview import read_rows
 from conveyor.settings import Settings
 
@@ -40,7 +41,7 @@ def partition_lag(settings: Settings, stream: StreamSpec) -> dict[int, int]:
     group = stream.monitoring_group
     admin = KafkaAdminClient(**settings.kafka_client_options())
     try:
-        committed = admin.list_group_offsets({group: None}).get(group, {})
+        committed = while_retriable(lambda: admin.list_group_offsets({group: None})).get(group, {})
     finally:
         admin.close()
     done = {

@@ -125,32 +125,29 @@ class MonitoringGroup:
         per partition; partitions refused for a passing reason (no coordinator yet, one still
         loading) are sent again, anything else raises naming the partitions."""
         from kafka import TopicPartition
-        from kafka.errors import KafkaError, NoError
+        from kafka.errors import NoError
         from kafka.structs import OffsetAndMetadata
-        from tenacity import Retrying, retry_if_exception, stop_after_attempt, wait_fixed
+
+        from conveyor.kafka.retry import while_retriable
 
         pending = {
             TopicPartition(r.topic, r.partition): OffsetAndMetadata(r.end_offset, "", -1)
             for r in ranges
         }
-        # the first use of any group makes the broker create __consumer_offsets; until then
-        # it answers "coordinator not available" or "coordinator loading"
-        for attempt in Retrying(
-            stop=stop_after_attempt(20),
-            retry=retry_if_exception(lambda e: isinstance(e, KafkaError) and e.retriable),
-            wait=wait_fixed(0.5),
-            reraise=True,
-        ):
-            with attempt:
-                if not pending:
-                    return
-                answers = self._admin.alter_group_offsets(self.group, pending)
-                refused = {tp: error for tp, error in answers.items() if error is not NoError}
-                pending = {tp: pending[tp] for tp in refused}
-                if refused:
-                    error = next(iter(refused.values()))
-                    partitions = sorted(f"{tp.topic}[{tp.partition}]" for tp in refused)
-                    raise error(f"offsets of {', '.join(partitions)} not committed")
+
+        def send() -> None:
+            nonlocal pending
+            if not pending:
+                return
+            answers = self._admin.alter_group_offsets(self.group, pending)
+            refused = {tp: error for tp, error in answers.items() if error is not NoError}
+            pending = {tp: pending[tp] for tp in refused}
+            if refused:
+                error = next(iter(refused.values()))
+                partitions = sorted(f"{tp.topic}[{tp.partition}]" for tp in refused)
+                raise error(f"offsets of {', '.join(partitions)} not committed")
+
+        while_retriable(send)
 
     def backlog(self, ranges: list[PartitionRange]) -> int:
         """Records Kafka holds beyond the ranges' end offsets (the lag right after them)."""

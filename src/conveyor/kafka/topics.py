@@ -94,6 +94,7 @@ def require_topic(
     )
 
     from conveyor.kafka.access import KafkaAccessDenied
+    from conveyor.kafka.retry import while_retriable
 
     principal = settings.kafka_security(role).username
     where = f"Kafka at {settings.kafka_servers}"
@@ -122,7 +123,7 @@ def require_topic(
                 raise denied(operation, f"topic '{topic}'")
         if group:
             try:
-                admin.list_group_offsets({group: None})
+                while_retriable(lambda: admin.list_group_offsets({group: None}))
             except GroupAuthorizationFailedError:
                 raise denied("READ", f"consumer group '{group}'") from None
 

@@ -386,12 +386,17 @@ def datanode_registered(http: str) -> bool:
 
 def hdfs_mkdirs(http: str, path: str, user: str, owner: str | None = None) -> None:
     """Create a directory (and parents) through WebHDFS as user; with owner, hand it to owner
-    with mode 750 (user must be the HDFS superuser then)."""
+    and this process's group with mode 750 (user must be the HDFS superuser then)."""
     webhdfs_at = lake.webhdfs_at
     if not webhdfs_at(http, path, "MKDIRS", method="PUT", user=user).get("boolean"):
         raise ComponentStartError(f"hdfs: could not create {path}")
     if owner:
-        webhdfs_at(http, path, "SETOWNER", method="PUT", user=user, params={"owner": owner})
+        import grp
+
+        group = grp.getgrgid(os.getgid()).gr_name
+        webhdfs_at(
+            http, path, "SETOWNER", method="PUT", user=user, params={"owner": owner, "group": group}
+        )
         webhdfs_at(
             http, path, "SETPERMISSION", method="PUT", user=user, params={"permission": "750"}
         )
