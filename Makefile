@@ -59,10 +59,12 @@ lint: $(STAMP)
 check: lint jars
 	$(BIN)/pytest -q -x --durations=5 tests/unit tests/spark
 
-# The fault tests run last, alone: their replicated stack (three brokers, three DataNodes) never
-# shares the machine with the single-node one.
+# Each stack tier is its own pytest run with its own stack, one at a time: the single-node one,
+# the secured one (SASL_SSL Kafka with ACLs, HDFS permissions), then the replicated one (three
+# brokers, three DataNodes) for the fault tests.
 test: setup check
 	$(BIN)/pytest --durations=25 tests/integration
+	$(BIN)/pytest --durations=10 tests/secure
 	$(BIN)/pytest --durations=10 tests/faults
 
 # Re-render docker/config from the templates the local stack uses (commit the result).

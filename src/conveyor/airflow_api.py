@@ -103,6 +103,11 @@ class AirflowApi:
                 f"Airflow API at {self.base_url} did not answer: {exc.reason}"
             ) from None
 
+    def get(self, path: str) -> Any:
+        """GET any route of the API server (a plugin's too) as this client's user; the
+        answer's JSON."""
+        return self._call("GET", path)
+
     def dag(self, dag_id: str) -> dict[str, Any] | None:
         """The DAG as the API shows it, None while the dag-processor has not parsed it yet."""
         try:

@@ -134,6 +134,13 @@ def encode(event: dict[str, Any], key_field: str | None) -> Event:
     )
 
 
+def require_writable(settings: Settings, topic: str) -> None:
+    """Raise unless the produce principal can reach Kafka and write topic (one clear line)."""
+    from conveyor.kafka.topics import require_topic
+
+    require_topic(settings, topic, "produce", needs=("DESCRIBE", "WRITE"))
+
+
 def send_events(
     settings: Settings,
     topic: str,
@@ -142,16 +149,18 @@ def send_events(
     rate: float | None = None,
     on_sent: Callable[[int], None] | None = None,
     partition: int | None = None,
+    checked: bool = False,
 ) -> int:
     """Send events to topic (acks=all, idempotent producer); rate in events/s, None = as fast
-    as possible; `partition` sends every event there instead of where its key hashes. Returns the number sent; raises if any send failed, and before sending
-    anything when Kafka is unreachable or the topic does not exist (Conveyor's brokers never
-    create topics on first use)."""
+    as possible; `partition` sends every event there instead of where its key hashes.
+    Returns the number sent; raises if any send failed, and before sending anything when
+    Kafka is unreachable, the topic does not exist (Conveyor's brokers never create topics on
+    first use) or the produce principal may not write it (`checked`: the caller just ran
+    `require_writable`)."""
     from kafka import KafkaProducer
 
-    from conveyor.kafka.topics import require_topic
-
-    require_topic(settings, topic, "produce", needs=("DESCRIBE", "WRITE"))
+    if not checked:
+        require_writable(settings, topic)
     producer = KafkaProducer(
         **settings.kafka_client_options("produce"),
         acks="all",

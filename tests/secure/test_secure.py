@@ -116,7 +116,22 @@ class ProcSampler:
 @pytest.fixture(scope="session")
 def sampler(stack: dict[str, Any]) -> Iterator[ProcSampler]:
     home = Path(str(stack["home"]))
-    watcher = ProcSampler(_secrets(home))
+    secrets = _secrets(home)
+    watcher = ProcSampler(secrets)
+    # a control: a process holding a password (URL-encoded) in its environment is caught
+    bait = subprocess.Popen(
+        [sys.executable, "-c", "import sys; sys.stdin.read()"],
+        stdin=subprocess.PIPE,
+        env={**os.environ, "BAIT": urllib.parse.quote(secrets["kafka:conveyor"], safe="")},
+    )
+    try:
+        watcher.sample()
+    finally:
+        assert bait.stdin is not None
+        bait.stdin.close()
+        bait.wait(timeout=30)
+    assert f"kafka:conveyor in /proc/{bait.pid}/environ" in watcher.hits, watcher.hits
+    watcher.hits.clear()
     watcher.start()
     yield watcher
     watcher.stop()
@@ -127,16 +142,22 @@ def catalog(stack: dict[str, Any]) -> Catalog:
     return load_catalog(Path(os.environ["CONVEYOR_CATALOG"]))
 
 
+OUTPUTS: list[str] = []
+"""Everything the CLI printed in this run (messages included), scanned by the last test."""
+
+
 def _cli(
     *args: str, env: dict[str, str] | None = None, timeout: float = 600
 ) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
+    result = subprocess.run(
         [sys.executable, "-m", "conveyor.cli", *args],
         capture_output=True,
         text=True,
         env={**os.environ, **(env or {})},
         timeout=timeout,
     )
+    OUTPUTS.append(result.stdout + result.stderr)
+    return result
 
 
 def _one_line(result: subprocess.CompletedProcess[str]) -> str:
@@ -154,6 +175,14 @@ def _one_line(result: subprocess.CompletedProcess[str]) -> str:
 def _silver_ids(settings: Settings, catalog: Catalog, stream: str) -> list[str]:
     uri = table_uri(settings, catalog.stream(stream).table(Layer.SILVER))
     return [row["event_id"] for row in read_rows(uri, ["event_id"])]
+
+
+def _bronze(settings: Settings, catalog: Catalog, stream: str) -> int:
+    """Records in bronze, each Kafka coordinate once."""
+    uri = table_uri(settings, catalog.stream(stream).table(Layer.BRONZE))
+    coordinates = [(r["partition"], r["offset"]) for r in read_rows(uri, ["partition", "offset"])]
+    assert len(coordinates) == len(set(coordinates))
+    return len(coordinates)
 
 
 def _landed(settings: Settings, catalog: Catalog, stream: str) -> int:
@@ -195,6 +224,7 @@ def test_topics_acls_produce_ingest_and_lag_over_sasl_ssl(
     ids = _silver_ids(settings, catalog, stream)
     assert len(ids) == len(set(ids)) == totals["silver_rows"]
     assert _landed(settings, catalog, stream) == EVENTS
+    assert _bronze(settings, catalog, stream) == EVENTS
 
     # lag 0, by Kafka's own kafka-consumer-groups tool logged in as `conveyor` (Debian's kcat
     # links librdkafka 2.0.2, whose SCRAM a Kafka 4 broker refuses)
@@ -361,7 +391,10 @@ def test_the_ingest_dag_runs_over_sasl_ssl_with_its_connection(
     finally:
         api.set_paused(dag_id, True)
     assert run["state"] == "success", run
-    assert _landed(settings, catalog, stream) == 500
+    assert _bronze(settings, catalog, stream) == 500
+    # the Conveyor page's data, as a logged-in user gets it
+    OUTPUTS.append(json.dumps(api.get("/conveyor/api/overview")))
+    assert stream in OUTPUTS[-1]
     # the sampler watched the DAG's spark-submit come and go
     assert sampler.saw("stream_ingest.py"), "no spark-submit of the DAG was sampled"
 
@@ -441,7 +474,16 @@ def test_no_password_in_any_process_log_file_or_event_log(
         for name, variants in forms.items():
             if any(form in data for form in variants):
                 leaks.append(f"{name} in {path}")
+    # the detector finds what is there: the credentials file holds every Kafka password
+    held = (home / "security/credentials.json").read_bytes()
+    assert all(any(f in held for f in forms[name]) for name in forms if name.startswith("kafka:"))
     assert scanned > 50
     assert leaks == [], leaks
+    said = [
+        f"{name} in a CLI output or the page"
+        for name, variants in forms.items()
+        if any(form.decode() in text for form in variants for text in OUTPUTS)
+    ]
+    assert len(OUTPUTS) > 10 and said == [], said
     state = (home / "stack.json").read_text()
     assert all(value not in state for value in _secrets(home).values())

@@ -97,9 +97,10 @@ def produce(
     catalog: CatalogOption = None,
 ) -> None:
     """Send realistic sample events (users, sessions, funnels) to a stream's topic."""
-    from conveyor.produce import send_events, stream_samples
+    from conveyor.produce import require_writable, send_events, stream_samples
 
     settings, spec = settings_and_catalog(catalog)
+    require_writable(settings, spec.stream(stream).topic.name)
     records = stream_samples(
         spec.stream(stream),
         count,
@@ -122,6 +123,7 @@ def produce(
             records,
             rate=rate,
             on_sent=lambda n: bar.advance(task, n),
+            checked=True,
         )
     out.print(f"sent {sent} records to topic '{spec.stream(stream).topic.name}'")
 

@@ -173,10 +173,12 @@ def _strings(data: bytes) -> list[str]:
     return out
 
 
-def _scram(send: Callable[[bytes], bytes], user: str, password: str, name: str) -> None:
+def _scram(
+    send: Callable[[bytes], bytes], user: str, password: str, name: str, nonce: str = ""
+) -> None:
     """RFC 5802 client side: client-first, server-first, client-final (with proof); name is
-    hashlib's name of the hash (sha512)."""
-    nonce = base64.b64encode(secrets.token_bytes(18)).decode()
+    hashlib's name of the hash (sha512); nonce is random unless given (tests)."""
+    nonce = nonce or base64.b64encode(secrets.token_bytes(18)).decode()
     safe_user = user.replace("=", "=3D").replace(",", "=2C")
     first_bare = f"n={safe_user},r={nonce}"
     server_first = send(("n,," + first_bare).encode()).decode()
