@@ -5,7 +5,7 @@
 #   2. Airflow's metadata database (airflow db migrate)
 #   3. Airflow connections, one per role (conveyor.connections: conveyor_kafka_admin,
 #      conveyor_kafka_ingest, conveyor_lake, conveyor_spark; added when missing, edits are kept)
-#   4. the lake and checkpoint roots on HDFS
+#   4. the lake and checkpoint roots on HDFS (owned by Conveyor's user, 750, when permissions are on)
 #   5. Kafka topics from the catalog (conveyor topics apply)
 set -euo pipefail
 
@@ -33,13 +33,18 @@ for line in register(airflow_connections(get_settings()), replace=False):
     print(f"init: {line}")
 PY
 
+# with HDFS permissions on (the secure override), the superuser makes them and hands them over
 python - <<'PY'
-from conveyor.lake import webhdfs
+from conveyor.lake import hdfs_user
 from conveyor.settings import get_settings
+from conveyor.stack.components import hdfs_mkdirs
 
 settings = get_settings()
 for path in (settings.lake_path, settings.checkpoint_path):
-    webhdfs(settings, path, "MKDIRS", method="PUT")
+    if settings.hdfs_superuser:
+        hdfs_mkdirs(settings.namenode_http, path, settings.hdfs_superuser, owner=hdfs_user())
+    else:
+        hdfs_mkdirs(settings.namenode_http, path, hdfs_user())
     print(f"init: {settings.fs_uri}{path} ready")
 PY
 

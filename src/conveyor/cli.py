@@ -241,18 +241,21 @@ def demo(
 )
 @friendly
 def bench(ctx: typer.Context) -> None:
-    """Run the ingest benchmark (benchmarks/ingest.py; its options pass through, e.g. --quick)."""
+    """Run the ingest benchmark (benchmarks/ingest.py; its options pass through, e.g. --quick).
+    `conveyor bench --security` runs benchmarks/security.py instead: the same drain on a
+    plaintext and on a secured stack, one after the other (it starts both itself)."""
     import subprocess
 
     from conveyor.errors import ConveyorError
     from conveyor.settings import project_root
 
-    script = project_root() / "benchmarks" / "ingest.py"
+    args = list(ctx.args)
+    name = "security.py" if "--security" in args else "ingest.py"
+    args = [a for a in args if a != "--security"]
+    script = project_root() / "benchmarks" / name
     if not script.is_file():
         raise ConveyorError(f"{script} is missing: the benchmark runs from a Conveyor checkout")
-    raise typer.Exit(
-        subprocess.run([sys.executable, str(script), *ctx.args], check=False).returncode
-    )
+    raise typer.Exit(subprocess.run([sys.executable, str(script), *args], check=False).returncode)
 
 
 def main() -> None:  # pragma: no cover - console script entry

@@ -27,9 +27,13 @@ class ConfigFile:
     path: str
     template: str
     values: dict[str, object]
+    # more templates rendered after the first, in order (the secured Kafka's security part)
+    appendix: tuple[tuple[str, dict[str, object]], ...] = ()
 
     def render(self) -> str:
-        return config_files.render(self.template, self.values)
+        parts = [config_files.render(self.template, self.values)]
+        parts += [config_files.render(name, values) for name, values in self.appendix]
+        return "\n".join(parts)
 
 
 @dataclass(frozen=True)
@@ -49,6 +53,8 @@ class ComposeTopology:
     datanode_ipc_port: int = 9867
     hdfs_data_dir: str = "/data/hdfs"
     hdfs_user: str = "conveyor"
+    # the secured profile (docker-compose.secure.yml): where the secrets volume is mounted
+    kafka_secrets_dir: str = "/etc/conveyor/kafka-secrets"
     spark_master_host: str = "spark-master"
     spark_master_port: int = 7077
     airflow_host: str = "airflow-api-server"
@@ -121,6 +127,7 @@ def compose_files(topology: ComposeTopology = COMPOSE) -> list[ConfigFile]:
         "replication": 1,
         "permissions": "false",
     }
+    secured_kafka = {**kafka, **security.listener_values(True)}
     return [
         ConfigFile("kafka/server.properties", "kafka-server.properties", kafka),
         ConfigFile("kafka/log4j2.properties", "kafka-log4j2.properties", {}),
@@ -128,6 +135,20 @@ def compose_files(topology: ComposeTopology = COMPOSE) -> list[ConfigFile]:
         ConfigFile("hadoop/hdfs-site.xml", "hdfs-site.xml", hdfs),
         ConfigFile("hadoop/log4j.properties", "hadoop-log4j.properties", {}),
         spark_defaults(t.settings()),
+        # the `docker-compose.secure.yml` override mounts these instead
+        ConfigFile(
+            "kafka-secure/server.properties",
+            "kafka-server.properties",
+            secured_kafka,
+            appendix=(
+                (
+                    "kafka-security.properties",
+                    security.kafka_security_values(t.kafka_secrets_dir),
+                ),
+            ),
+        ),
+        ConfigFile("kafka-secure/log4j2.properties", "kafka-log4j2.properties", {}),
+        ConfigFile("hadoop-secure/hdfs-site.xml", "hdfs-site.xml", {**hdfs, "permissions": "true"}),
     ]
 
 

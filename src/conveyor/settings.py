@@ -97,6 +97,10 @@ class Settings(BaseSettings):
     kafka_admin_username: str | None = None
     kafka_produce_username: str | None = None
 
+    # With HDFS permissions on: the user who creates the lake's roots and hands them to
+    # Conveyor's user with mode 750 (the compose `init` service); unset, Conveyor creates them.
+    hdfs_superuser: str | None = None
+
     # Where the lake and the streaming checkpoints live inside the file system (never nested).
     lake_path: str = "/lake"
     checkpoint_path: str = "/checkpoints"

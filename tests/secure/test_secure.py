@@ -38,7 +38,7 @@ SECRET_FILES = (
     "security/credentials.json",
     "security/store.password",
     "airflow/passwords.json",
-    "kafka/server.properties",
+    "security/broker.properties",
     "secrets/kafka-ingest.properties",
 )
 

@@ -433,9 +433,10 @@ def test_committed_config_is_a_fresh_render() -> None:
 
 
 def test_compose_mounts_every_rendered_file(services: dict[str, dict[str, Any]]) -> None:
+    override = yaml.safe_load((REPO / "docker-compose.secure.yml").read_text())["services"]
     sources = {
         m.split(":")[0].removeprefix("./")
-        for s in services.values()
+        for s in [*services.values(), *override.values()]
         for m in s.get("volumes") or []
     }
     for item in compose_files():
@@ -492,7 +493,11 @@ def test_local_and_compose_configs_differ_only_in_hosts_ports_and_paths(
     tmp_path: Path,
 ) -> None:
     local = _local_renders(tmp_path)
-    compose = {f.path: (f.template, (CONFIG_DIR / f.path).read_text()) for f in compose_files()}
+    compose = {
+        f.path: (f.template, (CONFIG_DIR / f.path).read_text())
+        for f in compose_files()
+        if not f.path.split("/")[0].endswith("-secure")  # the secure override's (own test)
+    }
     assert set(local) == set(compose)
     for path, (template, compose_text) in compose.items():
         pattern, placeholders = _template_pattern(template)
@@ -537,7 +542,7 @@ def test_render_config_writes_checks_and_names_what_is_stale(tmp_path: Path) -> 
 
     result = runner.invoke(app, ["render-config", "--out", str(CONFIG_DIR), "--check"])
     assert result.exit_code == 0, result.output
-    assert "6 file(s)" in result.output
+    assert f"{len(compose_files())} file(s)" in result.output
 
     out = tmp_path / "config"
     result = runner.invoke(app, ["render-config", "--out", str(out), "--check"])
@@ -575,3 +580,87 @@ def test_render_config_for_the_local_target_uses_the_settings(
     rendered = (tmp_path / config_targets.SPARK_DEFAULTS).read_text()
     assert "spark.hadoop.fs.defaultFS                       hdfs://127.0.0.1:41001" in rendered
     assert f"{Settings().jars_dir}/spark/*.jar" in rendered
+
+
+# ---------------------------------------------------------------- the secured override
+
+SECURE_FILE = REPO / "docker-compose.secure.yml"
+
+
+def _merged(base: dict[str, Any], override: dict[str, Any]) -> dict[str, dict[str, Any]]:
+    """Services as `docker compose -f base -f override` merges them: mappings merge, a
+    service's volumes merge by target, anything else is replaced."""
+    merged = copy.deepcopy(base["services"])
+    for name, extra in override["services"].items():
+        service = merged.setdefault(name, {})
+        for key, value in extra.items():
+            if key == "environment":
+                service[key] = {**_environment(service), **value}
+            elif key == "volumes":
+                mounts = {m.split(":")[1]: m for m in service.get(key) or []}
+                mounts.update({m.split(":")[1]: m for m in value})
+                service[key] = list(mounts.values())
+            elif isinstance(value, dict) and isinstance(service.get(key), dict):
+                service[key] = {**service[key], **value}
+            else:
+                service[key] = value
+    return merged
+
+
+def test_the_secure_override_is_valid_compose_and_mounts_what_exists(
+    compose: dict[str, Any],
+) -> None:
+    override = yaml.safe_load(SECURE_FILE.read_text())
+    schema = json.loads(SCHEMA.read_text())
+    validator = jsonschema.Draft202012Validator(schema)
+    assert [e.message for e in validator.iter_errors(override)] == []
+    declared = set(compose.get("volumes") or {}) | set(override.get("volumes") or {})
+    services = _merged(compose, override)
+    for name, service in services.items():
+        for mount in service.get("volumes") or []:
+            source = mount.split(":")[0]
+            if source.startswith("."):
+                assert (REPO / source).exists(), f"{name} mounts {source}, which does not exist"
+            else:
+                assert source in declared, f"{name} uses undeclared volume {source}"
+    # the secured broker reads the secured render of the shared templates
+    kafka_mounts = dict(m.split(":")[1::-1] for m in services["kafka"]["volumes"])
+    assert kafka_mounts["/etc/conveyor/kafka"] == "./docker/config/kafka-secure"
+    rendered = (CONFIG_DIR / "kafka-secure" / "server.properties").read_text()
+    assert "listeners=SASL_SSL://" in rendered and "CONTROLLER:SSL" in rendered
+    assert "allow.everyone.if.no.acl.found=false" in rendered
+    assert COMPOSE.kafka_secrets_dir in rendered
+    hdfs = (CONFIG_DIR / "hadoop-secure" / "hdfs-site.xml").read_text()
+    assert "<name>dfs.permissions.enabled</name><value>true</value>" in hdfs
+    for name in ("namenode", "datanode"):
+        assert "./docker/config/hadoop-secure/hdfs-site.xml" in " ".join(services[name]["volumes"])
+
+
+def test_the_secure_override_passes_no_password_and_every_client_a_credentials_file(
+    compose: dict[str, Any],
+) -> None:
+    text = SECURE_FILE.read_text()
+    assert not re.search(r"(?i)password\s*[:=]\s*\S", text), "a password in the override"
+    override = yaml.safe_load(text)
+    services = _merged(compose, override)
+    fields = set(Settings.model_fields)
+    for name, service in services.items():
+        env = _environment(service)
+        for key in env:
+            if key.startswith("CONVEYOR_"):
+                assert key.removeprefix("CONVEYOR_").lower() in fields, f"{name}: {key}"
+        if not _runs_conveyor(service) or name == "kafka-secrets":
+            continue
+        assert env["CONVEYOR_KAFKA_SECURITY_PROTOCOL"] == "SASL_SSL", name
+        credentials = env["CONVEYOR_KAFKA_CREDENTIALS_FILE"]
+        targets = [m.split(":")[1] for m in service["volumes"]]
+        assert any(credentials.startswith(t + "/") for t in targets), (name, credentials)
+    # the storage tool takes its SCRAM passwords from a JVM argument file, never arguments
+    command = " ".join(services["kafka"]["command"])
+    assert "@/etc/conveyor/kafka-secrets/format.args" in command
+    assert "--add-scram" not in command
+    # the secrets service runs the module that makes the material, for the broker's host name
+    assert services["kafka-secrets"]["command"][:3] == ["python", "-m", "conveyor.stack.security"]
+    assert "kafka" in services["kafka-secrets"]["command"]
+    depends = services["kafka"]["depends_on"]["kafka-secrets"]
+    assert depends == {"condition": "service_completed_successfully"}

@@ -12,7 +12,7 @@ from pydantic import SecretStr
 from conveyor.kafka.access import _scram
 from conveyor.kafka.acls import AclEntry, wanted_acls
 from conveyor.settings import Settings, SettingsError
-from conveyor.stack import components, security
+from conveyor.stack import security
 from tests.catalogs import catalog_variant
 
 
@@ -140,7 +140,7 @@ def test_spark_gets_the_password_through_a_0600_file_never_an_option(tmp_path: P
 
 
 def test_jvm_argument_files_quote_every_argument() -> None:
-    assert components._argfile_quote('SCRAM-SHA-512=[name=a,password=p"q\\r]') == (
+    assert security.argfile_quote('SCRAM-SHA-512=[name=a,password=p"q\\r]') == (
         '"SCRAM-SHA-512=[name=a,password=p\\"q\\\\r]"'
     )
 

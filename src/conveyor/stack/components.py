@@ -164,7 +164,7 @@ def kafka_launch(
     files = security.security_files(settings.home)
     if topology.secure:
         text += "\n" + config_files.render(
-            "kafka-security.properties", security.kafka_security_values(files)
+            "kafka-security.properties", security.kafka_security_values(files.root)
         )
     # the secured node's file holds the admin and keystore passwords
     server = write_secret(root / "server.properties", text)
@@ -199,14 +199,9 @@ def kafka_launch(
 def _format_kafka(root: Path, base: list[str], arguments: list[str], node: int) -> None:
     """Run Kafka's storage tool. Its arguments go in a 0600 argument file read by the JVM
     (`java @file`), so the SCRAM passwords they carry never show on a command line."""
-    java_bin, *options = base
-    argfile = root / "format.args"
-    lines = [*options, "kafka.tools.StorageTool", *arguments]
-    write_secret(argfile, "\n".join(_argfile_quote(a) for a in lines) + "\n")
+    argfile = security.write_argfile(root / "format.args", ["kafka.tools.StorageTool", *arguments])
     try:
-        result = subprocess.run(
-            [java_bin, f"@{argfile}"], capture_output=True, text=True, check=False
-        )
+        result = subprocess.run([*base, f"@{argfile}"], capture_output=True, text=True, check=False)
     finally:
         argfile.unlink(missing_ok=True)
     if result.returncode != 0:
@@ -214,11 +209,6 @@ def _format_kafka(root: Path, base: list[str], arguments: list[str], node: int) 
             f"kafka-{node}: formatting storage in {root / 'data'} failed:\n"
             f"{result.stdout}{result.stderr}"
         )
-
-
-def _argfile_quote(argument: str) -> str:
-    """One argument of a JVM argument file: quoted, backslashes and quotes escaped."""
-    return '"' + argument.replace("\\", "\\\\").replace('"', '\\"') + '"'
 
 
 def kafka_broker_ready(

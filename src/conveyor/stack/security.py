@@ -90,8 +90,14 @@ def security_files(home: Path) -> SecurityFiles:
 
 
 def ensure(home: Path) -> SecurityFiles:
-    """Make the CA, the broker keystore and the principals' passwords unless they exist."""
-    files = security_files(home)
+    """Make the CA, the broker keystore and the principals' passwords unless they exist
+    (under home/security)."""
+    return ensure_in(security_files(home))
+
+
+def ensure_in(files: SecurityFiles, hosts: tuple[str, ...] = ()) -> SecurityFiles:
+    """`ensure` for any folder (the compose stack's secrets volume); the broker certificate
+    is valid for 127.0.0.1, localhost and `hosts`."""
     if files.ready():
         return files
     files.root.mkdir(parents=True, exist_ok=True)
@@ -99,11 +105,12 @@ def ensure(home: Path) -> SecurityFiles:
     for stale in (files.ca_store, files.broker_store, files.ca_pem):
         stale.unlink(missing_ok=True)
     write_secret(files.store_password_file, secrets.token_urlsafe(24) + "\n")
-    _make_certificates(files)
+    _make_certificates(files, hosts)
     write_secret(
         files.credentials_file,
         json.dumps({name: secrets.token_urlsafe(18) for name in PRINCIPALS}, indent=2) + "\n",
     )
+    write_broker_secrets(files)
     return files
 
 
@@ -125,10 +132,10 @@ def _run(args: list[str], stdin: bytes | None = None) -> bytes:
     return result.stdout
 
 
-def _make_certificates(files: SecurityFiles) -> None:
+def _make_certificates(files: SecurityFiles, hosts: tuple[str, ...]) -> None:
     store = ["-storetype", "PKCS12", "-storepass:file", str(files.store_password_file)]
     key = ["-keyalg", "RSA", "-keysize", "2048"]
-    san = "SAN=ip:127.0.0.1,dns:localhost"
+    san = "SAN=" + ",".join(["ip:127.0.0.1", "dns:localhost", *(f"dns:{h}" for h in hosts)])
     ca = ["-keystore", str(files.ca_store), *store]
     broker = ["-keystore", str(files.broker_store), *store]
     ca_name = ["-dname", "CN=Conveyor local CA", "-ext", "bc:c", "-validity", "3650"]
@@ -156,16 +163,31 @@ def listener_values(secure: bool) -> dict[str, object]:
     return {"client_listener": "PLAINTEXT", "controller_protocol": "PLAINTEXT"}
 
 
-def kafka_security_values(files: SecurityFiles) -> dict[str, object]:
-    """The placeholders of kafka-security.properties for this install's material."""
+def kafka_security_values(root: Path | str) -> dict[str, object]:
+    """The placeholders of kafka-security.properties for material in folder root (this
+    install's, or a container's mount of it)."""
+    folder = Path(root)
     return {
         "admin_user": ADMIN,
-        "admin_password": files.credentials()[ADMIN],
-        "keystore": files.broker_store,
-        "store_password": files.store_password(),
-        "ca_file": files.ca_pem,
+        "broker_secrets": folder / "broker.properties",
+        "keystore": folder / "broker.p12",
+        "ca_file": folder / "ca.pem",
         "broker_principal": BROKER_PRINCIPAL,
     }
+
+
+def write_broker_secrets(files: SecurityFiles) -> Path:
+    """The broker's own secrets (inter-broker login, keystore password), 0600, for Kafka's
+    FileConfigProvider."""
+    jaas = (
+        "org.apache.kafka.common.security.scram.ScramLoginModule required "
+        f'username="{ADMIN}" password="{files.credentials()[ADMIN]}";'
+    )
+    store = files.store_password()
+    return write_secret(
+        files.root / "broker.properties",
+        f"inter.broker.jaas={jaas}\nstore.password={store}\n",
+    )
 
 
 def scram_arguments(files: SecurityFiles) -> list[str]:
@@ -186,3 +208,75 @@ def client_options(files: SecurityFiles, principal: str) -> dict[str, object]:
         "sasl_plain_password": files.credentials()[principal],
         "ssl_cafile": str(files.ca_pem),
     }
+
+
+def argfile_quote(argument: str) -> str:
+    """One argument of a JVM argument file: quoted, backslashes and quotes escaped."""
+    return '"' + argument.replace("\\", "\\\\").replace('"', '\\"') + '"'
+
+
+def write_argfile(path: Path, arguments: list[str]) -> Path:
+    """A 0600 JVM argument file (`java ... @path`): the main class and its arguments, so
+    secrets among them never show on a command line."""
+    return write_secret(path, "\n".join(argfile_quote(a) for a in arguments) + "\n")
+
+
+def admin_client_properties(files: SecurityFiles) -> Path:
+    """A 0600 client config for Kafka's own tools (`--command-config`) logging in as admin."""
+    jaas = (
+        "org.apache.kafka.common.security.scram.ScramLoginModule required "
+        f'username="{ADMIN}" password="{files.credentials()[ADMIN]}";'
+    )
+    return write_secret(
+        files.root / "admin-client.properties",
+        f"security.protocol={PROTOCOL}\nsasl.mechanism={MECHANISM}\nsasl.jaas.config={jaas}\n"
+        f"ssl.truststore.type=PEM\nssl.truststore.location={files.ca_pem}\n",
+    )
+
+
+def _compose_main(argv: list[str]) -> None:
+    """`python -m conveyor.stack.security DIR CONFIG --broker-uid N --client-uid N`: the compose
+    stack's secrets volume (the `kafka-secrets` service). Makes the material once, writes the
+    storage tool's argument file for CONFIG and a client config for the broker's health check,
+    and hands the broker's files to the broker's user and the credentials to Conveyor's."""
+    import argparse
+
+    from conveyor.stack.components import kafka_cluster_id
+
+    parser = argparse.ArgumentParser(prog="python -m conveyor.stack.security")
+    parser.add_argument("folder", type=Path)
+    parser.add_argument("server_config", help="server.properties inside the Kafka container")
+    parser.add_argument("--broker-uid", type=int, required=True)
+    parser.add_argument("--client-uid", type=int, required=True)
+    parser.add_argument("--host", action="append", default=[], help="broker host name (repeat)")
+    args = parser.parse_args(argv)
+    files = ensure_in(SecurityFiles(args.folder), tuple(args.host))
+    os.chmod(files.root, 0o755)  # each file keeps its own 0600 and owner
+    os.chmod(files.ca_pem, 0o644)
+    argfile = files.root / "format.args"
+    if not argfile.is_file():
+        cluster = kafka_cluster_id()
+        write_argfile(
+            argfile,
+            [
+                "kafka.tools.StorageTool",
+                "format",
+                "-t",
+                cluster,
+                "-c",
+                args.server_config,
+                *scram_arguments(files),
+            ],
+        )
+    broker_files = [files.broker_store, files.root / "broker.properties", argfile]
+    broker_files.append(admin_client_properties(files))
+    for path in broker_files:
+        os.chown(path, args.broker_uid, -1)
+    os.chown(files.credentials_file, args.client_uid, -1)
+    print(f"kafka secrets ready in {files.root}")
+
+
+if __name__ == "__main__":
+    import sys
+
+    _compose_main(sys.argv[1:])
