@@ -39,8 +39,9 @@ def test_the_catalog_implies_read_for_ingest_and_write_for_producers(tmp_path: P
     def access(data: dict[str, object]) -> None:
         streams = data["streams"]
         assert isinstance(streams, dict)
-        first = next(iter(streams.values()))
+        first, second = streams.values()
         first["topic"]["access"] = {"producers": ["User:web"], "readers": ["analysts"]}
+        second["topic"]["access"] = {}
 
     catalog = catalog_variant(tmp_path, suffix="acl", edit=access)
     first, second = (spec.topic.name for spec in catalog.streams.values())
