@@ -33,7 +33,7 @@ def test_status_json_names_every_component_and_endpoint(stack: dict[str, object]
     assert kafka["role"] == "broker+controller"
     assert kafka["pgid"] > 0
     assert f"127.0.0.1:{kafka['ports'][0]}" == status["kafka_bootstrap"]
-    assert status["topology"] == {"brokers": 1, "datanodes": 1}
+    assert status["topology"] == {"brokers": 1, "datanodes": 1, "secure": False}
     for key in (
         "kafka_bootstrap",
         "hdfs_uri",

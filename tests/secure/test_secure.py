@@ -368,7 +368,7 @@ def test_plaintext_clients_and_a_foreign_ca_are_refused(
 # ---------------------------------------------------------------- Airflow over SASL_SSL
 
 
-def test_the_ingest_dag_runs_over_sasl_ssl_with_its_connection(
+def test_the_provisioning_and_ingest_dags_run_over_sasl_ssl_with_their_connections(
     stack: dict[str, Any], catalog: Catalog, sampler: ProcSampler
 ) -> None:
     from conveyor.airflow_api import DONE_STATES, AirflowApi
@@ -378,22 +378,32 @@ def test_the_ingest_dag_runs_over_sasl_ssl_with_its_connection(
     produced = _cli("produce", stream, "--count", "500")
     assert produced.returncode == 0, produced.stdout + produced.stderr
     api = AirflowApi(stack["airflow_url"], stack["airflow_user"], stack["airflow_password"])
-    dag_id = "conveyor_ingest"
-    wait_for(lambda: api.dag(dag_id), 180, what=f"{dag_id} to be parsed")
-    run_id = api.trigger(dag_id, {"logical_date": None, "note": "secured stack"})
-    api.set_paused(dag_id, False)
+    # the provisioning DAG's hook logs in as admin (conveyor_kafka_admin), the ingest DAG's
+    # spark-submit as conveyor (conveyor_kafka_ingest): both from Airflow's database
+    runs = {}
+    for dag_id in ("conveyor_provision_topics", "conveyor_ingest"):
+        wait_for(lambda dag_id=dag_id: api.dag(dag_id), 180, what=f"{dag_id} to be parsed")
+        runs[dag_id] = api.trigger(dag_id, {"logical_date": None, "note": "secured stack"})
+        api.set_paused(dag_id, False)
     try:
-        run = wait_for(
-            lambda: (r := api.run(dag_id, run_id))["state"] in DONE_STATES and r,
-            900,
-            what=f"run {run_id} to end",
-        )
+        ended = {
+            dag_id: wait_for(
+                lambda dag_id=dag_id, run_id=run_id: (
+                    (r := api.run(dag_id, run_id))["state"] in DONE_STATES and r
+                ),
+                900,
+                what=f"run {run_id} of {dag_id} to end",
+            )
+            for dag_id, run_id in runs.items()
+        }
     finally:
-        api.set_paused(dag_id, True)
-    assert run["state"] == "success", run
+        for dag_id in runs:
+            api.set_paused(dag_id, True)
+    assert {d: r["state"] for d, r in ended.items()} == dict.fromkeys(runs, "success"), ended
     assert _bronze(settings, catalog, stream) == 500
-    # the Conveyor page's data, as a logged-in user gets it
-    OUTPUTS.append(json.dumps(api.get("/conveyor/api/overview")))
+    # the Conveyor page's data, as a logged-in user gets it (lag read as admin)
+    overview = api.get("/conveyor/api/overview")
+    OUTPUTS.append(json.dumps(overview))
     assert stream in OUTPUTS[-1]
     # the sampler watched the DAG's spark-submit come and go
     assert sampler.saw("stream_ingest.py"), "no spark-submit of the DAG was sampled"

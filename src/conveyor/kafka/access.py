@@ -139,7 +139,10 @@ class _Session:
                 f"(it offers {', '.join(_strings(answer[2:])) or 'none'})"
             )
         if error:
-            raise KafkaAccessError(f"Kafka at {self.server}: SASL handshake failed (error {error})")
+            raise KafkaAccessError(
+                f"Kafka at {self.server} refused the SASL handshake ({_error_name(error)}): is it "
+                f"a SASL listener? (security protocol {self.security.protocol})"
+            )
         user = self.security.username or ""
         password = self.security.password.get_secret_value() if self.security.password else ""
         if mechanism in _SCRAM_HASHES:
@@ -161,6 +164,12 @@ class _Session:
             )
         length = struct.unpack(">i", rest[:4])[0]
         return rest[4 : 4 + max(length, 0)]
+
+
+def _error_name(code: int) -> str:
+    from kafka.errors import for_code
+
+    return f"{for_code(code).__name__}, error {code}"
 
 
 def _strings(data: bytes) -> list[str]:
