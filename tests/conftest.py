@@ -40,6 +40,10 @@ def stack(stack_home: Path) -> Iterator[dict[str, object]]:
     try:
         status = local.up()
         os.environ.update(local.airflow_env())
+        # The stack keeps Airflow's connections in its metadata database. A task finds them
+        # through Airflow; this process, which calls hooks directly, reads the database as
+        # Airflow's own servers do (the stack never passes this on to its components).
+        os.environ["_AIRFLOW_PROCESS_CONTEXT"] = "server"
         yield status
     finally:
         local.down()

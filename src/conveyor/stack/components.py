@@ -501,10 +501,11 @@ def airflow_launch(settings: Settings, env: Mapping[str, str], part: str) -> Lau
     command = [sys.executable, "-m", "airflow", part]
     if part == "api-server":
         command += ["--host", LOOPBACK, "--port", env["AIRFLOW__API__PORT"]]
+    inherited = {k: v for k, v in os.environ.items() if k != "_AIRFLOW_PROCESS_CONTEXT"}
     return Launch(
         name=f"airflow-{part}",
         command=command,
-        env={**os.environ, **env},
+        env={**inherited, **env},
         log_file=settings.home / "logs" / f"airflow-{part}.log",
         healthy=_airflow_part_healthy(api, part),
         cwd=Path(env["AIRFLOW_HOME"]),
