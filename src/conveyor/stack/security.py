@@ -36,7 +36,6 @@ PRODUCER = "producer"
 """Writes the catalog's topics."""
 PRINCIPALS = (ADMIN, INGEST, PRODUCER)
 ROLE_PRINCIPALS = {"admin": ADMIN, "ingest": INGEST, "produce": PRODUCER}
-__all__ = ["write_secret"]
 """Which principal each of Conveyor's Kafka roles uses on the secured stack."""
 
 
