@@ -12,7 +12,7 @@ from __future__ import annotations
 import json
 import logging
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
 
@@ -80,6 +80,16 @@ class Settings(BaseSettings):
     hdfs_uri: str | None = None
     webhdfs_url: str | None = None
     airflow_url: str | None = None
+    # Kafka Connect's REST API (the embedded stack's with `stack up --with cdc`).
+    connect_url: str | None = None
+
+    # The Postgres database CDC reads (`postgres_connection()`); unset means the embedded
+    # stack's. Its password is read from a file, never from the environment.
+    postgres_host: str | None = None
+    postgres_port: int | None = None
+    postgres_database: str | None = None
+    postgres_user: str | None = None
+    postgres_password_file: Path | None = None
 
     # Kafka client security; passed through to every Kafka client, never written in code.
     # Unset (and no CONVEYOR_KAFKA_BOOTSTRAP) means the embedded stack's: on a stack started
@@ -142,6 +152,9 @@ class Settings(BaseSettings):
     stack_datanodes: int | None = Field(default=None, ge=1, le=5)
     # `stack up --secure`: SASL_SSL Kafka with ACLs and HDFS permissions; unset means as made.
     stack_secure: bool | None = None
+    # Optional component sets (`stack up --with cdc`: Postgres and Kafka Connect), comma
+    # separated; unset means as the stack was last started (none for a new one).
+    stack_with: str | None = None
     airflow_parallelism: int = 2
     airflow_user: str = "admin"
 
@@ -194,6 +207,32 @@ class Settings(BaseSettings):
     @property
     def airflow_api(self) -> str:
         return self._endpoint(self.airflow_url, "airflow_url")
+
+    @property
+    def connect_rest(self) -> str:
+        """Kafka Connect's REST base URL, e.g. http://connect:8083."""
+        return self._endpoint(self.connect_url, "connect_url")
+
+    def postgres_connection(self) -> PostgresConnection:
+        """The CDC source database: explicit CONVEYOR_POSTGRES_* settings, else the embedded
+        stack's (started with `--with cdc`). Raises EndpointNotConfigured when neither names a
+        host, SettingsError when the password file cannot be read."""
+        stack = {} if self.postgres_host else self.stack_state
+        host = self.postgres_host or stack.get("postgres_host")
+        if not host:
+            raise EndpointNotConfigured("postgres_host", self.state_file)
+        password_file = self.postgres_password_file or _path(stack.get("postgres_password_file"))
+        if password_file is None:
+            raise SettingsError(
+                f"no password file for Postgres at {host}: set CONVEYOR_POSTGRES_PASSWORD_FILE"
+            )
+        return PostgresConnection(
+            host=str(host),
+            port=int(self.postgres_port or stack.get("postgres_port") or 5432),
+            database=str(self.postgres_database or stack.get("postgres_database") or "conveyor"),
+            user=str(self.postgres_user or stack.get("postgres_user") or "conveyor"),
+            password=_read_secret(password_file, "CONVEYOR_POSTGRES_PASSWORD_FILE"),
+        )
 
     def kafka_security(self, role: KafkaRole = "ingest") -> KafkaSecurity:
         """How role's Kafka clients authenticate: explicit settings, else (no explicit
@@ -294,6 +333,31 @@ class KafkaSecurity:
         if self.mechanism:
             return f"{self.protocol}, {self.mechanism} as {self.username!r}"
         return self.protocol
+
+
+@dataclass(frozen=True)
+class PostgresConnection:
+    """Where and as whom to connect to Postgres (see `Settings.postgres_connection`)."""
+
+    host: str
+    port: int
+    database: str
+    user: str
+    password: str = field(repr=False)
+
+    def describe(self) -> str:
+        """For messages: user, host, port and database (never the password)."""
+        return f"{self.user}@{self.host}:{self.port}/{self.database}"
+
+    def conninfo(self) -> dict[str, Any]:
+        """Keyword arguments for `psycopg.connect` (the password included: never log them)."""
+        return {
+            "host": self.host,
+            "port": self.port,
+            "dbname": self.database,
+            "user": self.user,
+            "password": self.password,
+        }
 
 
 _JAAS_MODULES = {

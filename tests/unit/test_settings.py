@@ -42,3 +42,62 @@ def test_a_refused_setting_is_one_line_naming_the_variable(
     assert "\n" not in message and caught.value.exit_code == 2
     monkeypatch.setenv("CONVEYOR_SPARK_JIT", "c1")
     assert get_settings().spark_jit == "c1"
+
+
+def test_connect_rest_falls_back_to_the_stack(tmp_path: Path) -> None:
+    settings = Settings(home=tmp_path)
+    with pytest.raises(EndpointNotConfigured, match="connect_url"):
+        _ = settings.connect_rest
+    _record(tmp_path, connect_url="http://127.0.0.1:40003")
+    assert settings.connect_rest == "http://127.0.0.1:40003"
+    assert Settings(home=tmp_path, connect_url="http://connect:8083").connect_rest == (
+        "http://connect:8083"
+    )
+
+
+def test_postgres_connection_falls_back_to_the_stack_and_its_password_file(
+    tmp_path: Path,
+) -> None:
+    settings = Settings(home=tmp_path)
+    with pytest.raises(EndpointNotConfigured, match="postgres_host"):
+        settings.postgres_connection()
+    password = tmp_path / "postgres" / "password"
+    password.parent.mkdir()
+    password.write_text("s3cret-from-file\n")
+    _record(
+        tmp_path,
+        postgres_host="127.0.0.1",
+        postgres_port="40004",
+        postgres_database="conveyor",
+        postgres_user="conveyor",
+        postgres_password_file=str(password),
+    )
+    connection = settings.postgres_connection()
+    assert (connection.host, connection.port, connection.database, connection.user) == (
+        "127.0.0.1",
+        40004,
+        "conveyor",
+        "conveyor",
+    )
+    assert connection.password == "s3cret-from-file"
+    assert connection.describe() == "conveyor@127.0.0.1:40004/conveyor"
+    assert "s3cret" not in repr(connection)
+
+
+def test_explicit_postgres_settings_ignore_the_stack(tmp_path: Path) -> None:
+    from conveyor.settings import SettingsError
+
+    _record(tmp_path, postgres_host="127.0.0.1", postgres_port="40004")
+    secret = tmp_path / "pg-password"
+    secret.write_text("other")
+    explicit = Settings(
+        home=tmp_path,
+        postgres_host="db",
+        postgres_database="shop",
+        postgres_user="reader",
+        postgres_password_file=secret,
+    ).postgres_connection()
+    assert explicit.describe() == "reader@db:5432/shop"
+    assert explicit.password == "other"
+    with pytest.raises(SettingsError, match="CONVEYOR_POSTGRES_PASSWORD_FILE"):
+        Settings(home=tmp_path, postgres_host="db").postgres_connection()
