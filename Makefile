@@ -16,12 +16,18 @@ help:
 
 setup: $(STAMP) jars tools
 
-# Debian packages the tests use: kcat (an independent Kafka client) and chromium (the browser
-# test of the Conveyor page, driven by Playwright). Installed only when missing.
-DEBIAN_TOOLS := kcat:kcat chromium:chromium
+# Debian packages the tests use: kcat (an independent Kafka client), chromium (the browser
+# test of the Conveyor page, driven by Playwright) and postgresql (the `stack up --with cdc`
+# source database). Installed only when missing: each entry is check:package, the check a
+# command on PATH or a file pattern (Debian keeps Postgres' programs off PATH).
+DEBIAN_TOOLS := kcat:kcat chromium:chromium /usr/lib/postgresql/*/bin/initdb:postgresql
 tools:
 	@missing=""; for pair in $(DEBIAN_TOOLS); do \
-	  command -v $${pair%%:*} >/dev/null 2>&1 || missing="$$missing $${pair#*:}"; \
+	  check=$${pair%%:*}; \
+	  case $$check in \
+	    /*) ls $$check >/dev/null 2>&1 ;; \
+	    *) command -v $$check >/dev/null 2>&1 ;; \
+	  esac || missing="$$missing $${pair#*:}"; \
 	done; \
 	if [ -n "$$missing" ]; then \
 	  if ! command -v apt-get >/dev/null 2>&1; then \

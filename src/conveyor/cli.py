@@ -135,11 +135,25 @@ def stack_up(
             "on; default: as the stack was made, else plaintext. A change needs --fresh.",
         ),
     ] = None,
+    with_sets: Annotated[
+        list[str] | None,
+        typer.Option(
+            "--with",
+            help="Optional components too: `cdc` (Postgres with logical decoding and a Kafka "
+            "Connect worker with Debezium). Recorded: a later plain `stack up` keeps them; on a "
+            "running stack only the missing ones start.",
+        ),
+    ] = None,
 ) -> None:
     """Start Kafka, HDFS and Airflow on loopback (free ports); harmless when already up."""
     from conveyor.stack.local import LocalStack
 
-    overrides = {"stack_brokers": brokers, "stack_datanodes": datanodes, "stack_secure": secure}
+    overrides: dict[str, object] = {
+        "stack_brokers": brokers,
+        "stack_datanodes": datanodes,
+        "stack_secure": secure,
+        "stack_with": ",".join(with_sets) if with_sets else None,
+    }
     stack = LocalStack(_settings(**{k: v for k, v in overrides.items() if v is not None}))
     with console.status("starting the embedded stack") as status:
 
@@ -210,9 +224,15 @@ def _print_status(result: dict[str, Any]) -> None:
         table.add_row(comp["name"], f"[{colour}]{comp['state']}[/]", comp["log"])
     out.print(table)
     keys = ("kafka_bootstrap", "kafka_security_protocol", "kafka_credentials_file")
-    for key in (*keys, "hdfs_uri", "lake_uri", "airflow_url"):
+    for key in (*keys, "hdfs_uri", "lake_uri", "airflow_url", "connect_url"):
         if result.get(key):
             out.print(f"{key:24} {result[key]}")
+    if result.get("postgres_host"):
+        out.print(
+            f"{'postgres':24} {result['postgres_user']}@{result['postgres_host']}:"
+            f"{result['postgres_port']}/{result['postgres_database']} / password in "
+            f"{result['postgres_password_file']}"
+        )
     if result.get("airflow_url"):
         out.print(
             f"{'airflow login':24} {result['airflow_user']} / password in "

@@ -27,6 +27,7 @@ from rich.table import Table
 from conveyor.catalog import Catalog, CatalogError
 from conveyor.errors import ConveyorError
 from conveyor.kafka.acls import NO_ACLS, AclPlan, create_acls, plan_acls
+from conveyor.kafka.internal import CONNECT_INTERNAL_TOPICS
 from conveyor.settings import KafkaRole, Settings
 
 log = logging.getLogger(__name__)
@@ -267,6 +268,16 @@ class TopicPlan:
         return table
 
 
+def _is_internal(meta: Mapping[str, Any]) -> bool:
+    """Kafka's own topics and Kafka Connect's: never the catalog's, never drift."""
+    name = str(meta["name"])
+    return (
+        bool(meta.get("is_internal"))
+        or name.startswith(INTERNAL_PREFIX)
+        or name in CONNECT_INTERNAL_TOPICS
+    )
+
+
 def plan_topics(
     catalog: Catalog,
     admin: KafkaAdminClient,
@@ -285,9 +296,7 @@ def plan_topics(
             broker_count = len(admin.describe_cluster()["brokers"])
         _check_replication(catalog, broker_count)
         existing = {
-            meta["name"]: meta
-            for meta in admin.describe_topics()
-            if not meta.get("is_internal") and not meta["name"].startswith(INTERNAL_PREFIX)
+            meta["name"]: meta for meta in admin.describe_topics() if not _is_internal(meta)
         }
         wanted = {spec.topic.name: spec for spec in catalog.streams.values()}
         current_configs = _describe_configs(

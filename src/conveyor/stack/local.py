@@ -14,13 +14,13 @@ import secrets
 import shutil
 import signal
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from pathlib import Path
 from typing import Any
 
 from conveyor import lake
 from conveyor.settings import LOOPBACK, Settings, write_secret
-from conveyor.stack import components, security
+from conveyor.stack import cdc, components, security
 from conveyor.stack.components import Launch, Topology
 from conveyor.stack.process import (
     ComponentStartError,
@@ -89,6 +89,25 @@ class LocalStack:
             )
         return wanted
 
+    def optional_sets(self, state: dict[str, Any] | None = None) -> list[str]:
+        """The optional component sets this stack was started with (e.g. ["cdc"])."""
+        return list((state or self._read_state()).get("with") or [])
+
+    def _wanted_sets(self, state: dict[str, Any], topology: Topology) -> list[str]:
+        """The recorded optional sets plus those settings ask for (`--with`): a set, once
+        started, stays until `--fresh`."""
+        asked = [s.strip() for s in (self.settings.stack_with or "").split(",") if s.strip()]
+        wanted = self.optional_sets(state) + [
+            s for s in asked if s not in self.optional_sets(state)
+        ]
+        cdc.optional_components(wanted)  # names an unknown set
+        if cdc.CDC in wanted and topology.secure:
+            raise ComponentStartError(
+                "the CDC components (--with cdc) run on the plaintext stack only for now: "
+                "start them on a stack made without --secure"
+            )
+        return wanted
+
     def up(self, fresh: bool = False, progress: Progress | None = None) -> dict[str, Any]:
         """Start every component that is not running; on failure stop what this call started."""
         say = progress or (lambda _msg: None)
@@ -98,14 +117,26 @@ class LocalStack:
         state = self._read_state()
         topology = self._wanted_topology(state, fresh)
         state["topology"] = topology.as_dict()
+        state["with"] = self._wanted_sets(state, topology)
         running = {n for n, c in state["components"].items() if is_running(c["pgid"])}
+        names = [
+            *topology.port_names(),
+            *AIRFLOW_PORT_NAMES,
+            *cdc.optional_components(state["with"]),
+        ]
         if not running:
-            state["ports"] = self._choose_ports(state.get("ports", {}), topology)
+            state["ports"] = self._choose_ports(state.get("ports", {}), names)
+        else:
+            # components join a running stack (`--with cdc`): ports only for the new ones
+            missing = [name for name in names if name not in state["ports"]]
+            state["ports"].update(self._choose_ports({}, missing, taken=state["ports"].values()))
         state["secrets"] = self._secrets(state.get("secrets", {}))
         self._write_airflow_password(state["secrets"].pop("airflow_password", None))
         state.setdefault("kafka_cluster_id", components.kafka_cluster_id())
         ports = state["ports"]
         state["endpoints"] = self._endpoints(ports, topology)
+        if cdc.CDC in state["with"]:
+            state["endpoints"].update(cdc.endpoints(self.settings, ports))
         self._write_state(state)
         started: list[str] = []
         try:
@@ -150,6 +181,8 @@ class LocalStack:
             )
             for part in components.AIRFLOW_PARTS:
                 yield [components.airflow_launch(self.settings, env, part)]
+        for name in cdc.optional_components(self.optional_sets(state)):
+            yield [self._launch(name, state)]
 
     def _launch(self, name: str, state: dict[str, Any]) -> Launch:
         """The launch of one component: a Kafka node, the NameNode, a DataNode or an Airflow
@@ -173,7 +206,13 @@ class LocalStack:
         parts = {f"airflow-{part}": part for part in components.AIRFLOW_PARTS}
         if name in parts:
             return components.airflow_launch(self.settings, self.airflow_env(state), parts[name])
+        optional = cdc.optional_components(self.optional_sets(state))
+        if name == "postgres" and name in optional:
+            return cdc.postgres_launch(self.settings, ports)
+        if name == "connect" and name in optional:
+            return cdc.connect_launch(self.settings, ports, topology)
         known = [*topology.kafka_names(), "namenode", *topology.datanode_names(), *parts]
+        known += optional
         raise ComponentStartError(
             f"no component named {name!r} can be started alone; this stack has: " + ", ".join(known)
         )
@@ -218,22 +257,26 @@ class LocalStack:
                 raise ComponentStartError(components.failure_message(launch, str(exc))) from exc
             say(f"{launch.name}: healthy after {time.monotonic() - began:.1f}s")
 
-    def _choose_ports(self, previous: dict[str, int], topology: Topology) -> dict[str, int]:
-        """Fixed ports from settings; otherwise last run's ports when free, else fresh free ones."""
+    def _choose_ports(
+        self, previous: dict[str, int], names: list[str], taken: Iterable[int] = ()
+    ) -> dict[str, int]:
+        """Fixed ports from settings; otherwise last run's ports when free, else fresh free ones
+        (never one of taken)."""
         fixed = {
             "kafka_0": self.settings.kafka_port,
             "namenode": self.settings.hdfs_port,
             "airflow": self.settings.airflow_port,
         }
         chosen: dict[str, int] = {}
-        for name in [*topology.port_names(), *AIRFLOW_PORT_NAMES]:
+        taken = set(taken)
+        for name in names:
             if fixed.get(name):
                 chosen[name] = fixed[name]
             elif previous.get(name) and port_is_free(previous[name]):
                 chosen[name] = previous[name]
             else:
                 port = free_port()
-                while port in chosen.values():
+                while port in chosen.values() or port in taken:
                     port = free_port()
                 chosen[name] = port
         return chosen
@@ -317,6 +360,7 @@ class LocalStack:
 
     def _wipe(self) -> None:
         children = ["kafka", "hdfs", "airflow", "logs", "security", "stack.json"]
+        children += ["postgres", "connect"]
         children += [p.name for p in self.home.glob("kafka-*")]
         for child in children:
             target = self.home / child
