@@ -15,7 +15,7 @@ from pathlib import Path
 from conveyor import jars
 from conveyor.errors import ConveyorError
 from conveyor.settings import Settings
-from conveyor.stack import config_files, security
+from conveyor.stack import cdc, config_files, security
 
 SPARK_DEFAULTS = "spark/spark-defaults.conf"
 
@@ -60,6 +60,16 @@ class ComposeTopology:
     airflow_host: str = "airflow-api-server"
     airflow_port: int = 8080
     jars_dir: str = "/opt/conveyor/jars"
+    # the `cdc` profile: Kafka Connect with Debezium's jars in its plugin folder, and the
+    # Postgres it reads (its password generated into the cdc-secrets volume on first start)
+    connect_host: str = "connect"
+    connect_port: int = 8083
+    connect_plugin_path: str = "/opt/conveyor/connect-plugins"
+    postgres_host: str = "cdc-postgres"
+    postgres_port: int = 5432
+    postgres_database: str = "conveyor"
+    postgres_user: str = "conveyor"
+    cdc_secrets_dir: str = "/etc/conveyor/cdc-secrets"
 
     def endpoints(self) -> dict[str, str]:
         """The `CONVEYOR_*` endpoint values every Conveyor container gets (name -> value)."""
@@ -69,6 +79,12 @@ class ComposeTopology:
             "CONVEYOR_WEBHDFS_URL": f"http://{self.namenode_host}:{self.namenode_http_port}",
             "CONVEYOR_AIRFLOW_URL": f"http://{self.airflow_host}:{self.airflow_port}",
             "CONVEYOR_SPARK_MASTER": f"spark://{self.spark_master_host}:{self.spark_master_port}",
+            "CONVEYOR_CONNECT_URL": f"http://{self.connect_host}:{self.connect_port}",
+            "CONVEYOR_POSTGRES_HOST": self.postgres_host,
+            "CONVEYOR_POSTGRES_PORT": str(self.postgres_port),
+            "CONVEYOR_POSTGRES_DATABASE": self.postgres_database,
+            "CONVEYOR_POSTGRES_USER": self.postgres_user,
+            "CONVEYOR_POSTGRES_PASSWORD_FILE": f"{self.cdc_secrets_dir}/postgres-password",
         }
 
     def settings(self) -> Settings:
@@ -128,6 +144,14 @@ def compose_files(topology: ComposeTopology = COMPOSE) -> list[ConfigFile]:
         "permissions": "false",
     }
     secured_kafka = {**kafka, **security.listener_values(True)}
+    connect = cdc.connect_values(
+        f"{t.kafka_host}:{t.kafka_port}",
+        replication=1,
+        rest_port=t.connect_port,
+        plugin_path=t.connect_plugin_path,
+        bind_host="0.0.0.0",
+        advertised_host=t.connect_host,
+    )
     return [
         ConfigFile("kafka/server.properties", "kafka-server.properties", kafka),
         ConfigFile("kafka/log4j2.properties", "kafka-log4j2.properties", {}),
@@ -135,6 +159,10 @@ def compose_files(topology: ComposeTopology = COMPOSE) -> list[ConfigFile]:
         ConfigFile("hadoop/hdfs-site.xml", "hdfs-site.xml", hdfs),
         ConfigFile("hadoop/log4j.properties", "hadoop-log4j.properties", {}),
         spark_defaults(t.settings()),
+        ConfigFile(
+            "connect/connect-distributed.properties", "connect-distributed.properties", connect
+        ),
+        ConfigFile("connect/log4j2.properties", "kafka-log4j2.properties", {}),
         # the `docker-compose.secure.yml` override mounts these instead
         ConfigFile(
             "kafka-secure/server.properties",

@@ -31,7 +31,7 @@ from conveyor.commands import config as config_command
 from conveyor.config_targets import COMPOSE, compose_files, spark_defaults, stale_files
 from conveyor.settings import Settings
 from conveyor.spark.session import spark_conf
-from conveyor.stack import components
+from conveyor.stack import cdc, components
 from tests.conftest import REPO
 
 COMPOSE_FILE = REPO / "docker-compose.yml"
@@ -48,7 +48,15 @@ ENDPOINT_VARIABLES = (
     "CONVEYOR_WEBHDFS_URL",
     "CONVEYOR_AIRFLOW_URL",
     "CONVEYOR_SPARK_MASTER",
+    # the `cdc` profile's (unused without it)
+    "CONVEYOR_CONNECT_URL",
+    "CONVEYOR_POSTGRES_HOST",
+    "CONVEYOR_POSTGRES_PORT",
+    "CONVEYOR_POSTGRES_DATABASE",
+    "CONVEYOR_POSTGRES_USER",
+    "CONVEYOR_POSTGRES_PASSWORD_FILE",
 )
+CDC_SERVICES = {"cdc-postgres", "connect"}
 # Template placeholders that may differ between the embedded stack and compose: hosts, ports,
 # data paths (and the HTTP user, an identity of the host). Anything else must be shared.
 PER_HOST_PLACEHOLDERS = {
@@ -77,6 +85,10 @@ PER_HOST_PLACEHOLDERS = {
     "client_listener",
     "controller_protocol",
     "permissions",
+    # Kafka Connect: its brokers, REST port and plugin folder
+    "bootstrap",
+    "rest_port",
+    "plugin_path",
 }
 
 
@@ -179,6 +191,7 @@ def test_the_stack_has_every_component(services: dict[str, dict[str, Any]]) -> N
         "airflow-scheduler",
         "airflow-dag-processor",
         "airflow-triggerer",
+        *CDC_SERVICES,
     }
     commands = {name: " ".join(map(str, s.get("command") or [])) for name, s in services.items()}
     for part in ("api-server", "scheduler", "dag-processor", "triggerer"):
@@ -229,6 +242,9 @@ def test_every_image_is_pinned_and_official(services: dict[str, dict[str, Any]])
 def test_image_versions_equal_the_project_locks(services: dict[str, dict[str, Any]]) -> None:
     jvm = _jvm_versions()
     assert services["kafka"]["image"] == f"apache/kafka:{jvm['kafka_2.13']}"
+    # Connect runs Kafka's own worker: the broker's image, the connect-runtime version
+    assert services["connect"]["image"] == services["kafka"]["image"]
+    assert jvm["connect-runtime"] == jvm["kafka_2.13"]
     for name in ("namenode", "datanode"):
         assert services[name]["image"] == f"apache/hadoop:{jvm['hadoop-hdfs']}"
     version = tomllib.loads((REPO / "pyproject.toml").read_text())["project"]["version"]
@@ -269,6 +285,7 @@ def test_stateful_services_keep_their_data_in_named_volumes(
         "namenode": COMPOSE.hdfs_data_dir,
         "datanode": COMPOSE.hdfs_data_dir,
         "airflow-scheduler": "/opt/airflow",
+        "cdc-postgres": "/var/lib/postgresql/data",
     }
     for name, target in data.items():
         mounts = [m.split(":") for m in services[name]["volumes"]]
@@ -334,6 +351,8 @@ def test_services_running_conveyor_set_every_endpoint(
         assert seen.airflow_api == "http://airflow-api-server:8080"
         assert seen.spark_master == "spark://spark-master:7077"
         assert seen.jars_dir == Path(COMPOSE.jars_dir)
+        assert seen.connect_rest == "http://connect:8083"
+        assert seen.postgres_password_file == Path("/etc/conveyor/cdc-secrets/postgres-password")
 
 
 def test_image_paths_in_settings_are_copied_into_the_image() -> None:
@@ -485,6 +504,7 @@ def _local_renders(tmp_path: Path) -> dict[str, str]:
     topology = components.Topology()
     components.kafka_launch(settings, ports, topology, 0, "unused-cluster-id")
     conf = components.hdfs_conf_dir(settings, ports, topology)
+    cdc.connect_launch(settings, {**ports, "connect": 41007}, topology)
     return {
         "kafka/server.properties": (home / "kafka" / "server.properties").read_text(),
         "kafka/log4j2.properties": (home / "kafka" / "log4j2.properties").read_text(),
@@ -492,6 +512,10 @@ def _local_renders(tmp_path: Path) -> dict[str, str]:
         "hadoop/hdfs-site.xml": (conf / "hdfs-site.xml").read_text(),
         "hadoop/log4j.properties": (conf / "log4j.properties").read_text(),
         config_targets.SPARK_DEFAULTS: spark_defaults(settings).render(),
+        "connect/connect-distributed.properties": (
+            home / "connect" / "connect-distributed.properties"
+        ).read_text(),
+        "connect/log4j2.properties": (home / "connect" / "log4j2.properties").read_text(),
     }
 
 
@@ -664,3 +688,65 @@ def test_the_secure_override_passes_no_password_and_every_client_a_credentials_f
     assert "kafka" in services["kafka-secrets"]["command"]
     depends = services["kafka"]["depends_on"]["kafka-secrets"]
     assert depends == {"condition": "service_completed_successfully"}
+
+
+# ---------------------------------------------------------------- the cdc profile
+
+
+def test_cdc_services_start_only_with_their_profile(services: dict[str, dict[str, Any]]) -> None:
+    profiled = {name for name, s in services.items() if s.get("profiles")}
+    assert profiled == CDC_SERVICES
+    for name in CDC_SERVICES:
+        assert services[name]["profiles"] == ["cdc"], name
+
+
+def test_cdc_postgres_decodes_logically_with_a_generated_password(
+    services: dict[str, dict[str, Any]],
+) -> None:
+    from conveyor.stack.cdc import POSTGRES_OPTIONS
+
+    postgres = services["cdc-postgres"]
+    command = " ".join(postgres["command"])
+    for key, value in POSTGRES_OPTIONS.items():
+        assert f"-c {key}={value}" in command, key
+    env = _environment(postgres)
+    secret = COMPOSE.endpoints()["CONVEYOR_POSTGRES_PASSWORD_FILE"]
+    assert env["POSTGRES_PASSWORD_FILE"] == secret
+    assert "POSTGRES_PASSWORD" not in env
+    assert env["POSTGRES_USER"] == COMPOSE.postgres_user
+    assert env["POSTGRES_DB"] == COMPOSE.postgres_database
+    assert "scram-sha-256" in env["POSTGRES_INITDB_ARGS"]
+    assert f"cdc-secrets:{COMPOSE.cdc_secrets_dir}" in postgres["volumes"]
+    # every Conveyor container reads the password from the same volume
+    for name, service in services.items():
+        if _runs_conveyor(service):
+            assert f"cdc-secrets:{COMPOSE.cdc_secrets_dir}:ro" in service["volumes"], name
+
+
+def test_connect_runs_the_rendered_worker_with_debezium_as_a_plugin(
+    services: dict[str, dict[str, Any]],
+) -> None:
+    connect = services["connect"]
+    assert "connect-distributed.sh /etc/conveyor/connect/connect-distributed.properties" in (
+        " ".join(connect["command"])
+    )
+    mounts = dict(m.rsplit(":", 1)[0].split(":", 1) for m in connect["volumes"])
+    assert mounts["./docker/config/connect"] == "/etc/conveyor/connect"
+    assert mounts["./.jars/connect"].startswith(COMPOSE.connect_plugin_path + "/")
+    rendered = (CONFIG_DIR / "connect" / "connect-distributed.properties").read_text()
+    assert f"plugin.path={COMPOSE.connect_plugin_path}\n" in rendered
+    assert f"bootstrap.servers={COMPOSE.endpoints()['CONVEYOR_KAFKA_BOOTSTRAP']}\n" in rendered
+    assert {"kafka", "cdc-postgres"} <= set(connect["depends_on"])
+
+
+def test_connect_template_names_the_internal_topics_topics_plan_ignores() -> None:
+    from conveyor.kafka.internal import CONNECT_GROUP_ID, CONNECT_INTERNAL_TOPICS
+
+    rendered = (CONFIG_DIR / "connect" / "connect-distributed.properties").read_text()
+    stored = {
+        line.split("=", 1)[1]
+        for line in rendered.splitlines()
+        if line.split("=", 1)[0].endswith("storage.topic")
+    }
+    assert stored == set(CONNECT_INTERNAL_TOPICS)
+    assert f"group.id={CONNECT_GROUP_ID}\n" in rendered
