@@ -30,7 +30,10 @@ LEDGER_BEFORE = """
         new_type: STRING>,
     rework STRUCT<run: STRING, reasons: ARRAY<STRING>, since: TIMESTAMP, until: TIMESTAMP,
         from_date: DATE, to_date: DATE, still_failing: BIGINT, already_landed: BIGINT,
-        silver_before: BIGINT, quarantined_before: BIGINT>
+        silver_before: BIGINT, quarantined_before: BIGINT>,
+    markers_ms BIGINT, history_ms BIGINT,
+    cdc STRUCT<inserts: BIGINT, updates: BIGINT, noops: BIGINT, deletes: BIGINT,
+        tombstones: BIGINT, keys_changed: BIGINT, history_rows: BIGINT>
 """  # the last ones (from lock_ms on) added since: appends merge them into an existing ledger
 LOG_BEFORE = """
     run_id STRING, table STRING, stream STRING, layer STRING, operation STRING, status STRING,

@@ -27,7 +27,10 @@ def check_streams(streams: Mapping[str, StreamSpec]) -> list[Problem]:
     for name, spec in streams.items():
         base = f"streams.{name}"
         problems += _check_fields(base, spec.event_schema)
-        problems += _check_roles(base, spec.event_schema)
+        if spec.cdc is None:
+            problems += _check_roles(base, spec.event_schema)
+        else:
+            problems += _check_cdc(base, spec)
         problems += _check_topic(base, spec)
         problems += _check_tables(base, spec)
     problems += _check_unique(streams)
@@ -83,6 +86,30 @@ def _check_roles(base: str, schema: EventSchema) -> Iterator[Problem]:
             yield at, f"field {name!r} {declared}"
 
 
+CDC_RESERVED = frozenset(
+    {"_lsn", "_source_ts", "_deleted", "_deleted_at", "_valid_from", "_valid_to", "_is_current"}
+)
+"""Columns a cdc stream's silver and history tables add themselves."""
+
+
+def _check_cdc(base: str, spec: StreamSpec) -> Iterator[Problem]:
+    cdc, schema = spec.cdc_spec, spec.event_schema
+    if schema.event_time:
+        yield f"{base}.schema.event_time", "does not apply to a cdc stream (the LSN orders it)"
+    if schema.dedup_key:
+        yield f"{base}.schema.dedup_key", "does not apply to a cdc stream (the key is unique)"
+    for index, name in enumerate(cdc.primary_key):
+        at = f"{base}.cdc.primary_key" + (f".{index}" if len(cdc.primary_key) > 1 else "")
+        field = schema.fields.get(name)
+        if field is None:
+            yield at, f"field {name!r} is not declared in {base}.schema.fields"
+        elif not field.required:
+            yield at, f"field {name!r} is a key column: declare it required"
+    for name in schema.fields:
+        if name in CDC_RESERVED or name.startswith("__"):
+            yield f"{base}.schema.fields.{name}", "is a column name Conveyor's cdc tables use"
+
+
 def _check_topic(base: str, spec: StreamSpec) -> Iterator[Problem]:
     topic, levels = spec.topic, spec.service_levels
     configs = topic.configs
@@ -111,12 +138,17 @@ def _check_topic(base: str, spec: StreamSpec) -> Iterator[Problem]:
 
 
 def _check_tables(base: str, spec: StreamSpec) -> Iterator[Problem]:
-    silver_columns = set(spec.event_schema.fields) | SILVER_DERIVED_COLUMNS
+    silver_columns = set(spec.event_schema.fields) | (
+        SILVER_DERIVED_COLUMNS if spec.cdc is None else frozenset()
+    )
     for layer in Layer:
         table: TableSpec = getattr(spec.tables, layer.value)
         at = f"{base}.tables.{layer.value}"
         if layer is Layer.SILVER:
-            allowed, hint = silver_columns, "a schema field, event_date or ingest_date"
+            allowed, hint = (
+                silver_columns,
+                ("a schema field" + (", event_date or ingest_date" if spec.cdc is None else "")),
+            )
         else:
             allowed, hint = set(LANDING_COLUMNS), "ingest_date (the payload is not parsed yet)"
         for key in ("partition_by", "zorder_by"):

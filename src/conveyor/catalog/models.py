@@ -228,12 +228,51 @@ class TableRef:
     maintenance: MaintenancePolicy
 
 
+SOURCE_TABLE = re.compile(r"^[a-z_][a-z0-9_]*(\.[a-z_][a-z0-9_]*)?$")
+
+
+def _source_table(value: Any) -> Any:
+    if isinstance(value, str) and not SOURCE_TABLE.match(value):
+        raise ValueError(
+            "must be a PostgreSQL table as `schema.table` or `table` (public), in lower case, "
+            f"got {value!r}"
+        )
+    return value
+
+
+class CdcSpec(Spec):
+    """A database table mirrored through Debezium: the source, its key, how deletes land
+    and whether history is kept (see `conveyor.ingest.cdc`)."""
+
+    source_table: Annotated[str, AfterValidator(_source_table)]
+    """`schema.table` in the connector's database (`public` when no schema is given)."""
+    primary_key: Annotated[Names, Field(min_length=1)]
+    deletes: Literal["hard", "soft"] = "hard"
+    """`hard`: a deleted row leaves silver; `soft`: it stays with `_deleted` = true and
+    `_deleted_at` = the source's commit time."""
+    history: Literal["none", "scd2"] = "none"
+    """`scd2`: a history table beside silver, one row per version of each row, with
+    `_valid_from`, `_valid_to` and `_is_current`."""
+    delete_marker_retention: Duration = timedelta(days=7)
+    """How long a hard delete's marker (key, LSN) is kept, so that an older change the
+    connector re-sends after it cannot bring the row back; past it, maintenance drops it."""
+
+    @property
+    def schema_and_table(self) -> tuple[str, str]:
+        schema, _, table = self.source_table.rpartition(".")
+        return schema or "public", table
+
+
 class StreamSpec(Spec):
-    """One stream: topic, event schema, tables, service levels."""
+    """One stream: topic, event schema, tables, service levels. `kind: cdc` streams mirror a
+    database table (their `cdc` block says which); `append` streams (the default) land
+    events."""
 
     _internal_keys: ClassVar[frozenset[str]] = frozenset({"name"})
 
     name: StreamName
+    kind: Literal["append", "cdc"] = "append"
+    cdc: CdcSpec | None = None
     description: str = ""
     topic: TopicSpec
     event_schema: EventSchema = Field(alias="schema")
@@ -249,6 +288,10 @@ class StreamSpec(Spec):
             return data
         name = data["name"]
         data = dict(data)
+        cdc = data.get("kind") == "cdc"
+        if cdc and isinstance(data.get("schema"), dict):
+            # a table's columns have no event time nor lateness: the LSN orders its changes
+            data["schema"] = {"event_time": "", "late_tolerance": "0s", **data["schema"]}
         if isinstance(data.get("topic"), dict):
             data["topic"] = {"name": name, **data["topic"]}
         tables = data.get("tables") or {}
@@ -260,11 +303,28 @@ class StreamSpec(Spec):
                     tables[layer.value] = {
                         "name": f"{name}_{layer.value}",
                         "path": f"{name}/{layer.value}",
-                        "partition_by": DEFAULT_PARTITIONING[layer],
+                        "partition_by": ()
+                        if cdc and layer is Layer.SILVER
+                        else DEFAULT_PARTITIONING[layer],
                         **(given or {}),
                     }
             data["tables"] = tables
         return data
+
+    @model_validator(mode="after")
+    def _kind_has_its_block(self) -> StreamSpec:
+        if self.kind == "cdc" and self.cdc is None:
+            raise ValueError("a stream of kind cdc needs a `cdc` block (source_table, primary_key)")
+        if self.kind == "append" and self.cdc is not None:
+            raise ValueError("`cdc` applies only to streams of kind cdc; add `kind: cdc`")
+        return self
+
+    @property
+    def cdc_spec(self) -> CdcSpec:
+        """The cdc block of a `kind: cdc` stream (raises ValueError for an append stream)."""
+        if self.cdc is None:
+            raise ValueError(f"stream {self.name!r} is not of kind cdc")
+        return self.cdc
 
     @property
     def monitoring_group(self) -> str:

@@ -163,11 +163,33 @@ SILVER_EXTRA_COLUMNS = (
 """What silver holds after the event's own fields, with its Spark types."""
 
 
+CDC_SILVER_COLUMNS = (
+    ("_lsn", "bigint"),
+    ("_source_ts", "timestamp"),
+    ("topic", "string"),
+    ("partition", "int"),
+    ("offset", "bigint"),
+    ("ingest_time", "timestamp"),
+)
+"""What a cdc stream's silver holds after the table's columns: the LSN and commit time of the
+change that made the row, that change's Kafka coordinates, when it landed."""
+SOFT_DELETE_COLUMNS = (("_deleted", "boolean"), ("_deleted_at", "timestamp"))
+"""Silver's columns of a cdc stream with `deletes: soft`."""
+
+
+def silver_extra_columns(stream: StreamSpec) -> tuple[tuple[str, str], ...]:
+    """The columns silver holds besides the catalog's fields (and `_unknown`)."""
+    if stream.cdc is None:
+        return SILVER_EXTRA_COLUMNS
+    soft = SOFT_DELETE_COLUMNS if stream.cdc.deletes == "soft" else ()
+    return CDC_SILVER_COLUMNS + soft
+
+
 def _silver_fields(stream: StreamSpec) -> list[tuple[str, str]]:
     fields = [(n, quality.spark_type(f)) for n, f in stream.event_schema.fields.items()]
     kept = [(quality.UNKNOWN, "string")] if stream.event_schema.unknown_fields == "keep" else []
     # _unknown last: where `schema apply` added it to an older table, it is last there too
-    return fields + list(SILVER_EXTRA_COLUMNS) + kept
+    return fields + list(silver_extra_columns(stream)) + kept
 
 
 def silver_columns(stream: StreamSpec) -> list[str]:
@@ -234,6 +256,11 @@ def process_batch(
 ) -> LedgerEntry | None:
     """Land one micro-batch in every table and the ledger; None for an empty batch."""
     from conveyor.maintenance.lock import stream_lock
+
+    if target.stream.cdc is not None:
+        from conveyor.ingest.cdc import process_change_batch
+
+        return process_change_batch(spark, target, batch, batch_id, state)
 
     work = _BatchWork(spark, target, batch_id, state, started=datetime.now(UTC))
     try:

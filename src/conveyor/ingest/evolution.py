@@ -145,13 +145,13 @@ _WAY_OUT = (
 def live_fields(settings: Settings, stream: StreamSpec) -> dict[str, str] | None:
     """Silver's event columns and their catalog types (the columns Conveyor adds itself left
     out); None when silver does not exist yet. Read from the Delta log, no JVM."""
-    from conveyor.ingest.batch import SILVER_EXTRA_COLUMNS
+    from conveyor.ingest.batch import silver_extra_columns
     from conveyor.lakeview import open_table
 
     table = open_table(table_uri(settings, stream.table(Layer.SILVER)))
     if table is None:
         return None
-    extra = {name for name, _ in SILVER_EXTRA_COLUMNS}
+    extra = {name for name, _ in silver_extra_columns(stream)}
     return {
         f.name: from_spark(str(getattr(f.type, "type", f.type)))
         for f in table.schema().fields

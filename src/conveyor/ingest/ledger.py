@@ -19,12 +19,23 @@ if TYPE_CHECKING:
     import pyarrow as pa
     from pyspark.sql import SparkSession
 
-STEPS = ("parse", "dedup", "bronze", "silver", "quarantine", "monitor", "lock")
+STEPS = (
+    "parse",
+    "dedup",
+    "bronze",
+    "silver",
+    "quarantine",
+    "monitor",
+    "lock",
+    "markers",
+    "history",
+)
 """The timed steps of a batch, each a `<step>_ms` ledger column: parse (read Kafka, parse and
 validate, hold the batch), dedup (repeats in the batch and in silver, and the counts), bronze /
 silver / quarantine (that table's append, from its start to its commit), monitor
 (Kafka's end offsets for the backlog), lock (taking the stream's write lease, waiting while a
-replay or rebuild holds it). The ledger's own append follows the row and is logged."""
+replay or rebuild holds it); a cdc stream's silver step is its MERGE, markers the delete
+markers' MERGE and history the scd2 table's MERGE. The ledger's own append follows the row and is logged."""
 
 
 @dataclass(frozen=True)
@@ -103,6 +114,23 @@ class ReworkRecord:
     quarantined_before: int = 0
 
 
+@dataclass(frozen=True)
+class ChangeCounts:
+    """What a cdc stream's batch held, by record: inserts (`c`, and `r` from the snapshot),
+    updates, no-ops (updates whose after-image equals the before-image), deletes, tombstones
+    (Kafka's compaction markers, expected and skipped); `keys_changed` are silver's rows the
+    MERGE inserted, updated or deleted (a key changed twice in a batch counts once, a change
+    older than silver's row counts zero); `history_rows` the scd2 versions added."""
+
+    inserts: int = 0
+    updates: int = 0
+    noops: int = 0
+    deletes: int = 0
+    tombstones: int = 0
+    keys_changed: int = 0
+    history_rows: int = 0
+
+
 @dataclass
 class LedgerEntry:
     """One ledger row."""
@@ -131,6 +159,7 @@ class LedgerEntry:
     step_ms: dict[str, int] = field(default_factory=dict)  # STEPS -> milliseconds
     schema_change: SchemaChangeRecord | None = None  # on schema_change rows only
     rework: ReworkRecord | None = None  # on replay and rebuild rows only
+    cdc: ChangeCounts | None = None  # on batch rows of cdc streams only
 
     def as_row(self) -> dict[str, Any]:
         row = asdict(self)

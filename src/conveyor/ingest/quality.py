@@ -62,6 +62,10 @@ class QuarantineReason(StrEnum):
     TIMESTAMP_OUT_OF_RANGE = "timestamp_out_of_range"
     TOO_LATE = "too_late"
     UNKNOWN_FIELD = "unknown_field"
+    # cdc streams (Debezium change events)
+    MALFORMED_ENVELOPE = "malformed_envelope"
+    UNKNOWN_OP = "unknown_op"
+    MISSING_KEY = "missing_key"
 
 
 _INTEGERS = ("BIGINT", "INT", "SMALLINT", "TINYINT")

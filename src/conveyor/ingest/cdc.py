@@ -1,0 +1,711 @@
+"""One micro-batch of a cdc stream: Debezium change events -> bronze, a MERGE into silver (the
+source table's current state), delete markers, the scd2 history, quarantine and the ledger.
+
+Debezium's JSON envelope (`op` c/u/d/r, `before`, `after`, `source.lsn`, `source.ts_ms`) is read
+with the after- and before-images as text maps, so every column is typed from its text by the
+catalog's type (decimals come as strings, dates as days, timestamps without a zone as epoch
+microseconds, timestamptz as ISO text, bytes as base64: the connector settings
+`conveyor.cdc.connector` writes). A record that is not an envelope, has no LSN or image, an
+unknown `op`, a key column missing, or a value its column's type cannot read goes to
+quarantine with its reason; a tombstone (null value) is counted and skipped.
+
+Order: a change applies to a key only when its LSN is above the LSN of the row silver holds (or
+of the key's delete marker), the Kafka offset breaking ties inside a batch. So several changes
+to one key in a batch, a change re-sent after a newer one (a Connect restart re-sends from its
+last flushed offset), or a snapshot row read after a streaming change, all end in the state the
+source had. A hard delete leaves a marker (key, LSN) in `<stream>/_delete_markers`, so an older
+change re-sent later cannot bring the row back; `prune_markers` drops markers past the stream's
+`delete_marker_retention`.
+
+Exactly once: every write of the batch is Delta's app transaction (checkpoint app id, batch id):
+appends through `append_idempotent`, MERGEs with Delta's session confs `txnAppId`/`txnVersion`
+(set only around the MERGE, on the one thread that writes with this session), so a batch Spark
+replays after a crash changes nothing it already committed. The writes go in the order silver,
+markers, history, ledger; a replay of a batch that died between two of them finds the markers
+and history as the first attempt read them, so it decides the same. A MERGE that meets a
+concurrent compaction is retried.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Callable, Iterator
+from contextlib import ExitStack, contextmanager
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from functools import partial
+from typing import TYPE_CHECKING
+
+from conveyor.catalog import FieldSpec, Layer, StreamSpec, types
+from conveyor.ingest import quality
+from conveyor.ingest.batch import (
+    RunState,
+    StepClock,
+    StreamTarget,
+    silver_columns,
+)
+from conveyor.ingest.bronze import BRONZE_COLUMNS, kafka_columns, stamp_ingest
+from conveyor.ingest.ledger import ChangeCounts, LedgerEntry, PartitionRange, append_entry
+from conveyor.spark.jvm import append_idempotent, delta_version
+
+if TYPE_CHECKING:
+    from pyspark.sql import Column, DataFrame, SparkSession
+
+log = logging.getLogger(__name__)
+
+OPS = ("c", "u", "d", "r")
+"""Debezium's row operations: create, update, delete, read (a snapshot row)."""
+ENVELOPE = (
+    "before MAP<STRING, STRING>, after MAP<STRING, STRING>, "
+    "source STRUCT<lsn: BIGINT, ts_ms: BIGINT>, op STRING, _corrupt STRING"
+)
+"""What is read of each change event; columns as text, typed by the catalog afterwards."""
+HISTORY_COLUMNS = (
+    ("_op", "string"),
+    ("_lsn", "bigint"),
+    ("_valid_from", "timestamp"),
+    ("_valid_to", "timestamp"),
+    ("_is_current", "boolean"),
+    ("topic", "string"),
+    ("partition", "int"),
+    ("offset", "bigint"),
+    ("ingest_time", "timestamp"),
+)
+"""The scd2 history table's columns after the table's own: one row per version of a key, valid
+from the source's commit time of the change that made it until the next change's; a delete is
+a row of its own (`_op` = d, the last image, `_is_current` false)."""
+
+ENV = "_env"
+TOMBSTONE = "_tombstone"
+NOOP = "_noop"
+OP = "_op"
+LSN = "_lsn"
+SOURCE_TS = "_source_ts"
+CONFLICT_RETRIES = 10
+
+
+def history_path(stream: StreamSpec) -> str:
+    """The scd2 history table of a cdc stream, relative to the lake."""
+    return f"{stream.name}/history"
+
+
+def markers_path(stream: StreamSpec) -> str:
+    """The hard-delete markers of a cdc stream, relative to the lake."""
+    return f"{stream.name}/_delete_markers"
+
+
+# ------------------------------------------------------------------ parsing
+
+
+def _typed(text: Column, spec: FieldSpec) -> Column:
+    """A column's value from Debezium's JSON text of it, as the catalog type (null where the
+    text does not read as that type; `_wrong_type` tells those apart from a null)."""
+    from pyspark.sql import functions as F
+
+    kind = spec.type
+    integer = text.rlike(r"^-?\d+$")
+    if kind == "string":
+        return text
+    if kind == "bytes":
+        return F.try_to_binary(text, F.lit("base64"))
+    if kind == "date":  # days since the epoch, or an ISO date
+        return F.when(integer, F.date_add(F.lit("1970-01-01").cast("date"), text.cast("int")))
+    if kind == "timestamp":  # epoch microseconds (timestamp), or ISO text (timestamptz)
+        return F.when(integer, F.timestamp_micros(text.cast("bigint"))).otherwise(
+            text.try_cast("timestamp")
+        )
+    return text.try_cast(quality.spark_type(spec))
+
+
+def _cdc_problem(stream: StreamSpec) -> Column:
+    """The first problem of a change event (null when it has none or is a tombstone)."""
+    from pyspark.sql import functions as F
+
+    Reason = quality.QuarantineReason
+    problem = quality.problem
+    env, image = F.col(ENV), F.col("_image")
+    op = env["op"]
+    cdc = stream.cdc_spec
+    chain = F.when(F.col("value").isNull(), F.lit(None))
+    chain = chain.when(
+        env.isNull() | env["_corrupt"].isNotNull(),
+        problem(
+            Reason.MALFORMED_ENVELOPE,
+            F.lit("value is not a Debezium change event (JSON with op, source, before/after)"),
+        ),
+    )
+    chain = chain.when(
+        op.isNull(), problem(Reason.MALFORMED_ENVELOPE, F.lit("the change event has no `op`"))
+    )
+    chain = chain.when(
+        ~op.isin(*OPS),
+        problem(
+            Reason.UNKNOWN_OP,
+            F.format_string("op %s is not one of c, u, d, r (create, update, delete, read)", op),
+        ),
+    )
+    chain = chain.when(
+        env["source"]["lsn"].isNull(),
+        problem(Reason.MALFORMED_ENVELOPE, F.lit("the change event has no source.lsn")),
+    )
+    chain = chain.when(
+        image.isNull(),
+        problem(
+            Reason.MALFORMED_ENVELOPE,
+            F.format_string(
+                "op %s without its %s-image", op, F.when(op == "d", "before").otherwise("after")
+            ),
+        ),
+    )
+    for key in cdc.primary_key:
+        chain = chain.when(
+            image[key].isNull(),
+            problem(Reason.MISSING_KEY, F.lit(f"key column {key!r} is missing or null")),
+        )
+    for name, spec in stream.event_schema.fields.items():
+        text = image[name]
+        chain = chain.when(
+            text.isNotNull() & F.col(name).isNull(),
+            problem(
+                Reason.WRONG_TYPE,
+                F.format_string(f"column {name!r}: %s is not {types.article(spec.type)}", text),
+            ),
+        )
+        if spec.required and name not in cdc.primary_key:
+            chain = chain.when(
+                (op != "d") & text.isNull(),
+                problem(Reason.MISSING_FIELD, F.lit(f"required column {name!r} is null")),
+            )
+    unknown = F.col("_unknown_keys")
+    if stream.event_schema.unknown_fields == "quarantine":
+        chain = chain.when(
+            F.size(unknown) > 0,
+            problem(
+                Reason.UNKNOWN_FIELD,
+                F.format_string(
+                    "column(s) %s are not declared in the catalog", F.array_join(unknown, ", ")
+                ),
+            ),
+        )
+    return chain
+
+
+def parse_changes(rows: DataFrame, stream: StreamSpec) -> DataFrame:
+    """Bronze's columns (`kafka_columns`) plus each change event read: `_op`, `_lsn`,
+    `_source_ts`, the table's columns typed, `_unknown` (undeclared columns as JSON text),
+    `_noop`, `_tombstone` and quality.PROBLEMS (empty when the change is valid). Pure."""
+    from pyspark.sql import functions as F
+
+    fields = stream.event_schema.fields
+    options = {"mode": "PERMISSIVE", "columnNameOfCorruptRecord": "_corrupt"}
+    env = F.col(ENV)
+    op = env["op"]
+    parsed = rows.withColumn(ENV, F.from_json(F.col("value").cast("string"), ENVELOPE, options))
+    parsed = parsed.withColumn("_image", F.when(op == "d", env["before"]).otherwise(env["after"]))
+    declared = F.array(*(F.lit(n) for n in fields))
+    parsed = parsed.withColumn(
+        "_unknown_keys",
+        F.coalesce(F.array_sort(F.array_except(F.map_keys(F.col("_image")), declared)), F.array()),
+    )
+    parsed = parsed.select(
+        "*", *(_typed(F.col("_image")[n], spec).alias(n) for n, spec in fields.items())
+    )
+    same = F.lit(True)
+    for name in fields:
+        same = same & env["before"][name].eqNullSafe(env["after"][name])
+    problem = _cdc_problem(stream)
+    unknown_json = F.when(
+        F.size(F.col("_unknown_keys")) > 0,
+        F.to_json(F.map_filter(F.col("_image"), lambda k, _v: ~F.array_contains(declared, k))),
+    )
+    return parsed.select(
+        *BRONZE_COLUMNS_WITHOUT_INGEST,
+        *fields,
+        op.alias(OP),
+        env["source"]["lsn"].alias(LSN),
+        F.timestamp_millis(env["source"]["ts_ms"]).alias(SOURCE_TS),
+        unknown_json.alias(quality.UNKNOWN),
+        F.col("value").isNull().alias(TOMBSTONE),
+        ((op == "u") & env["before"].isNotNull() & same).alias(NOOP),
+        F.when(problem.isNull(), F.array().cast(quality.PROBLEM_TYPE))
+        .otherwise(F.array(problem))
+        .alias(quality.PROBLEMS),
+    )
+
+
+BRONZE_COLUMNS_WITHOUT_INGEST = tuple(
+    c for c in BRONZE_COLUMNS if c not in ("ingest_time", "ingest_date")
+)
+
+
+def _valid_change() -> Column:
+    from pyspark.sql import functions as F
+
+    return ~F.col(TOMBSTONE) & (F.size(F.col(quality.PROBLEMS)) == 0)
+
+
+def latest_per_key(changes: DataFrame, keys: list[str]) -> DataFrame:
+    """The newest change of each key in the batch: highest LSN, then highest offset."""
+    from pyspark.sql import Window
+    from pyspark.sql import functions as F
+
+    newest = Window.partitionBy(*keys).orderBy(F.col(LSN).desc(), F.col("offset").desc())
+    return changes.withColumn("_rank", F.row_number().over(newest)).where("_rank = 1").drop("_rank")
+
+
+# ------------------------------------------------------------------ the batch
+
+
+@dataclass(frozen=True)
+class ChangeScan:
+    """The first pass over a held batch: offsets per partition and counts by kind."""
+
+    ranges: list[PartitionRange]
+    records: int
+    quarantined: int
+    counts: ChangeCounts
+
+
+def _scan(parsed: DataFrame) -> ChangeScan:
+    from pyspark.sql import functions as F
+
+    valid = _valid_change()
+    per_partition = (
+        parsed.groupBy("topic", "partition")
+        .agg(
+            F.min("offset").alias("lo"),
+            F.max("offset").alias("hi"),
+            F.count(F.lit(1)).alias("records"),
+            F.count(F.when(~F.col(TOMBSTONE) & ~valid, 1)).alias("quarantined"),
+            F.count(F.when(F.col(TOMBSTONE), 1)).alias("tombstones"),
+            F.count(F.when(valid & F.col(OP).isin("c", "r"), 1)).alias("inserts"),
+            F.count(F.when(valid & (F.col(OP) == "u") & ~F.col(NOOP), 1)).alias("updates"),
+            F.count(F.when(valid & F.col(NOOP), 1)).alias("noops"),
+            F.count(F.when(valid & (F.col(OP) == "d"), 1)).alias("deletes"),
+        )
+        .collect()
+    )
+
+    def total(name: str) -> int:
+        return sum(int(r[name]) for r in per_partition)
+
+    return ChangeScan(
+        ranges=sorted(
+            (
+                PartitionRange(r["topic"], r["partition"], r["lo"], r["hi"] + 1)
+                for r in per_partition
+            ),
+            key=lambda r: (r.topic, r.partition),
+        ),
+        records=total("records"),
+        quarantined=total("quarantined"),
+        counts=ChangeCounts(
+            inserts=total("inserts"),
+            updates=total("updates"),
+            noops=total("noops"),
+            deletes=total("deletes"),
+            tombstones=total("tombstones"),
+        ),
+    )
+
+
+def process_change_batch(
+    spark: SparkSession,
+    target: StreamTarget,
+    batch: DataFrame,
+    batch_id: int,
+    state: RunState,
+) -> LedgerEntry | None:
+    """Land one micro-batch of a cdc stream; None for an empty batch."""
+    from pyspark import StorageLevel
+
+    from conveyor.maintenance.lock import stream_lock
+
+    stream = target.stream
+    started = datetime.now(UTC)
+    clock = StepClock()
+    held: list[DataFrame] = []
+    try:
+        with clock.step("parse"):
+            parsed = parse_changes(kafka_columns(batch), stream)
+            cache = parsed.persist(StorageLevel.MEMORY_AND_DISK)
+            held.append(cache)
+            changes = stamp_ingest(cache, started)
+            scan = _scan(changes)
+        if not scan.ranges:
+            return None
+        with clock.step("monitor"):
+            backlog = state.backlog(target, scan.ranges)
+        with ExitStack() as lease:
+            with clock.step("lock"):
+                lease.enter_context(stream_lock(spark, state.settings, stream.name, batch=True))
+            land = _ChangeLanding(spark, target, batch_id, state, clock)
+            versions, counts = land.run(changes, scan, held)
+            entry = LedgerEntry(
+                stream=stream.name,
+                kind="batch",
+                app_id=target.app_id,
+                batch_id=batch_id,
+                started_at=started,
+                ended_at=datetime.now(UTC),
+                offsets=scan.ranges,
+                rows_read=scan.records,
+                bronze_rows=scan.records,
+                silver_rows=counts.keys_changed,
+                quarantined=scan.quarantined,
+                bronze_version=versions[Layer.BRONZE],
+                silver_version=versions[Layer.SILVER],
+                quarantine_version=versions[Layer.QUARANTINE],
+                backlog=backlog,
+                step_ms=clock.ms,
+                cdc=counts,
+            )
+            began = time.perf_counter()
+            append_entry(target.ledger, entry, spark=spark)
+            log.info(
+                "stream %s batch %d steps (ms): %s, ledger %d",
+                stream.name,
+                batch_id,
+                ", ".join(f"{k} {v}" for k, v in clock.ms.items()),
+                round((time.perf_counter() - began) * 1000),
+            )
+    finally:
+        for frame in held:
+            frame.unpersist()
+    state.next_batch = batch_id + 1
+    state.commit_offsets(target, scan.ranges)
+    return entry
+
+
+@dataclass
+class _ChangeLanding:
+    spark: SparkSession
+    target: StreamTarget
+    batch_id: int
+    state: RunState
+    clock: StepClock
+
+    @property
+    def stream(self) -> StreamSpec:
+        return self.target.stream
+
+    def _uri(self, path: str) -> str:
+        return self.target.silver.removesuffix(self.stream.table(Layer.SILVER).path) + path
+
+    def run(
+        self, changes: DataFrame, scan: ChangeScan, held: list[DataFrame]
+    ) -> tuple[dict[Layer, int | None], ChangeCounts]:
+        from pyspark import StorageLevel
+        from pyspark.sql import functions as F
+
+        from conveyor.ingest.batch import _quarantine_rows
+
+        spark, target, state = self.spark, self.target, self.state
+        versions: dict[Layer, int | None] = dict.fromkeys(Layer)
+        versions[Layer.BRONZE] = self.clock.timed(
+            "bronze", partial(self._append, changes.select(*BRONZE_COLUMNS), Layer.BRONZE)
+        )
+        if scan.quarantined or not state.exists(spark, target, Layer.QUARANTINE):
+            bad = changes.where(~F.col(TOMBSTONE) & ~_valid_change())
+            versions[Layer.QUARANTINE] = self.clock.timed(
+                "quarantine", partial(self._append, _quarantine_rows(bad), Layer.QUARANTINE)
+            )
+        valid = changes.where(_valid_change())
+        keys = list(self.stream.cdc_spec.primary_key)
+        with self.clock.step("dedup"):
+            latest = latest_per_key(valid, keys).persist(StorageLevel.MEMORY_AND_DISK)
+            held.append(latest)
+            latest = self._not_behind_markers(latest, keys)
+        with self.clock.step("silver"):
+            versions[Layer.SILVER], changed = self._merge_silver(latest, keys)
+        state.written.update(layer for layer, version in versions.items() if version is not None)
+        if self.stream.cdc_spec.deletes == "hard" and scan.counts.deletes:
+            with self.clock.step("markers"):
+                self._merge_markers(latest, keys)
+        history_rows = 0
+        if self.stream.cdc_spec.history == "scd2":
+            with self.clock.step("history"):
+                history_rows = self._merge_history(valid, keys)
+        counts = ChangeCounts(
+            **{
+                **scan.counts.__dict__,
+                "keys_changed": changed,
+                "history_rows": history_rows,
+            }
+        )
+        return versions, counts
+
+    def _append(self, frame: DataFrame, layer: Layer) -> int | None:
+        partition_by = list(self.target.table(layer).partition_by)
+        return append_idempotent(
+            frame, self.target.uri(layer), self.target.app_id, self.batch_id, partition_by
+        )
+
+    def _not_behind_markers(self, latest: DataFrame, keys: list[str]) -> DataFrame:
+        """Drop the changes no newer than their key's delete marker (hard deletes)."""
+        from pyspark.sql import functions as F
+
+        uri = self._uri(markers_path(self.stream))
+        if self.stream.cdc_spec.deletes != "hard" or not _exists(self.spark, uri):
+            return latest
+        markers = (
+            self.spark.read.format("delta").load(uri).select(*keys, F.col(LSN).alias("_marker_lsn"))
+        )
+        joined = latest.join(markers, on=keys, how="left")
+        return joined.where(
+            F.col("_marker_lsn").isNull() | (F.col(LSN) > F.col("_marker_lsn"))
+        ).drop("_marker_lsn")
+
+    def _merge_silver(self, latest: DataFrame, keys: list[str]) -> tuple[int | None, int]:
+        """One MERGE of the batch's newest change per key into silver (created by the first
+        batch); returns silver's version and the rows the MERGE changed."""
+        from pyspark.sql import functions as F
+
+        stream = self.stream
+        soft = stream.cdc_spec.deletes == "soft"
+        columns = silver_columns(stream)
+        source = latest
+        if soft:
+            source = source.withColumn("_deleted", F.col(OP) == "d").withColumn(
+                "_deleted_at", F.when(F.col(OP) == "d", F.col(SOURCE_TS))
+            )
+        if quality.UNKNOWN not in columns:
+            source = source.drop(quality.UNKNOWN)
+        source = source.select(*columns, OP)
+        uri = self.target.silver
+        if not self.state.exists(self.spark, self.target, Layer.SILVER):
+            # the first batch creates silver: rows of its newest non-deleted changes
+            first = source if soft else source.where(F.col(OP) != "d")
+            version = append_idempotent(
+                first.drop(OP),
+                uri,
+                self.target.app_id,
+                self.batch_id,
+                list(self.target.table(Layer.SILVER).partition_by),
+            )
+            return version, _inserted_rows(self.spark, uri, version)
+        from delta.tables import DeltaTable
+
+        def merge() -> DataFrame:
+            table = DeltaTable.forPath(self.spark, uri)
+            on = " AND ".join(f"t.`{k}` <=> s.`{k}`" for k in keys)
+            newer = "s._lsn > t._lsn"
+            every: dict[str, str | Column] = {f"`{c}`": f"s.`{c}`" for c in columns}
+            builder = table.alias("t").merge(source.alias("s"), on)
+            if soft:
+                builder = builder.whenMatchedUpdate(
+                    condition=f"{newer} AND s._op = 'd'",
+                    set={
+                        "_deleted": "true",
+                        "_deleted_at": "s._source_ts",
+                        "_lsn": "s._lsn",
+                        "_source_ts": "s._source_ts",
+                        "topic": "s.topic",
+                        "partition": "s.partition",
+                        "offset": "s.offset",
+                        "ingest_time": "s.ingest_time",
+                    },
+                )
+                builder = builder.whenMatchedUpdate(condition=newer, set=every)
+                builder = builder.whenNotMatchedInsert(values=every)
+            else:
+                builder = builder.whenMatchedDelete(condition=f"{newer} AND s._op = 'd'")
+                builder = builder.whenMatchedUpdate(condition=newer, set=every)
+                builder = builder.whenNotMatchedInsert(condition="s._op != 'd'", values=every)
+            return builder.execute()
+
+        return self._merge_once(uri, merge)
+
+    def _merge_markers(self, latest: DataFrame, keys: list[str]) -> None:
+        """Upsert a marker (key, LSN, when) for each key the batch deleted last; a key
+        re-inserted later than its marker loses it."""
+        from pyspark.sql import functions as F
+
+        uri = self._uri(markers_path(self.stream))
+        rows = latest.select(*keys, LSN, OP, F.col(SOURCE_TS).alias("_deleted_at"))
+        if not _exists(self.spark, uri):
+            deletes = rows.where(F.col(OP) == "d").drop(OP)
+            append_idempotent(deletes, uri, self.target.app_id, self.batch_id, [])
+            return
+        from delta.tables import DeltaTable
+
+        def merge() -> DataFrame:
+            on = " AND ".join(f"t.`{k}` <=> s.`{k}`" for k in keys)
+            return (
+                DeltaTable.forPath(self.spark, uri)
+                .alias("t")
+                .merge(rows.alias("s"), on)
+                .whenMatchedUpdate(
+                    condition="s._lsn > t._lsn AND s._op = 'd'",
+                    set={"_lsn": "s._lsn", "_deleted_at": "s._deleted_at"},
+                )
+                .whenMatchedDelete(condition="s._lsn > t._lsn")
+                .whenNotMatchedInsert(
+                    condition="s._op = 'd'",
+                    values={
+                        **{f"`{k}`": f"s.`{k}`" for k in keys},
+                        "_lsn": "s._lsn",
+                        "_deleted_at": "s._deleted_at",
+                    },
+                )
+                .execute()
+            )
+
+        self._merge_once(uri, merge)
+
+    def _merge_history(self, valid: DataFrame, keys: list[str]) -> int:
+        """Add each change of the batch as a version of its key (one MERGE): a version equal
+        to the one before it (a no-op, a re-sent change) is not added; `_valid_to` and
+        `_is_current` of the keys' versions are recomputed. Returns the versions added."""
+        from pyspark.sql import Window
+        from pyspark.sql import functions as F
+
+        stream = self.stream
+        fields = list(stream.event_schema.fields)
+        uri = self._uri(history_path(stream))
+        names = [*fields, *(name for name, _ in HISTORY_COLUMNS)]
+        new = valid.select(
+            *fields,
+            OP,
+            LSN,
+            F.col(SOURCE_TS).alias("_valid_from"),
+            F.lit(None).cast("timestamp").alias("_valid_to"),
+            F.lit(None).cast("boolean").alias("_is_current"),
+            "topic",
+            "partition",
+            "offset",
+            "ingest_time",
+        ).withColumn("_new", F.lit(True))
+        exists = _exists(self.spark, uri)
+        if exists:
+            old = (
+                self.spark.read.format("delta")
+                .load(uri)
+                .join(F.broadcast(new.select(*keys).distinct()), on=keys, how="left_semi")
+                .select(*names)
+                .withColumn("_new", F.lit(False))
+            )
+            versions = old.unionByName(new)
+        else:
+            versions = new
+        # one row per (key, LSN): an existing version wins over the same change re-sent
+        same_change = Window.partitionBy(*keys, LSN).orderBy(F.col("_new"), F.col("offset"))
+        versions = versions.withColumn("_n", F.row_number().over(same_change)).where("_n = 1")
+        ordered = Window.partitionBy(*keys).orderBy(LSN, "offset")
+        state = F.struct(*(F.col(f) for f in fields), (F.col(OP) == "d").alias("_gone"))
+        versions = versions.withColumn("_state", state).withColumn(
+            "_previous", F.lag("_state").over(ordered)
+        )
+        # a new version that repeats the one before it is not a version
+        versions = versions.where(
+            ~F.col("_new")
+            | F.col("_previous").isNull()
+            | ~F.col("_state").eqNullSafe(F.col("_previous"))
+        )
+        after = Window.partitionBy(*keys).orderBy(LSN, "offset")
+        versions = versions.withColumn("_next_from", F.lead("_valid_from").over(after))
+        versions = versions.withColumn("_valid_to", F.col("_next_from")).withColumn(
+            "_is_current", F.col("_next_from").isNull() & (F.col(OP) != "d")
+        )
+        source = versions.select(*names, "_new")
+        added = source.where("_new").count()
+        if not exists:
+            append_idempotent(source.drop("_new"), uri, self.target.app_id, self.batch_id, [])
+            return added
+        from delta.tables import DeltaTable
+
+        def merge() -> DataFrame:
+            on = " AND ".join([*(f"t.`{k}` <=> s.`{k}`" for k in keys), "t._lsn = s._lsn"])
+            return (
+                DeltaTable.forPath(self.spark, uri)
+                .alias("t")
+                .merge(source.alias("s"), on)
+                .whenMatchedUpdate(
+                    condition="NOT (t._valid_to <=> s._valid_to) "
+                    "OR NOT (t._is_current <=> s._is_current)",
+                    set={"_valid_to": "s._valid_to", "_is_current": "s._is_current"},
+                )
+                .whenNotMatchedInsert(
+                    condition="s._new", values={f"`{c}`": f"s.`{c}`" for c in names}
+                )
+                .execute()
+            )
+
+        self._merge_once(uri, merge)
+        return added
+
+    def _merge_once(self, uri: str, merge: Callable[[], DataFrame]) -> tuple[int | None, int]:
+        """Run `merge` as this batch's app transaction on the table at uri, retried when a
+        concurrent commit (a compaction) conflicts with it; the table's version afterwards and
+        the rows the MERGE changed (0 when the table already held the transaction)."""
+        with _idempotent_writes(self.spark, self.target.app_id, self.batch_id):
+            changed = 0
+            for attempt in range(1, CONFLICT_RETRIES + 1):
+                try:
+                    # Delta returns the MERGE's counts (no row when it skipped a replay)
+                    result = merge().collect()
+                    changed = sum(
+                        int(r["num_inserted_rows"] + r["num_updated_rows"] + r["num_deleted_rows"])
+                        for r in result
+                    )
+                    break
+                except Exception as exc:  # Py4JJavaError or Spark's wrapped error
+                    if not _is_conflict(exc) or attempt == CONFLICT_RETRIES:
+                        raise
+                    log.warning(
+                        "stream %s: MERGE into %s met a concurrent commit, retrying (%d): %s",
+                        self.stream.name,
+                        uri,
+                        attempt,
+                        str(exc).splitlines()[0][:200],
+                    )
+                    time.sleep(min(5.0, 0.2 * 2**attempt))
+        return delta_version(self.spark, uri), changed
+
+
+_CONFLICTS = (
+    "ConcurrentAppendException",
+    "ConcurrentDeleteReadException",
+    "ConcurrentDeleteDeleteException",
+    "ConcurrentTransactionException",
+    "MetadataChangedException",
+    "DELTA_CONCURRENT_",
+)
+
+
+def _is_conflict(exc: BaseException) -> bool:
+    text = str(exc)
+    return any(sign in text for sign in _CONFLICTS)
+
+
+@contextmanager
+def _idempotent_writes(spark: SparkSession, app_id: str, version: int) -> Iterator[None]:
+    """Delta's session confs that make a MERGE an app transaction (skipped when the table
+    already holds it). Session-global: only the batch's own thread writes meanwhile."""
+    conf = spark.conf
+    conf.set("spark.databricks.delta.write.txnAppId", app_id)
+    conf.set("spark.databricks.delta.write.txnVersion", str(version))
+    try:
+        yield
+    finally:
+        conf.unset("spark.databricks.delta.write.txnAppId")
+        conf.unset("spark.databricks.delta.write.txnVersion")
+
+
+def _exists(spark: SparkSession, uri: str) -> bool:
+    from conveyor.ingest.ledger import table_exists
+
+    return table_exists(spark, uri)
+
+
+def _inserted_rows(spark: SparkSession, uri: str, version: int | None) -> int:
+    """The rows the commit `version` of the table wrote (its first append)."""
+    from delta.tables import DeltaTable
+
+    if version is None:
+        return 0
+    rows = DeltaTable.forPath(spark, uri).history(1).select("version", "operationMetrics").collect()
+    if not rows or rows[0]["version"] != version:
+        return 0
+    return int((rows[0]["operationMetrics"] or {}).get("numOutputRows", 0))
