@@ -24,6 +24,7 @@ from conveyor.commands import (
     out,
     rework,
 )
+from conveyor.commands.cdc import cdc_app
 from conveyor.commands.schema import schema_app
 from conveyor.commands.topics import topics_app
 from conveyor.settings import Settings, get_settings
@@ -32,6 +33,7 @@ app = typer.Typer(no_args_is_help=True, add_completion=False, help=__doc__)
 stack_app = typer.Typer(no_args_is_help=True, help="The embedded Kafka/HDFS/Airflow stack.")
 app.add_typer(stack_app, name="stack")
 app.add_typer(topics_app, name="topics")
+app.add_typer(cdc_app, name="cdc")
 app.add_typer(schema_app, name="schema")
 ingest.register(app)
 config.register(app)

@@ -56,6 +56,8 @@ def pipeline_overview(
                 "rows_per_second": round(status.rows_per_second, 1),
                 "quarantined_last_hour": status.quarantined_last_hour,
                 "top_reasons": [{"reason": r, "count": n} for r, n in status.top_reasons[:5]],
+                "kind": catalog.stream(name).kind,
+                "changes_last_hour": status.changes_last_hour,
             }
         )
     return {

@@ -5,7 +5,7 @@ The envelopes are written as Debezium's JSON converter writes them (schemas disa
 from __future__ import annotations
 
 import json
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -225,6 +225,15 @@ def test_hard_deletes_ordering_markers_history_and_replay(
     )
     assert versions() == before
     assert sorted(feed.silver()) == [2, 3, 10]
+
+    # markers past the retention (7 days after the deletes' commit time) are dropped
+    from conveyor.ingest.cdc import prune_markers
+
+    deleted_at = datetime.fromtimestamp(1_765_000_000, UTC)
+    assert prune_markers(spark, lake, feed.stream, now=deleted_at) == 0
+    later = deleted_at + feed.stream.cdc_spec.delete_marker_retention + timedelta(minutes=1)
+    assert prune_markers(spark, lake, feed.stream, now=later) == 2
+    assert feed.table(markers_path(feed.stream)) == []
 
 
 def test_soft_deletes_keep_the_row_flagged(spark: Any, lake: Settings, tmp_path: Path) -> None:

@@ -133,7 +133,8 @@ def status(
     as_json: Annotated[bool, typer.Option("--json")] = False,
     catalog: CatalogOption = None,
 ) -> None:
-    """Per stream: lag per partition, last batch time, rows/s, quarantined in the last hour."""
+    """Per stream: lag per partition, last batch time, rows/s, quarantined in the last hour;
+    for cdc streams the change records of the last hour by kind."""
     from conveyor.ingest.monitor import stream_status
 
     settings, spec = settings_and_catalog(catalog)
@@ -149,6 +150,7 @@ def status(
         "rows/s",
         "quarantined 1h",
         "top reasons",
+        "changes 1h (ins/upd/del/no-op)",
     ):
         table.add_column(column)
     for r in report:
@@ -160,5 +162,8 @@ def status(
             f"{r.rows_per_second:.1f}",
             str(r.quarantined_last_hour),
             ", ".join(f"{k}: {v}" for k, v in r.top_reasons[:3]) or "-",
+            "/".join(str(n) for n in r.changes_last_hour.values())
+            if r.changes_last_hour is not None
+            else "-",
         )
     out.print(table)

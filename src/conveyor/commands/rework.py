@@ -102,11 +102,17 @@ def rebuild(
 
 
 def _stream(spec: Catalog, name: str) -> str:
-    """The stream's name; an unknown one is a wrong argument (exit 2)."""
+    """The stream's name; an unknown one, or a cdc stream, is a wrong argument (exit 2)."""
     try:
-        return spec.stream(name).name
+        stream = spec.stream(name)
     except UnknownStream as exc:
         raise ReworkArgumentError(str(exc)) from None
+    if stream.cdc is not None:
+        raise ReworkArgumentError(
+            f"stream {name!r} is a cdc stream: replay and rebuild apply to append streams "
+            "(a cdc stream's silver follows the source table; re-snapshot the connector instead)"
+        )
+    return stream.name
 
 
 def _report(result: ReworkResult, as_json: bool) -> None:

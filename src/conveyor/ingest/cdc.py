@@ -37,7 +37,7 @@ from datetime import UTC, datetime
 from functools import partial
 from typing import TYPE_CHECKING
 
-from conveyor.catalog import FieldSpec, Layer, StreamSpec, types
+from conveyor.catalog import FieldSpec, Layer, StreamSpec, table_uri, types
 from conveyor.ingest import quality
 from conveyor.ingest.batch import (
     RunState,
@@ -47,6 +47,7 @@ from conveyor.ingest.batch import (
 )
 from conveyor.ingest.bronze import BRONZE_COLUMNS, kafka_columns, stamp_ingest
 from conveyor.ingest.ledger import ChangeCounts, LedgerEntry, PartitionRange, append_entry
+from conveyor.settings import Settings
 from conveyor.spark.jvm import append_idempotent, delta_version
 
 if TYPE_CHECKING:
@@ -391,7 +392,7 @@ class _ChangeLanding:
         return self.target.stream
 
     def _uri(self, path: str) -> str:
-        return self.target.silver.removesuffix(self.stream.table(Layer.SILVER).path) + path
+        return table_uri(self.state.settings, path)
 
     def run(
         self, changes: DataFrame, scan: ChangeScan, held: list[DataFrame]
@@ -709,3 +710,33 @@ def _inserted_rows(spark: SparkSession, uri: str, version: int | None) -> int:
     if not rows or rows[0]["version"] != version:
         return 0
     return int((rows[0]["operationMetrics"] or {}).get("numOutputRows", 0))
+
+
+def prune_markers(
+    spark: SparkSession, settings: Settings, stream: StreamSpec, now: datetime | None = None
+) -> int:
+    """Drop the stream's hard-delete markers older than its `delete_marker_retention` (by the
+    source's commit time of the delete); returns how many. A change older than a dropped
+    marker can no longer arrive: Connect re-sends only from its last flushed offset."""
+    from delta.tables import DeltaTable
+    from pyspark.sql import functions as F
+
+    cdc = stream.cdc_spec
+    uri = table_uri(settings, markers_path(stream))
+    if cdc.deletes != "hard" or not _exists(spark, uri):
+        return 0
+    horizon = (now or datetime.now(UTC)) - cdc.delete_marker_retention
+    for attempt in range(1, CONFLICT_RETRIES + 1):
+        try:
+            DeltaTable.forPath(spark, uri).delete(F.col("_deleted_at") < F.lit(horizon))
+            break
+        except Exception as exc:
+            if not _is_conflict(exc) or attempt == CONFLICT_RETRIES:
+                raise
+            time.sleep(min(5.0, 0.2 * 2**attempt))
+    metrics = (
+        DeltaTable.forPath(spark, uri).history(1).select("operation", "operationMetrics").first()
+    )
+    if metrics is None or metrics["operation"] != "DELETE":
+        return 0
+    return int((metrics["operationMetrics"] or {}).get("numDeletedRows", 0))

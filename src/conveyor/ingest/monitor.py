@@ -14,6 +14,9 @@ from conveyor.kafka.retry import while_retriable
 from conveyor.lakeview import read_rows
 from conveyor.settings import Settings
 
+CHANGE_KINDS = ("inserts", "updates", "deletes", "noops")
+"""The change counts status and the Conveyor page show for a cdc stream."""
+
 
 @dataclass
 class StreamStatus:
@@ -25,6 +28,9 @@ class StreamStatus:
     rows_per_second: float = 0.0
     quarantined_last_hour: int = 0
     top_reasons: list[tuple[str, int]] = field(default_factory=list)
+    changes_last_hour: dict[str, int] | None = None
+    """cdc streams: change records of the last hour by kind (inserts, updates, deletes, noops
+    from the ledger's `cdc` counts); None for append streams."""
 
     @property
     def total_lag(self) -> int:
@@ -65,7 +71,7 @@ def stream_status(
         b
         for b in read_rows(
             ledger_uri(settings),
-            ["kind", "rows_read", "started_at", "ended_at"],
+            ["kind", "rows_read", "started_at", "ended_at", "cdc"],
             partitions=[("stream", "=", stream.name)],
         )
         if b["kind"] == "batch"
@@ -84,6 +90,11 @@ def stream_status(
         )
         if r["ingest_time"] >= hour_ago
     )
+    if stream.cdc is not None:
+        report.changes_last_hour = {
+            kind: sum(int((b.get("cdc") or {}).get(kind) or 0) for b in recent)
+            for kind in CHANGE_KINDS
+        }
     report.top_reasons = reasons.most_common()
     report.quarantined_last_hour = sum(reasons.values())
     return report
