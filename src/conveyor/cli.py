@@ -265,15 +265,17 @@ def demo(
 def bench(ctx: typer.Context) -> None:
     """Run the ingest benchmark (benchmarks/ingest.py; its options pass through, e.g. --quick).
     `conveyor bench --security` runs benchmarks/security.py instead: the same drain on a
-    plaintext and on a secured stack, one after the other (it starts both itself)."""
+    plaintext and on a secured stack, one after the other (it starts both itself);
+    `conveyor bench --cdc` runs benchmarks/cdc.py: a database mirrored by MERGE against the
+    append path over the same change records, and the lag from a Postgres commit to silver."""
     import subprocess
 
     from conveyor.errors import ConveyorError
     from conveyor.settings import project_root
 
     args = list(ctx.args)
-    name = "security.py" if "--security" in args else "ingest.py"
-    args = [a for a in args if a != "--security"]
+    name = next((f"{flag[2:]}.py" for flag in ("--security", "--cdc") if flag in args), "ingest.py")
+    args = [a for a in args if a not in ("--security", "--cdc")]
     script = project_root() / "benchmarks" / name
     if not script.is_file():
         raise ConveyorError(f"{script} is missing: the benchmark runs from a Conveyor checkout")

@@ -10,6 +10,7 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 from rich.table import Table
 
 from conveyor.commands import CatalogOption, console, friendly, out, settings_and_catalog
+from conveyor.errors import ConveyorError
 
 
 def register(app: typer.Typer) -> None:
@@ -100,6 +101,11 @@ def produce(
     from conveyor.produce import require_writable, send_events, stream_samples
 
     settings, spec = settings_and_catalog(catalog)
+    if spec.stream(stream).cdc is not None:
+        raise ConveyorError(
+            f"stream {stream!r} is a cdc stream: its Debezium connector writes its topic "
+            "(`conveyor cdc apply`); change the source table instead"
+        )
     require_writable(settings, spec.stream(stream).topic.name)
     records = stream_samples(
         spec.stream(stream),
