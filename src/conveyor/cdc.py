@@ -9,8 +9,9 @@ its task runs. Both are idempotent.
 The connector writes the stream's own topic (a RegexRouter renames Debezium's
 `<prefix>.<schema>.<table>`), in plain JSON, with the settings `conveyor.ingest.cdc` reads
 exactly: decimals as strings, timestamps in microseconds, bytes as base64. The database
-password never enters the connector's config (Connect stores that in a topic): the config names
-a 0600 properties file that the worker's FileConfigProvider reads.
+password never enters the connector's config (Connect stores that in a topic): the config
+refers to the password file (`postgres_password_file`, a path the worker sees too), which the
+worker's DirectoryConfigProvider reads.
 """
 
 from __future__ import annotations
@@ -21,12 +22,11 @@ import urllib.error
 import urllib.parse
 import urllib.request
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Any
 
 from conveyor.catalog import Catalog, StreamSpec
 from conveyor.errors import ConveyorError
-from conveyor.settings import PostgresConnection, Settings, write_secret
+from conveyor.settings import PostgresConnection, Settings
 
 DEBEZIUM_POSTGRES = "io.debezium.connector.postgresql.PostgresConnector"
 CONNECTOR_PREFIX = "conveyor-"
@@ -48,13 +48,15 @@ def slot_name(stream: StreamSpec) -> str:
     return "conveyor_" + "".join(c if c.isalnum() else "_" for c in stream.name.lower())
 
 
-def password_file(settings: Settings) -> Path:
-    """The properties file (0600) the Connect worker reads the database password from."""
-    return settings.home / "secrets" / "cdc-database.properties"
+def password_reference(settings: Settings) -> str:
+    """The connector's `database.password`: a reference the Connect worker resolves from the
+    password file (its folder and name), so the password is never in the connector's config."""
+    path = settings.postgres_password_path()
+    return f"${{dir:{path.parent}:{path.name}}}"
 
 
 def connector_config(
-    stream: StreamSpec, database: PostgresConnection, secret_file: Path
+    stream: StreamSpec, database: PostgresConnection, password: str
 ) -> dict[str, str]:
     """The Debezium Postgres connector's config for a cdc stream."""
     schema, table = stream.cdc_spec.schema_and_table
@@ -66,7 +68,7 @@ def connector_config(
         "database.hostname": database.host,
         "database.port": str(database.port),
         "database.user": database.user,
-        PASSWORD_KEY: f"${{file:{secret_file}:password}}",
+        PASSWORD_KEY: password,
         "database.dbname": database.database,
         "topic.prefix": slot,
         "table.include.list": f"{schema}.{table}",
@@ -263,7 +265,7 @@ def plan_connectors(
             for c in columns
             if c not in stream.event_schema.fields
         ]
-        wanted = connector_config(stream, database, password_file(settings))
+        wanted = connector_config(stream, database, password_reference(settings))
         name = connector_name(stream)
         running = running_config(base, name)
         if running is None:
@@ -297,7 +299,6 @@ def apply_connectors(
 
     plan = plan_connectors(settings, catalog, names)
     database = settings.postgres_connection()
-    write_secret(password_file(settings), f"password={database.password}\n")
     base = settings.connect_rest
     for change in plan.changes:
         stream = catalog.stream(change.stream)
@@ -308,7 +309,7 @@ def apply_connectors(
                 conn.execute(f'ALTER TABLE "{schema}"."{table}" REPLICA IDENTITY FULL')
         if change.action == "unchanged":
             continue
-        config = connector_config(stream, database, password_file(settings))
+        config = connector_config(stream, database, password_reference(settings))
         status, payload = _call(
             base, "PUT", f"/connectors/{urllib.parse.quote(change.connector)}/config", config
         )

@@ -213,6 +213,16 @@ class Settings(BaseSettings):
         """Kafka Connect's REST base URL, e.g. http://connect:8083."""
         return self._endpoint(self.connect_url, "connect_url")
 
+    def postgres_password_path(self) -> Path:
+        """The file holding the CDC database's password (explicit, else the stack's)."""
+        stack = {} if self.postgres_host else self.stack_state
+        path = self.postgres_password_file or _path(stack.get("postgres_password_file"))
+        if path is None:
+            raise SettingsError(
+                "no password file for the CDC Postgres: set CONVEYOR_POSTGRES_PASSWORD_FILE"
+            )
+        return path
+
     def postgres_connection(self) -> PostgresConnection:
         """The CDC source database: explicit CONVEYOR_POSTGRES_* settings, else the embedded
         stack's (started with `--with cdc`). Raises EndpointNotConfigured when neither names a
@@ -221,11 +231,7 @@ class Settings(BaseSettings):
         host = self.postgres_host or stack.get("postgres_host")
         if not host:
             raise EndpointNotConfigured("postgres_host", self.state_file)
-        password_file = self.postgres_password_file or _path(stack.get("postgres_password_file"))
-        if password_file is None:
-            raise SettingsError(
-                f"no password file for Postgres at {host}: set CONVEYOR_POSTGRES_PASSWORD_FILE"
-            )
+        password_file = self.postgres_password_path()
         return PostgresConnection(
             host=str(host),
             port=int(self.postgres_port or stack.get("postgres_port") or 5432),
