@@ -465,3 +465,26 @@ def test_malformed_change_events_go_to_quarantine(
         "missing_key",
         "unknown_op",
     ]
+
+
+def test_a_column_added_in_postgres_is_kept_until_declared(
+    cdc_stack: CdcStack, spark: Any, mirrored: tuple[Catalog, str, Source]
+) -> None:
+    from conveyor.ingest.monitor import stream_status
+
+    catalog, name, source = mirrored
+    settings = cdc_stack.settings
+    _connect(settings, catalog, name, source)
+    source.execute("ALTER TABLE {t} ADD COLUMN loyalty text")
+    source.version += 1
+    source.execute("UPDATE {t} SET loyalty = 'gold', version = %s WHERE id = 5", source.version)
+    plan = plan_connectors(settings, catalog, [name])
+    assert any("'loyalty' is not in the catalog" in n for n in plan.changes[0].notes)
+    _catch_up(spark, settings, catalog, name, source)
+    uri = table_uri(settings, catalog.stream(name).table(Layer.SILVER))
+    kept = {r["id"]: r["_unknown"] for r in read_rows(uri, ["id", "_unknown"])}
+    assert json.loads(kept[5]) == {"loyalty": "gold"}
+    assert kept[6] is None  # not changed since the snapshot, taken before the column existed
+    # status counts this stream's changes of the last hour from the ledger
+    changes = stream_status(settings, catalog.stream(name)).changes_last_hour
+    assert changes == {"inserts": 30, "updates": 1, "deletes": 0, "noops": 0}
