@@ -191,6 +191,7 @@ def _lag_run(env: dict[str, str], settings: Any, conn: Any, rate: float, seconds
     try:
         # warm-up: one change, landed by the running job, so the measured changes meet a
         # streaming query that runs (its start, a minute on this machine, is not lag)
+        held_before = _topic_records(settings, stream.topic.name)
         conn.execute(f"UPDATE {TABLE} SET note = 'warm-up' WHERE id = 1")
 
         def warm() -> bool:
@@ -210,7 +211,14 @@ def _lag_run(env: dict[str, str], settings: Any, conn: Any, rate: float, seconds
                     )
                     sent += 1
                 time.sleep(0.01)  # pacing of the writer, not a wait for a state
-        end = _topic_records(settings, stream.topic.name)
+        # every change of the run: Debezium publishes a moment after the commit, so the count
+        # to wait for is the one sent, not what the topic held when the writer stopped
+        end = held_before + 1 + sent
+        _wait(
+            "Debezium to publish the lag run's changes",
+            lambda: _topic_records(settings, stream.topic.name) >= end,
+            600,
+        )
 
         def landed() -> bool:
             rows = read_rows(ledger_uri(settings), ["stream", "offsets"])

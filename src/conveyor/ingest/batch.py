@@ -406,21 +406,27 @@ class _BatchWork:
         )
 
     def record(self, entry: LedgerEntry) -> None:
-        """Append the ledger row and log the steps' timings."""
-        began = time.perf_counter()
-        append_entry(self.target.ledger, entry, spark=self.spark)
-        log.info(
-            "stream %s batch %d steps (ms): %s, ledger %d",
-            entry.stream,
-            self.batch_id,
-            ", ".join(f"{k} {v}" for k, v in self.clock.ms.items()),
-            round((time.perf_counter() - began) * 1000),
-        )
+        record_batch(self.spark, self.target, entry, self.clock)
 
     def release(self) -> None:
         for frame in self.held:
             frame.unpersist()
         self.held.clear()
+
+
+def record_batch(
+    spark: SparkSession, target: StreamTarget, entry: LedgerEntry, clock: StepClock
+) -> None:
+    """Append a batch's ledger row (its last write) and log the steps' timings."""
+    began = time.perf_counter()
+    append_entry(target.ledger, entry, spark=spark)
+    log.info(
+        "stream %s batch %d steps (ms): %s, ledger %d",
+        entry.stream,
+        entry.batch_id,
+        ", ".join(f"{k} {v}" for k, v in clock.ms.items()),
+        round((time.perf_counter() - began) * 1000),
+    )
 
 
 def _valid() -> Column:

@@ -43,10 +43,11 @@ from conveyor.ingest.batch import (
     RunState,
     StepClock,
     StreamTarget,
+    record_batch,
     silver_columns,
 )
 from conveyor.ingest.bronze import BRONZE_COLUMNS, kafka_columns, stamp_ingest
-from conveyor.ingest.ledger import ChangeCounts, LedgerEntry, PartitionRange, append_entry
+from conveyor.ingest.ledger import ChangeCounts, LedgerEntry, PartitionRange
 from conveyor.settings import Settings
 from conveyor.spark.jvm import append_idempotent, delta_version
 
@@ -362,15 +363,7 @@ def process_change_batch(
                 step_ms=clock.ms,
                 cdc=counts,
             )
-            began = time.perf_counter()
-            append_entry(target.ledger, entry, spark=spark)
-            log.info(
-                "stream %s batch %d steps (ms): %s, ledger %d",
-                stream.name,
-                batch_id,
-                ", ".join(f"{k} {v}" for k, v in clock.ms.items()),
-                round((time.perf_counter() - began) * 1000),
-            )
+            record_batch(spark, target, entry, clock)
     finally:
         for frame in held:
             frame.unpersist()
