@@ -26,6 +26,7 @@ from typing import Any
 
 from conveyor.catalog import Catalog, StreamSpec
 from conveyor.errors import ConveyorError
+from conveyor.ingest.cdc import UNAVAILABLE
 from conveyor.settings import PostgresConnection, Settings
 
 DEBEZIUM_POSTGRES = "io.debezium.connector.postgresql.PostgresConnector"
@@ -80,6 +81,8 @@ def connector_config(
         "time.precision.mode": "adaptive_time_microseconds",
         "binary.handling.mode": "base64",
         "tombstones.on.delete": "true",
+        # never landed: a column holding it goes to quarantine (conveyor.ingest.cdc)
+        "unavailable.value.placeholder": UNAVAILABLE,
         "key.converter": "org.apache.kafka.connect.json.JsonConverter",
         "key.converter.schemas.enable": "false",
         "value.converter": "org.apache.kafka.connect.json.JsonConverter",

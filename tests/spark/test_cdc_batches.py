@@ -153,18 +153,20 @@ def test_hard_deletes_ordering_markers_history_and_replay(
             envelope("t", 33, None, None),
             envelope("u", 34, row(4), {**row(4), "id": None}),
             envelope("c", 35, None, {**row(5), "balance": "abc"}),
+            envelope("u", 36, None, {**row(6), "name": "__debezium_unavailable_value"}),
         ],
         1,
     )
     assert second is not None and second.cdc is not None
     counts = second.cdc
     assert (counts.deletes, counts.tombstones, counts.noops, counts.updates) == (2, 1, 1, 1)
-    assert second.quarantined == 4 and second.rows_read == 10
+    assert second.quarantined == 5 and second.rows_read == 11
     silver = feed.silver()
     assert sorted(silver) == [3, 10]
     assert silver[3]["name"] is None  # the re-sent older update did not win
     quarantine = {r["offset"]: r["reason_code"] for r in feed.table("accounts/quarantine")}
     assert sorted(quarantine.values()) == [
+        "malformed_envelope",
         "malformed_envelope",
         "missing_key",
         "unknown_op",
@@ -207,7 +209,7 @@ def test_hard_deletes_ordering_markers_history_and_replay(
         return [delta_version(spark, lake.lake_uri + "/" + p) or -1 for p in paths]
 
     before = versions()
-    feed.offset -= 10
+    feed.offset -= 11
     feed.batch(
         [
             envelope("d", 30, row(2, balance="2.00"), None),
@@ -220,6 +222,7 @@ def test_hard_deletes_ordering_markers_history_and_replay(
             envelope("t", 33, None, None),
             envelope("u", 34, row(4), {**row(4), "id": None}),
             envelope("c", 35, None, {**row(5), "balance": "abc"}),
+            envelope("u", 36, None, {**row(6), "name": "__debezium_unavailable_value"}),
         ],
         1,
     )

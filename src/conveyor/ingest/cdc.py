@@ -78,6 +78,9 @@ HISTORY_COLUMNS = (
 from the source's commit time of the change that made it until the next change's; a delete is
 a row of its own (`_op` = d, the last image, `_is_current` false)."""
 
+UNAVAILABLE = "__debezium_unavailable_value"
+"""What Debezium writes for an unchanged TOAST value it was not sent (a table without
+REPLICA IDENTITY FULL); never landed as a value."""
 ENV = "_env"
 TOMBSTONE = "_tombstone"
 NOOP = "_noop"
@@ -167,6 +170,17 @@ def _cdc_problem(stream: StreamSpec) -> Column:
         )
     for name, spec in stream.event_schema.fields.items():
         text = image[name]
+        if spec.type == "string":  # (other types fail their cast below)
+            chain = chain.when(
+                text == UNAVAILABLE,
+                problem(
+                    Reason.MALFORMED_ENVELOPE,
+                    F.lit(
+                        f"column {name!r} holds Debezium's unchanged-TOAST placeholder: set "
+                        "REPLICA IDENTITY FULL on the source table (`conveyor cdc apply` does)"
+                    ),
+                ),
+            )
         chain = chain.when(
             text.isNotNull() & F.col(name).isNull(),
             problem(
