@@ -29,6 +29,7 @@ from conveyor.stack.process import (
     port_is_free,
     spawn,
     stop_group,
+    stop_groups,
     wait_until,
 )
 
@@ -376,13 +377,15 @@ class LocalStack:
         say = progress or (lambda _msg: None)
         state = self._read_state()
         stopped = []
-        for name in reversed(list(state["components"])):
-            info = state["components"][name]
-            if is_running(info["pgid"]):
+        for group in _stop_groups(reversed(list(state["components"]))):
+            pgids = {name: state["components"][name]["pgid"] for name in group}
+            live = [name for name, pgid in pgids.items() if is_running(pgid)]
+            for name in live:
                 say(f"{name}: stopping")
-                stop_group(info["pgid"])
-                stopped.append(name)
-            state["components"].pop(name)
+            stop_groups([pgids[name] for name in live])
+            stopped.extend(live)
+            for name in group:
+                state["components"].pop(name)
         if state.get("ports"):
             self._write_state(state)
         return stopped
@@ -454,3 +457,18 @@ class LocalStack:
 def _describe(topology: Topology) -> str:
     secure = ", secured" if topology.secure else ""
     return f"with {topology.brokers} broker(s) and {topology.datanodes} DataNode(s){secure}"
+
+
+def _stop_groups(names: Iterable[str]) -> Iterator[list[str]]:
+    """Component names in stop order, the nodes of one kind (`kafka-0`, `kafka-1`, ...) as one
+    group: they stop together, as they start (the last Kafka node alone has no quorum to leave
+    and would wait out its SIGKILL: 30 s)."""
+    group: list[str] = []
+    for name in names:
+        kind = name.rstrip("0123456789")
+        if group and (kind == name or group[0].rstrip("0123456789") != kind):
+            yield group
+            group = []
+        group.append(name)
+    if group:
+        yield group

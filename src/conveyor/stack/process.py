@@ -96,15 +96,28 @@ def is_running(pgid: int) -> bool:
 
 def stop_group(pgid: int, timeout_s: float = 30.0) -> None:
     """SIGTERM the group, wait for it to exit, SIGKILL what is left after timeout_s."""
-    if not is_running(pgid):
+    stop_groups([pgid], timeout_s)
+
+
+def stop_groups(pgids: Sequence[int], timeout_s: float = 30.0) -> None:
+    """SIGTERM every group at once, wait for all to exit, SIGKILL what is left after timeout_s.
+
+    For the nodes of one quorum: stopped one by one, the last would wait for a quorum that is
+    already gone until its SIGKILL."""
+    running = [pgid for pgid in pgids if is_running(pgid)]
+    for pgid in running:
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(pgid, signal.SIGTERM)
+
+    def all_gone() -> bool:
+        return not any(is_running(pgid) for pgid in running)
+
+    if wait_until(all_gone, timeout_s, raise_on_timeout=False):
         return
-    with contextlib.suppress(ProcessLookupError):
-        os.killpg(pgid, signal.SIGTERM)
-    if wait_until(lambda: not is_running(pgid), timeout_s, raise_on_timeout=False):
-        return
-    with contextlib.suppress(ProcessLookupError):
-        os.killpg(pgid, signal.SIGKILL)
-    wait_until(lambda: not is_running(pgid), 15.0, what=f"process group {pgid} to exit")
+    for pgid in running:
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(pgid, signal.SIGKILL)
+    wait_until(all_gone, 15.0, what=f"process groups {running} to exit")
 
 
 def wait_for(
