@@ -18,7 +18,6 @@ import argparse
 import json
 import os
 import subprocess
-import sys
 import tempfile
 import time
 from datetime import UTC, datetime
@@ -26,6 +25,7 @@ from pathlib import Path
 from typing import Any
 
 import yaml
+from bench_cli import run_conveyor
 
 HERE = Path(__file__).resolve().parent
 ROOT = HERE.parent
@@ -42,19 +42,6 @@ def _catalog(folder: Path) -> Path:
     return path
 
 
-def _conveyor(env: dict[str, str], *args: str, timeout: float = 3600) -> str:
-    result = subprocess.run(
-        [sys.executable, "-m", "conveyor.cli", *args],
-        capture_output=True,
-        text=True,
-        env=env,
-        timeout=timeout,
-    )
-    if result.returncode != 0:
-        raise SystemExit(f"conveyor {' '.join(args)} failed:\n{result.stdout}{result.stderr}")
-    return result.stdout
-
-
 def one_stack(secure: bool, events: int, work: Path) -> dict[str, Any]:
     """Start a stack, land `events` clicks with the ingest command, stop the stack."""
     home = work / ("secured" if secure else "plaintext")
@@ -63,18 +50,18 @@ def one_stack(secure: bool, events: int, work: Path) -> dict[str, Any]:
         "CONVEYOR_HOME": str(home),
         "CONVEYOR_CATALOG": str(_catalog(work)),
     }
-    _conveyor(env, "stack", "up", "--fresh", "--secure" if secure else "--plaintext")
+    run_conveyor(env, "stack", "up", "--fresh", "--secure" if secure else "--plaintext")
     try:
-        status = json.loads(_conveyor(env, "stack", "status", "--json"))
-        _conveyor(env, "topics", "apply")
-        _conveyor(env, "produce", "clicks", "--count", str(events), "--seed", str(SEED))
+        status = json.loads(run_conveyor(env, "stack", "status", "--json"))
+        run_conveyor(env, "topics", "apply")
+        run_conveyor(env, "produce", "clicks", "--count", str(events), "--seed", str(SEED))
         began = time.monotonic()
         totals = json.loads(
-            _conveyor(env, "ingest", "clicks", "--available-now", "--json").splitlines()[-1]
+            run_conveyor(env, "ingest", "clicks", "--available-now", "--json").splitlines()[-1]
         )
         seconds = time.monotonic() - began
     finally:
-        _conveyor(env, "stack", "down")
+        run_conveyor(env, "stack", "down")
     landed = totals["silver_rows"] + totals["quarantined"] + totals["duplicates_dropped"]
     return {
         "stack": "secured" if secure else "plaintext",

@@ -141,22 +141,20 @@ def test_hard_deletes_ordering_markers_history_and_replay(
 
     # batch 1: delete 2 (and its tombstone), a no-op update of 1, an older change of 3
     # re-sent (lower LSN: ignored), a PK update 1 -> 10 (delete + create), malformed input
-    second = feed.batch(
-        [
-            envelope("d", 30, row(2, balance="2.00"), None),
-            None,
-            envelope("u", 31, row(1), row(1)),
-            envelope("u", 21, row(3, name="x"), row(3, name="y")),
-            envelope("d", 32, row(1), None),
-            envelope("c", 32, None, row(10)),
-            "not json",
-            envelope("t", 33, None, None),
-            envelope("u", 34, row(4), {**row(4), "id": None}),
-            envelope("c", 35, None, {**row(5), "balance": "abc"}),
-            envelope("u", 36, None, {**row(6), "name": "__debezium_unavailable_value"}),
-        ],
-        1,
-    )
+    mixed = [
+        envelope("d", 30, row(2, balance="2.00"), None),
+        None,
+        envelope("u", 31, row(1), row(1)),
+        envelope("u", 21, row(3, name="x"), row(3, name="y")),
+        envelope("d", 32, row(1), None),
+        envelope("c", 32, None, row(10)),
+        "not json",
+        envelope("t", 33, None, None),
+        envelope("u", 34, row(4), {**row(4), "id": None}),
+        envelope("c", 35, None, {**row(5), "balance": "abc"}),
+        envelope("u", 36, None, {**row(6), "name": "__debezium_unavailable_value"}),
+    ]
+    second = feed.batch(mixed, 1)
     assert second is not None and second.cdc is not None
     counts = second.cdc
     assert (counts.deletes, counts.tombstones, counts.noops, counts.updates) == (2, 1, 1, 1)
@@ -209,23 +207,8 @@ def test_hard_deletes_ordering_markers_history_and_replay(
         return [delta_version(spark, lake.lake_uri + "/" + p) or -1 for p in paths]
 
     before = versions()
-    feed.offset -= 11
-    feed.batch(
-        [
-            envelope("d", 30, row(2, balance="2.00"), None),
-            None,
-            envelope("u", 31, row(1), row(1)),
-            envelope("u", 21, row(3, name="x"), row(3, name="y")),
-            envelope("d", 32, row(1), None),
-            envelope("c", 32, None, row(10)),
-            "not json",
-            envelope("t", 33, None, None),
-            envelope("u", 34, row(4), {**row(4), "id": None}),
-            envelope("c", 35, None, {**row(5), "balance": "abc"}),
-            envelope("u", 36, None, {**row(6), "name": "__debezium_unavailable_value"}),
-        ],
-        1,
-    )
+    feed.offset -= len(mixed)
+    feed.batch(mixed, 1)
     assert versions() == before
     assert sorted(feed.silver()) == [2, 3, 10]
 
