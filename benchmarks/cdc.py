@@ -33,6 +33,7 @@ from pathlib import Path
 from typing import Any
 
 import yaml
+from bench_cli import run_conveyor
 
 HERE = Path(__file__).resolve().parent
 ROOT = HERE.parent
@@ -78,25 +79,14 @@ def _catalog(folder: Path) -> Path:
     return path
 
 
-def _conveyor(env: dict[str, str], *args: str, timeout: float = 7200) -> str:
-    result = subprocess.run(
-        [sys.executable, "-m", "conveyor.cli", *args],
-        capture_output=True,
-        text=True,
-        env=env,
-        timeout=timeout,
-    )
-    if result.returncode != 0:
-        raise SystemExit(f"conveyor {' '.join(args)} failed:\n{result.stdout}{result.stderr}")
-    return result.stdout
-
-
 def _drain(env: dict[str, str], stream: str) -> dict[str, Any]:
     catalog = Path(env["CONVEYOR_CATALOG"])
     if stream == "changes_appended":
         catalog = catalog.with_name("append.yaml")
     began = time.monotonic()
-    out = _conveyor(env, "ingest", stream, "--available-now", "--json", "--catalog", str(catalog))
+    out = run_conveyor(
+        env, "ingest", stream, "--available-now", "--json", "--catalog", str(catalog)
+    )
     seconds = time.monotonic() - began
     totals = json.loads(out.strip().splitlines()[-1])
     return {
@@ -192,7 +182,10 @@ def _lag_run(env: dict[str, str], settings: Any, conn: Any, rate: float, seconds
         # warm-up: one change, landed by the running job, so the measured changes meet a
         # streaming query that runs (its start, a minute on this machine, is not lag)
         held_before = _topic_records(settings, stream.topic.name)
-        conn.execute(f"UPDATE {TABLE} SET note = 'warm-up' WHERE id = 1")
+        # keys the workload left in the table: an UPDATE of a deleted key changes nothing and
+        # would never reach Kafka
+        ids = [row[0] for row in conn.execute(f"SELECT id FROM {TABLE} ORDER BY id LIMIT 1000")]
+        conn.execute(f"UPDATE {TABLE} SET note = 'warm-up' WHERE id = %s", (ids[0],))
 
         def warm() -> bool:
             rows = read_rows(ledger_uri(settings), ["stream", "batch_id"])
@@ -207,8 +200,13 @@ def _lag_run(env: dict[str, str], settings: Any, conn: Any, rate: float, seconds
                 while sent < due:
                     cur.execute(
                         f"UPDATE {TABLE} SET note = %s, version = version + 1 WHERE id = %s",
-                        (f"lag-{sent}", 1 + sent % 1000),
+                        (f"lag-{sent}", ids[sent % len(ids)]),
                     )
+                    if cur.rowcount != 1:
+                        raise SystemExit(
+                            f"the lag run's UPDATE of id {ids[sent % len(ids)]} "
+                            f"changed {cur.rowcount} rows"
+                        )
                     sent += 1
                 time.sleep(0.01)  # pacing of the writer, not a wait for a state
         # every change of the run: Debezium publishes a moment after the commit, so the count
@@ -248,6 +246,7 @@ def _lag_run(env: dict[str, str], settings: Any, conn: Any, rate: float, seconds
     return {
         "rate": rate,
         "seconds": seconds,
+        "sent": sent,
         "changes": len(lags),
         "p50_s": pct(0.50),
         "p99_s": pct(0.99),
@@ -316,11 +315,11 @@ def main(argv: list[str] | None = None) -> int:
         os.environ.update(env)
         from conveyor.settings import Settings
 
-        _conveyor(env, "stack", "up", "--fresh", "--with", "cdc")
+        run_conveyor(env, "stack", "up", "--fresh", "--with", "cdc")
         try:
             result = _run(env, Settings(), args, commit)
         finally:
-            _conveyor(env, "stack", "down")
+            run_conveyor(env, "stack", "down")
     (out / "results.json").write_text(json.dumps(result, indent=2))
     _print(result)
     print(f"written to {out}")
@@ -339,8 +338,8 @@ def _run(env: dict[str, str], settings: Any, args: argparse.Namespace, commit: s
         f"INSERT INTO {TABLE} SELECT g, 100, 'initial', g FROM generate_series(1, %s) g",
         (args.keys,),
     )
-    _conveyor(env, "topics", "apply")
-    _conveyor(env, "cdc", "apply")
+    run_conveyor(env, "topics", "apply")
+    run_conveyor(env, "cdc", "apply")
     topic = "bench_changes"
     _wait("the snapshot in the topic", lambda: _topic_records(settings, topic) >= args.keys, 1200)
     initial = _drain(env, "mirror")
@@ -407,8 +406,8 @@ def _print(result: dict) -> None:
     print(f"MERGE / append throughput: {result['merge_vs_append']}")
     lag = result["lag"]
     print(
-        f"lag at {lag['rate']} changes/s for {lag['seconds']} s ({lag['changes']} changes, "
-        f"trigger {lag['trigger']}): p50 {lag['p50_s']} s, p99 {lag['p99_s']} s, "
+        f"lag at {lag['rate']} changes/s for {lag['seconds']} s ({lag['changes']} of "
+        f"{lag['sent']} changes measured, trigger {lag['trigger']}): p50 {lag['p50_s']} s, p99 {lag['p99_s']} s, "
         f"max {lag['max_s']} s"
     )
     print(f"silver equals the source: {result['correct']}")
