@@ -407,8 +407,8 @@ def _print(result: dict) -> None:
     lag = result["lag"]
     print(
         f"lag at {lag['rate']} changes/s for {lag['seconds']} s ({lag['changes']} of "
-        f"{lag['sent']} changes measured, trigger {lag['trigger']}): p50 {lag['p50_s']} s, p99 {lag['p99_s']} s, "
-        f"max {lag['max_s']} s"
+        f"{lag['sent']} changes measured, trigger {lag['trigger']}): p50 {lag['p50_s']} s, "
+        f"p99 {lag['p99_s']} s, max {lag['max_s']} s"
     )
     print(f"silver equals the source: {result['correct']}")
 

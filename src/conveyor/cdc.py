@@ -26,10 +26,12 @@ from typing import Any
 
 from conveyor.catalog import Catalog, StreamSpec
 from conveyor.errors import ConveyorError
-from conveyor.ingest.cdc import UNAVAILABLE
 from conveyor.settings import PostgresConnection, Settings
 
 DEBEZIUM_POSTGRES = "io.debezium.connector.postgresql.PostgresConnector"
+UNAVAILABLE = "__debezium_unavailable_value"
+"""What the connector writes for an unchanged TOAST value it was not sent (a table without
+REPLICA IDENTITY FULL); the ingest quarantines a column holding it, never lands it."""
 CONNECTOR_PREFIX = "conveyor-"
 PASSWORD_KEY = "database.password"
 RUNNING_TIMEOUT_S = 120.0
@@ -81,7 +83,6 @@ def connector_config(
         "time.precision.mode": "adaptive_time_microseconds",
         "binary.handling.mode": "base64",
         "tombstones.on.delete": "true",
-        # never landed: a column holding it goes to quarantine (conveyor.ingest.cdc)
         "unavailable.value.placeholder": UNAVAILABLE,
         "key.converter": "org.apache.kafka.connect.json.JsonConverter",
         "key.converter.schemas.enable": "false",

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from conveyor.stack.components import Topology
 from conveyor.stack.local import _stop_groups
 
 
@@ -17,7 +18,9 @@ def test_the_nodes_of_a_quorum_stop_together() -> None:
         "kafka-1",
         "kafka-0",
     ]
-    assert list(_stop_groups(names)) == [
+    replicated = Topology(3, 3, False)
+    quorums = (replicated.kafka_names(), replicated.datanode_names())
+    assert list(_stop_groups(names, quorums)) == [
         ["airflow-triggerer"],
         ["airflow-scheduler"],
         ["datanode-2", "datanode-1", "datanode-0"],
@@ -27,6 +30,8 @@ def test_the_nodes_of_a_quorum_stop_together() -> None:
 
 
 def test_a_single_node_stack_stops_one_at_a_time() -> None:
-    names = ["connect", "postgres", "airflow-api-server", "datanode-0", "namenode", "kafka"]
-    assert list(_stop_groups(names)) == [[name] for name in names]
-    assert list(_stop_groups([])) == []
+    names = ["connect", "postgres", "airflow-api-server", "datanode-0", "namenode", "kafka-0"]
+    single = Topology(1, 1, False)
+    quorums = (single.kafka_names(), single.datanode_names())
+    assert list(_stop_groups(names, quorums)) == [[name] for name in names]
+    assert list(_stop_groups([], quorums)) == []

@@ -38,6 +38,7 @@ from functools import partial
 from typing import TYPE_CHECKING
 
 from conveyor.catalog import FieldSpec, Layer, StreamSpec, table_uri, types
+from conveyor.cdc import UNAVAILABLE
 from conveyor.ingest import quality
 from conveyor.ingest.batch import (
     RunState,
@@ -78,9 +79,6 @@ HISTORY_COLUMNS = (
 from the source's commit time of the change that made it until the next change's; a delete is
 a row of its own (`_op` = d, the last image, `_is_current` false)."""
 
-UNAVAILABLE = "__debezium_unavailable_value"
-"""What Debezium writes for an unchanged TOAST value it was not sent (a table without
-REPLICA IDENTITY FULL); never landed as a value."""
 ENV = "_env"
 TOMBSTONE = "_tombstone"
 NOOP = "_noop"

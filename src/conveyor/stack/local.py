@@ -377,7 +377,9 @@ class LocalStack:
         say = progress or (lambda _msg: None)
         state = self._read_state()
         stopped = []
-        for group in _stop_groups(reversed(list(state["components"]))):
+        topology = self.topology(state)
+        quorums = (topology.kafka_names(), topology.datanode_names())
+        for group in _stop_groups(reversed(list(state["components"])), quorums):
             pgids = {name: state["components"][name]["pgid"] for name in group}
             live = [name for name, pgid in pgids.items() if is_running(pgid)]
             for name in live:
@@ -459,14 +461,15 @@ def _describe(topology: Topology) -> str:
     return f"with {topology.brokers} broker(s) and {topology.datanodes} DataNode(s){secure}"
 
 
-def _stop_groups(names: Iterable[str]) -> Iterator[list[str]]:
-    """Component names in stop order, the nodes of one kind (`kafka-0`, `kafka-1`, ...) as one
-    group: they stop together, as they start (the last Kafka node alone has no quorum to leave
-    and would wait out its SIGKILL: 30 s)."""
+def _stop_groups(names: Iterable[str], together: Iterable[list[str]]) -> Iterator[list[str]]:
+    """`names` in stop order, cut into groups that stop at once: the members of one list in
+    `together` (a Kafka quorum, the DataNodes) that follow each other form one group, every other
+    name is a group of its own. Stopped one by one, the last Kafka node has no quorum to leave
+    and waits out its SIGKILL (30 s)."""
+    kin = {name: i for i, members in enumerate(together) for name in members}
     group: list[str] = []
     for name in names:
-        kind = name.rstrip("0123456789")
-        if group and (kind == name or group[0].rstrip("0123456789") != kind):
+        if group and (name not in kin or kin.get(group[0]) != kin[name]):
             yield group
             group = []
         group.append(name)
