@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import contextlib
 import os
+import random
 import signal
 import socket
 import subprocess
@@ -25,9 +26,48 @@ class ComponentStartError(ConveyorError):
     """A stack component did not come up; the message carries the tail of its log."""
 
 
-def free_port(host: str = "127.0.0.1") -> int:
-    """A TCP port that is free on host right now (the OS picks it)."""
+# Below this are the well-known and registered ports other software expects to own.
+LOWEST_CHOSEN_PORT = 10000
+_EPHEMERAL_RANGE_FILE = Path("/proc/sys/net/ipv4/ip_local_port_range")
+
+
+def ephemeral_port_range() -> tuple[int, int]:
+    """The kernel's range for the local ports of outgoing connections (Linux's default when
+    the setting cannot be read)."""
+    try:
+        low, high = (int(part) for part in _EPHEMERAL_RANGE_FILE.read_text().split())
+    except (OSError, ValueError):
+        return 32768, 60999
+    return low, high
+
+
+def _bindable(port: int, host: str) -> bool:
     with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        try:
+            sock.bind((host, port))
+        except OSError:
+            return False
+        return True
+
+
+def free_port(host: str = "127.0.0.1") -> int:
+    """A TCP port that is free on host right now and lies outside the ephemeral range.
+
+    A port the OS hands out for listening (bind to 0) comes from the ephemeral range, so once
+    its server stops, any outgoing connection may take it as its local port and the server
+    cannot start there again. Ports outside that range are never given to clients."""
+    low, high = ephemeral_port_range()
+    spans = [(LOWEST_CHOSEN_PORT, low - 1), (high + 1, 65535)]
+    spans = [(a, b) for a, b in spans if a <= b]
+    if spans:
+        rng = random.SystemRandom()
+        weights = [b - a + 1 for a, b in spans]
+        for _ in range(500):
+            first, last = rng.choices(spans, weights)[0]
+            port = rng.randint(first, last)
+            if _bindable(port, host):
+                return port
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:  # no room outside it
         sock.bind((host, 0))
         return int(sock.getsockname()[1])
 
