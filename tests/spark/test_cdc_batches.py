@@ -12,6 +12,7 @@ from typing import Any
 import pytest
 
 from conveyor.catalog import Layer, load_catalog
+from conveyor.cdc import UNAVAILABLE
 from conveyor.ingest.batch import RunState, StreamTarget, process_batch
 from conveyor.ingest.cdc import history_path, markers_path
 from conveyor.settings import Settings
@@ -152,7 +153,7 @@ def test_hard_deletes_ordering_markers_history_and_replay(
         envelope("t", 33, None, None),
         envelope("u", 34, row(4), {**row(4), "id": None}),
         envelope("c", 35, None, {**row(5), "balance": "abc"}),
-        envelope("u", 36, None, {**row(6), "name": "__debezium_unavailable_value"}),
+        envelope("u", 36, None, {**row(6), "name": UNAVAILABLE}),
     ]
     second = feed.batch(mixed, 1)
     assert second is not None and second.cdc is not None

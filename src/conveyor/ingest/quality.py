@@ -68,16 +68,6 @@ class QuarantineReason(StrEnum):
     MISSING_KEY = "missing_key"
 
 
-CDC_REASONS = frozenset(
-    {
-        QuarantineReason.MALFORMED_ENVELOPE.value,
-        QuarantineReason.UNKNOWN_OP.value,
-        QuarantineReason.MISSING_KEY.value,
-    }
-)
-"""Reason codes only a cdc stream's change events get (`conveyor.ingest.cdc`)."""
-
-
 _INTEGERS = ("BIGINT", "INT", "SMALLINT", "TINYINT")
 _NUMBERS = (*_INTEGERS, "DOUBLE", "FLOAT")  # and every DECIMAL(p,s): see _type_matches
 _JSON_TYPES = {

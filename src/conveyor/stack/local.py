@@ -379,7 +379,7 @@ class LocalStack:
         stopped = []
         topology = self.topology(state)
         quorums = (topology.kafka_names(), topology.datanode_names())
-        for group in _stop_groups(reversed(list(state["components"])), quorums):
+        for group in _stop_rounds(reversed(list(state["components"])), quorums):
             pgids = {name: state["components"][name]["pgid"] for name in group}
             live = [name for name, pgid in pgids.items() if is_running(pgid)]
             for name in live:
@@ -461,7 +461,7 @@ def _describe(topology: Topology) -> str:
     return f"with {topology.brokers} broker(s) and {topology.datanodes} DataNode(s){secure}"
 
 
-def _stop_groups(names: Iterable[str], together: Iterable[list[str]]) -> Iterator[list[str]]:
+def _stop_rounds(names: Iterable[str], together: Iterable[list[str]]) -> Iterator[list[str]]:
     """`names` in stop order, cut into groups that stop at once: the members of one list in
     `together` (a Kafka quorum, the DataNodes) that follow each other form one group, every other
     name is a group of its own. Stopped one by one, the last Kafka node has no quorum to leave

@@ -7,6 +7,7 @@ zombies, so a parent that has not reaped its child still sees it as gone.
 from __future__ import annotations
 
 import contextlib
+import functools
 import os
 import random
 import signal
@@ -31,6 +32,7 @@ LOWEST_CHOSEN_PORT = 10000
 _EPHEMERAL_RANGE_FILE = Path("/proc/sys/net/ipv4/ip_local_port_range")
 
 
+@functools.cache
 def ephemeral_port_range() -> tuple[int, int]:
     """The kernel's range for the local ports of outgoing connections (Linux's default when
     the setting cannot be read)."""
@@ -41,15 +43,6 @@ def ephemeral_port_range() -> tuple[int, int]:
     return low, high
 
 
-def _bindable(port: int, host: str) -> bool:
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
-        try:
-            sock.bind((host, port))
-        except OSError:
-            return False
-        return True
-
-
 def free_port(host: str = "127.0.0.1") -> int:
     """A TCP port that is free on host right now and lies outside the ephemeral range.
 
@@ -57,16 +50,10 @@ def free_port(host: str = "127.0.0.1") -> int:
     its server stops, any outgoing connection may take it as its local port and the server
     cannot start there again. Ports outside that range are never given to clients."""
     low, high = ephemeral_port_range()
-    spans = [(LOWEST_CHOSEN_PORT, low - 1), (high + 1, 65535)]
-    spans = [(a, b) for a, b in spans if a <= b]
-    if spans:
-        rng = random.SystemRandom()
-        weights = [b - a + 1 for a, b in spans]
-        for _ in range(500):
-            first, last = rng.choices(spans, weights)[0]
-            port = rng.randint(first, last)
-            if _bindable(port, host):
-                return port
+    outside = [*range(LOWEST_CHOSEN_PORT, low), *range(high + 1, 65536)]
+    for port in random.sample(outside, min(500, len(outside))):
+        if port_is_free(port, host):
+            return port
     with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:  # no room outside it
         sock.bind((host, 0))
         return int(sock.getsockname()[1])
