@@ -62,13 +62,18 @@ def run_job(command: Sequence[str], argv: Sequence[str] | None = None) -> None:
 @friendly
 def jars() -> None:
     """Resolve the JVM jars (Kafka broker, HDFS, Spark's Kafka source, Delta) with Maven, once,
-    and build the Spark driver's class archive (faster driver starts)."""
-    from conveyor.jars import resolve_all
+    build Conveyor's own JVM module (jvm/decode) and the Spark driver's class archive (faster
+    driver starts)."""
+    from conveyor.jars import MODULE, build_module, module_source, resolve_all
     from conveyor.spark import class_archive
 
     settings = _settings()
     with console.status("resolving JVM artifacts with mvn"):
         outcome = resolve_all(settings.jvm_artifacts_file, settings.jars_dir)
+    with console.status("building Conveyor's JVM module with mvn"):
+        outcome[MODULE] = build_module(
+            module_source(settings.jvm_artifacts_file), settings.jars_dir
+        )
     for name, what in outcome.items():
         console.print(f"jars [bold]{name}[/]: {what} in {settings.jars_dir / name}")
     with console.status("building the Spark driver's class archive (once, about a minute)"):

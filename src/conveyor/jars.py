@@ -23,6 +23,9 @@ from xml.sax.saxutils import escape
 from conveyor.errors import ConveyorError
 
 MARKER = ".resolved.json"
+MODULE = "conveyor"
+"""The classpath folder of Conveyor's own JVM code (`jvm/decode`), built by `build_module`."""
+MODULE_JAR = "conveyor-decode.jar"
 _VERSION_SUFFIX = re.compile(r"-\d[\w.]*(?:-\d+)?\.jar$")
 
 
@@ -169,11 +172,15 @@ def _pom(name: str, artifacts: tuple[str, ...]) -> str:
 
 
 def _mvn(work: Path, *args: str) -> subprocess.CompletedProcess[str]:
+    return _mvn_at(work / "pom.xml", *args)
+
+
+def _mvn_at(pom: Path, *args: str) -> subprocess.CompletedProcess[str]:
     mvn = shutil.which("mvn")
     if mvn is None:
         raise JarResolutionError("Maven (`mvn`) is not on PATH; install it to resolve the jars")
     return subprocess.run(
-        [mvn, "-B", "-q", "-f", str(work / "pom.xml"), *args],
+        [mvn, "-B", "-q", "-f", str(pom), *args],
         capture_output=True,
         text=True,
         check=False,
@@ -215,3 +222,58 @@ def served_versions(coordinate: str) -> list[str]:
             continue
         versions += [v.text for v in root.iter("version") if v.text and v.text not in versions]
     return versions
+
+
+def module_source(artifacts_file: Path) -> Path:
+    """The module's Maven project, beside the artifact list."""
+    return artifacts_file.parent / "decode"
+
+
+def module_sources(source: Path) -> list[Path]:
+    """What the module's jar is built from: its POM and Java sources."""
+    return [source / "pom.xml", *sorted((source / "src").rglob("*.java"))]
+
+
+def module_digest(source: Path) -> str:
+    digest = hashlib.sha256()
+    for path in module_sources(source):
+        digest.update(f"{path.relative_to(source)}\0".encode())
+        digest.update(path.read_bytes())
+    return digest.hexdigest()[:16]
+
+
+def module_jar(jars_dir: Path) -> Path:
+    """Conveyor's own jar; raises if `conveyor jars` has not built it yet."""
+    jar = classpath_dir(jars_dir, MODULE) / MODULE_JAR
+    if not jar.is_file():
+        raise ConveyorError(f"{jar} is not built: run `conveyor jars` (or `make setup`)")
+    return jar
+
+
+def build_module(source: Path, jars_dir: Path) -> str:
+    """Build Conveyor's JVM module (`mvn package`, in a temporary folder) into
+    jars_dir/conveyor/ unless the jar there was built from these very sources: 'reused' or
+    'built'. Raises JarResolutionError with Maven's output when the build fails."""
+    target = classpath_dir(jars_dir, MODULE)
+    digest = module_digest(source)
+    try:
+        if json.loads((target / MARKER).read_text()).get("digest") == digest:
+            return "reused"
+    except (OSError, json.JSONDecodeError):
+        pass
+    jars_dir.mkdir(parents=True, exist_ok=True)
+    with tempfile.TemporaryDirectory(dir=jars_dir, prefix=f".{MODULE}-") as tmp:
+        work = Path(tmp)
+        result = _mvn_at(source / "pom.xml", "package", f"-Dconveyor.build.dir={work / 'build'}")
+        built = work / "build" / MODULE_JAR
+        if result.returncode != 0 or not built.is_file():
+            tail = "\n".join((result.stdout + result.stderr).strip().splitlines()[-25:])
+            raise JarResolutionError(f"Maven could not build {source}:\n{tail}")
+        out = work / "out"
+        out.mkdir()
+        built.rename(out / MODULE_JAR)
+        (out / MARKER).write_text(json.dumps({"digest": digest}))
+        if target.exists():
+            shutil.rmtree(target)
+        out.rename(target)
+    return "built"

@@ -13,6 +13,7 @@ import pytest
 
 from conveyor.catalog import EventSchema
 from conveyor.ingest import quality
+from conveyor.ingest.decode import Path
 from tests.spark.test_assess_paths import assessed_rows
 
 SCHEMA = EventSchema.model_validate(
@@ -69,16 +70,35 @@ CASES: list[tuple[bytes, str, Any, str | None]] = [
     (_event(flag=False), "flag", False, None),
     (_event(flag="false"), "flag", None, "wrong_type"),
     (_event(), "amount", None, None),
+    # where a decoder could read differently from the reference
+    (_event(small=2147483648), "small", None, "out_of_range"),
+    (_event(big=-0), "big", 0, None),
+    (_event(ratio=0.1), "ratio", 0.10000000149011612, None),
+    (_event(ratio=16777217), "ratio", 16777216.0, None),
+    (_event(ratio=1e39), "ratio", None, "out_of_range"),
+    (_event(score=-0.0), "score", 0.0, None),
+    (_event(score=0.1 + 0.2), "score", 0.30000000000000004, None),
+    (_event(amount="-0.00"), "amount", Decimal("0.00"), None),
+    (_event(amount=0.005), "amount", None, "out_of_range"),
+    (_event(amount=123456.78), "amount", Decimal("123456.78"), None),
+    (_event(amount=1234567.00), "amount", None, "out_of_range"),
+    (_event(day="0001-01-01"), "day", date(1, 1, 1), None),
+    (_event(day="2024-02-29"), "day", date(2024, 2, 29), None),
+    (_event(blob="QQ=="), "blob", b"A", None),
+    (_event(blob="QR=="), "blob", b"A", None),  # Spark reads base64 leniently
+    (_event(blob=""), "blob", b"", None),
+    (_event(blob="QQ"), "blob", b"A", None),
+    (_event(flag=True), "flag", True, None),
 ]
 
 
-def _assessed(spark: Any, *, fast: bool) -> list[dict[str, Any]]:
-    return assessed_rows(spark, [record for record, *_ in CASES], SCHEMA, fast=fast)
+def _assessed(spark: Any, *, path: Path) -> list[dict[str, Any]]:
+    return assessed_rows(spark, [record for record, *_ in CASES], SCHEMA, path=path)
 
 
 @pytest.fixture(scope="module")
 def assessed(spark: Any) -> list[dict[str, Any]]:
-    return _assessed(spark, fast=True)
+    return _assessed(spark, path="certified")
 
 
 def test_every_type_lands_typed_or_quarantined_with_its_reason(
@@ -109,10 +129,11 @@ def test_messages_name_the_field_and_what_it_must_be(assessed: list[dict[str, An
     )
 
 
-def test_fast_and_reference_paths_agree_on_every_type(
-    spark: Any, assessed: list[dict[str, Any]]
+@pytest.mark.parametrize("path", ["fast", "reference"])
+def test_every_path_agrees_on_every_type(
+    spark: Any, assessed: list[dict[str, Any]], path: Path
 ) -> None:
-    assert assessed == _assessed(spark, fast=False)
+    assert assessed == _assessed(spark, path=path)
 
 
 UNKNOWN_RECORDS = [
@@ -123,13 +144,14 @@ UNKNOWN_RECORDS = [
 ]
 
 
-def _with_policy(spark: Any, policy: str) -> list[dict[str, Any]]:
+def _with_policy(spark: Any, policy: str, path: Path) -> list[dict[str, Any]]:
     schema = SCHEMA.model_copy(update={"unknown_fields": policy})
-    return assessed_rows(spark, list(UNKNOWN_RECORDS), schema)
+    return assessed_rows(spark, list(UNKNOWN_RECORDS), schema, path=path)
 
 
-def test_unknown_fields_are_kept_exactly_dropped_or_quarantined(spark: Any) -> None:
-    kept = _with_policy(spark, "keep")
+@pytest.mark.parametrize("path", ["certified", "fast", "reference"])
+def test_unknown_fields_are_kept_exactly_dropped_or_quarantined(spark: Any, path: Path) -> None:
+    kept = _with_policy(spark, "keep", path)
     assert [r[quality.UNKNOWN] for r in kept] == [
         None,
         # every digit sent (no double in between; 1.50 reads 1.5), keys sorted
@@ -138,11 +160,11 @@ def test_unknown_fields_are_kept_exactly_dropped_or_quarantined(spark: Any) -> N
     ]
     assert all(r[quality.PROBLEMS] == [] for r in kept)
 
-    dropped = _with_policy(spark, "drop")
+    dropped = _with_policy(spark, "drop", path)
     assert quality.UNKNOWN not in dropped[0]
     assert all(r[quality.PROBLEMS] == [] for r in dropped)
 
-    quarantined = _with_policy(spark, "quarantine")
+    quarantined = _with_policy(spark, "quarantine", path)
     assert [[p["code"] for p in r[quality.PROBLEMS]] for r in quarantined] == [
         [],
         ["unknown_field"],

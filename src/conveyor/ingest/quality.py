@@ -22,10 +22,12 @@ replayed micro-batch is classified exactly as before.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from enum import StrEnum
 from typing import TYPE_CHECKING
 
 from conveyor.catalog import EventSchema, FieldSpec, types
+from conveyor.spark import functions
 
 if TYPE_CHECKING:
     from pyspark.sql import Column, DataFrame
@@ -83,6 +85,8 @@ _JSON_TYPES = {
 """The JSON types (schema_of_variant's names) each catalog type accepts; a decimal accepts
 every number and a string holding one (the way exact amounts usually travel)."""
 _DATE = r"^\d{4}-\d{2}-\d{2}$"
+_MAX_EPOCH_MILLIS = (2**63 - 1) // 1000
+"""The largest epoch-millisecond count whose microseconds a long holds."""
 _DECIMAL_TEXT = r'^"-?\d+(\.\d+)?"$'
 """A JSON string as to_json renders it (quoted) that holds a plain decimal number."""
 PROBLEM_TYPE = "ARRAY<STRUCT<code: STRING, message: STRING>>"
@@ -160,10 +164,11 @@ def _json_type(name: str) -> Column:
 
 
 _NON_STRING_TEXT = (
-    r"(?s)^(-?[0-9]+(\.[0-9]+)?([eE][+-]?[0-9]+)?|-?Infinity|NaN|true|false|[\[{].*)$"
+    r'(?s)^(-?[0-9]+(\.[0-9]+)?([eE][+-]?[0-9]+)?|"?-?Infinity"?|"?NaN"?|true|false|[\[{].*)$'
 )
-"""What from_json's text of a JSON number, boolean, object or array can look like. A text that
-cannot be one of those came from a JSON string."""
+"""What from_json's text of a JSON number, boolean, object or array can look like (a number
+beyond a double's range is written as the quoted text "Infinity"). A text that cannot be one
+of those came from a JSON string."""
 
 
 def _field_kind(name: str, spec: FieldSpec, fast: bool) -> Column:
@@ -211,6 +216,8 @@ def _matching_text(name: str, kind: Column, field_type: str, spark_type: str, fa
     text = _text(name)
     cast = text if spark_type == "string" else text.try_cast(spark_type)
     usable = F.col(TEXTS).isNotNull() & _type_matches(kind, field_type)
+    if spark_type != "string":  # a text the cast cannot read ("Infinity") asks the VARIANT
+        usable = usable & cast.isNotNull()
     # A field with no JSON type (absent, as `kind` already says) has no value: no VARIANT lookup.
     return (
         F.when(usable, cast)
@@ -242,6 +249,11 @@ def typed_value(name: str, spec: FieldSpec, kind: Column, fast: bool = True) -> 
         else:
             value = F.try_to_binary(text, F.lit("base64"))
         return F.when(kind == "STRING", value)
+    if spec.type in ("float", "double"):
+        value = _matching_text(name, kind, spec.type, types.spark_type(spec.type), fast)
+        # one zero: -0.0 lands as 0.0 (a JSON -0.0 is read as the decimal 0.0 by one path and
+        # as a double by another; Parquet's statistics order the two zeros differently)
+        return F.when(value == 0, F.lit(0.0).cast(spec.type)).otherwise(value)
     if spec.type != "timestamp":
         return _matching_text(name, kind, spec.type, types.spark_type(spec.type), fast)
     candidates = []
@@ -255,7 +267,9 @@ def typed_value(name: str, spec: FieldSpec, kind: Column, fast: bool = True) -> 
         )
     if "epoch_millis" in spec.timestamp_formats:
         millis = _matching_text(name, kind, "long", "bigint", fast)
-        candidates.append(F.when(kind.isin(*_INTEGERS), F.timestamp_millis(millis)))
+        # beyond what microseconds in a long hold, timestamp_millis raises (and fails the batch)
+        fits = millis.between(-_MAX_EPOCH_MILLIS, _MAX_EPOCH_MILLIS)
+        candidates.append(F.when(kind.isin(*_INTEGERS) & fits, F.timestamp_millis(millis)))
     return F.coalesce(*candidates) if len(candidates) > 1 else candidates[0]
 
 
@@ -346,6 +360,14 @@ def _type_checks(
         readable = (kind != "STRING") | _shown(name).rlike(_DECIMAL_TEXT)
     if spec.type in ("date", "bytes") or exact is not None:
         checks.append((present & matches & ~readable, problem(QuarantineReason.WRONG_TYPE, wrong)))
+    if spec.type in ("float", "double"):  # a number beyond the type's range reads as infinite
+        misfit = F.concat(
+            F.lit(f"field '{name}' does not fit {_described(spec.type)}: "), _shown(name)
+        )
+        infinite = F.abs(value) == F.lit(float("inf"))
+        checks.append(
+            (present & matches & infinite, problem(QuarantineReason.OUT_OF_RANGE, misfit))
+        )
     if spec.type == "int" or exact is not None:  # readable, with more digits than it holds
         misfit = F.concat(
             F.lit(f"field '{name}' does not fit {_described(spec.type)}: "), _shown(name)
@@ -440,15 +462,27 @@ def _unknown_keys(schema: EventSchema, text: Column) -> Column:
     )
 
 
-def _unknown_json(schema: EventSchema, unknown: Column) -> Column:
-    """The unknown fields as one JSON object (their values exactly as sent), null when there
-    are none. The map is built only for a record that has some."""
+def unknown_json(schema: EventSchema, parsed: Column, present: Column) -> Column:
+    """The unknown fields of the `parsed` VARIANT object as one JSON object (their values
+    exactly as sent) where `present` says there are some, else null (the map is built only
+    then)."""
     from pyspark.sql import functions as F
 
-    everything = F.expr(f"variant_get({PARSED}, '$', 'map<string, variant>')")
+    everything = F.variant_get(parsed, "$", "map<string, variant>")
     known = F.array(*(F.lit(name) for name in schema.fields))
     kept = F.map_filter(everything, lambda key, _: ~F.array_contains(known, key))
-    return F.when(F.size(unknown) > 0, F.to_json(kept))
+    return F.when(present, F.to_json(kept))
+
+
+def with_event_time(schema: EventSchema) -> Callable[[DataFrame], DataFrame]:
+    """Adds EVENT_TIME (the schema's event-time field) and its UTC date EVENT_DATE."""
+    from pyspark.sql import functions as F
+
+    def add(frame: DataFrame) -> DataFrame:
+        timed = frame.withColumn(EVENT_TIME, F.col(schema.event_time))
+        return timed.withColumn(EVENT_DATE, F.to_date(F.col(EVENT_TIME)))
+
+    return add
 
 
 def assess(frame: DataFrame, schema: EventSchema, *, fast: bool = True) -> DataFrame:
@@ -467,8 +501,10 @@ def assess(frame: DataFrame, schema: EventSchema, *, fast: bool = True) -> DataF
     # problem are each computed once per record, however many columns read them.
     checked = frame.withColumn(UTF8, F.expr("is_valid_utf8(value)"))
     utf8, text = F.col(UTF8), F.col("value").cast("string")
+    # try_parse_json stops at the end of the first value: `{...} trailing` is not JSON
+    whole = F.call_function(functions.whole_json(frame.sparkSession), text)
     parsed = checked.withColumn(
-        PARSED, F.when(utf8, F.expr("try_parse_json(cast(value as string))"))
+        PARSED, F.when(utf8 & whole, F.expr("try_parse_json(cast(value as string))"))
     )
     if fast:
         parsed = parsed.withColumn(TEXTS, F.when(utf8, F.from_json(text, _text_schema(schema))))
@@ -517,7 +553,7 @@ def assess(frame: DataFrame, schema: EventSchema, *, fast: bool = True) -> DataF
         for (name, _), v in zip(fields, values, strict=True)
     ]
     if schema.unknown_fields == "keep":
-        typed.append(F.when(record.isNull(), _unknown_json(schema, unknown)).alias(UNKNOWN))
+        kept = unknown_json(schema, F.col(PARSED), F.size(unknown) > 0)
+        typed.append(F.when(record.isNull(), kept).alias(UNKNOWN))
     out = extracted.select(*frame.columns, PARSED, *typed, problems.alias(PROBLEMS))
-    out = out.withColumn(EVENT_TIME, F.col(schema.event_time))
-    return out.withColumn(EVENT_DATE, F.to_date(F.col(EVENT_TIME)))
+    return out.transform(with_event_time(schema))

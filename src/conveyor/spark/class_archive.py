@@ -42,7 +42,7 @@ def archive_file(settings: Settings) -> Path | None:
     if java is None:
         return None
     try:
-        ours = jars.jar_files(settings.jars_dir, "spark")
+        ours = [*jars.jar_files(settings.jars_dir, "spark"), jars.module_jar(settings.jars_dir)]
     except ConveyorError:
         return None
     digest = hashlib.sha256(JVM_OPTIONS.encode())

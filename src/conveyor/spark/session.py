@@ -22,9 +22,14 @@ if TYPE_CHECKING:
     from pyspark.sql import SparkSession
 
 
+def spark_jar_files(settings: Settings) -> list[Path]:
+    """The jars Spark gets besides its own: the Kafka source, Delta, Conveyor's module."""
+    return [*jars.jar_files(settings.jars_dir, "spark"), jars.module_jar(settings.jars_dir)]
+
+
 def spark_conf(settings: Settings) -> dict[str, str]:
     """Every Spark setting Conveyor needs (master excluded)."""
-    spark_jars = ",".join(str(p) for p in jars.jar_files(settings.jars_dir, "spark"))
+    spark_jars = ",".join(str(p) for p in spark_jar_files(settings))
     conf = {
         "spark.jars": spark_jars,
         "spark.sql.extensions": "io.delta.sql.DeltaSparkSessionExtension",
