@@ -104,12 +104,14 @@ COMPOSE = ComposeTopology()
 
 
 def spark_defaults(settings: Settings) -> ConfigFile:
-    """spark-defaults.conf for settings: the lake's file system and the Spark jars folder."""
+    """spark-defaults.conf for settings: the lake's file system, the Spark jars folder and
+    Conveyor's own jar."""
     spark_jars = jars.classpath_dir(settings.jars_dir, "spark") / "*.jar"
+    ours = jars.classpath_dir(settings.jars_dir, jars.MODULE) / jars.MODULE_JAR
     return ConfigFile(
         SPARK_DEFAULTS,
         "spark-defaults.conf",
-        {"fs_uri": settings.fs_uri, "spark_jars": spark_jars.as_posix()},
+        {"fs_uri": settings.fs_uri, "spark_jars": f"{spark_jars.as_posix()},{ours.as_posix()}"},
     )
 
 

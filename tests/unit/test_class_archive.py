@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from conveyor.jars import MARKER
+from conveyor.jars import MARKER, MODULE, MODULE_JAR
 from conveyor.settings import Settings
 from conveyor.spark.class_archive import (
     C1_ONLY,
@@ -19,6 +19,9 @@ def _settings(tmp_path: Path) -> Settings:
     spark_jars.mkdir(parents=True)
     (spark_jars / "delta-spark-4.4.0.jar").write_bytes(b"one")
     (spark_jars / MARKER).write_text("{}")
+    module = tmp_path / "jars" / MODULE
+    module.mkdir()
+    (module / MODULE_JAR).write_bytes(b"ours")
     return Settings(jars_dir=tmp_path / "jars", hdfs_uri="file:///")
 
 
@@ -37,6 +40,9 @@ def test_another_jar_set_looks_for_another_archive(tmp_path: Path) -> None:
     before = archive_file(settings)
     (settings.jars_dir / "spark" / "delta-spark-4.4.0.jar").write_bytes(b"other build")
     assert archive_file(settings) != before
+    rebuilt = archive_file(settings)
+    (settings.jars_dir / MODULE / MODULE_JAR).write_bytes(b"our code changed")
+    assert archive_file(settings) != rebuilt
 
 
 def test_no_resolved_jars_means_no_archive(tmp_path: Path) -> None:

@@ -554,7 +554,8 @@ def test_spark_defaults_agree_with_the_session_conf(tmp_path: Path) -> None:
     session = spark_conf(settings)
     for key, value in rendered.items():
         if key == "spark.jars":
-            assert sorted(glob.glob(value)) == sorted(session[key].split(","))
+            found = [jar for pattern in value.split(",") for jar in glob.glob(pattern)]
+            assert sorted(found) == sorted(session[key].split(","))
         elif key.startswith("spark.worker."):
             assert key not in session
         else:

@@ -14,8 +14,10 @@ from __future__ import annotations
 
 from conveyor.catalog.loading import load_catalog, resolve_catalog
 from conveyor.catalog.models import (
+    CHECKPOINT_INTERVAL,
     DELTA_MIN_VACUUM_RETENTION,
     LEDGER_PATH,
+    LEDGER_PROPERTIES,
     AnalyticsSpec,
     Catalog,
     CatalogError,
@@ -33,12 +35,15 @@ from conveyor.catalog.models import (
     UnknownStream,
     checkpoint_uri,
     ledger_uri,
+    table_properties,
     table_uri,
 )
 
 __all__ = [
+    "CHECKPOINT_INTERVAL",
     "DELTA_MIN_VACUUM_RETENTION",
     "LEDGER_PATH",
+    "LEDGER_PROPERTIES",
     "AnalyticsSpec",
     "Catalog",
     "CatalogError",
@@ -58,5 +63,6 @@ __all__ = [
     "ledger_uri",
     "load_catalog",
     "resolve_catalog",
+    "table_properties",
     "table_uri",
 ]

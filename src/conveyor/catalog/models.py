@@ -176,12 +176,18 @@ class TopicSpec(Spec):
 
 
 class TableSpec(Spec):
-    """One Delta table; name `<stream>_<layer>` and path `<stream>/<layer>` unless given."""
+    """One Delta table; name `<stream>_<layer>` and path `<stream>/<layer>` unless given.
+    `properties` are Delta table properties over the layer's defaults (`table_properties`)."""
 
     name: TableName
     path: TablePath
     partition_by: Names
     zorder_by: Names = ()
+    properties: Annotated[
+        Mapping[Annotated[str, Field(pattern=r"^delta\.[A-Za-z0-9_.]+$")], str],
+        AfterValidator(freeze),
+        AS_DICT,
+    ] = Field(default_factory=dict)
 
 
 class MaintenancePolicy(Spec):
@@ -226,6 +232,8 @@ class TableRef:
     partition_by: tuple[str, ...]
     zorder_by: tuple[str, ...]
     maintenance: MaintenancePolicy
+    properties: tuple[tuple[str, str], ...] = ()
+    """The Delta table properties the table carries (`table_properties`), sorted by key."""
 
 
 SOURCE_TABLE = re.compile(r"^[a-z_][a-z0-9_]*(\.[a-z_][a-z0-9_]*)?$")
@@ -343,7 +351,24 @@ class StreamSpec(Spec):
             partition_by=spec.partition_by,
             zorder_by=spec.zorder_by,
             maintenance=self.tables.maintenance,
+            properties=tuple(sorted(table_properties(self, layer).items())),
         )
+
+
+CHECKPOINT_INTERVAL = 1000
+"""Conveyor's tables' `delta.checkpointInterval`: Delta writes no checkpoint inside a batch's
+commit; the ingest writes them beside the stream (`conveyor.spark.delta_checkpoints`)."""
+LEDGER_PROPERTIES: Mapping[str, str] = types.MappingProxyType(
+    {"delta.checkpointInterval": str(CHECKPOINT_INTERVAL)}
+)
+"""The ledger's Delta table properties."""
+
+
+def table_properties(stream: StreamSpec, layer: Layer) -> dict[str, str]:
+    """The Delta table properties of the stream's `layer` table: Conveyor's defaults, then
+    the catalog's `tables.<layer>.properties` over them."""
+    spec: TableSpec = getattr(stream.tables, layer.value)
+    return {**LEDGER_PROPERTIES, **spec.properties}
 
 
 class Catalog(Spec):

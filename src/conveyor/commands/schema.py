@@ -7,6 +7,7 @@ ones), like `topics apply`.
 from __future__ import annotations
 
 import json
+from dataclasses import asdict
 from typing import Annotated
 
 import typer
@@ -18,7 +19,8 @@ REFUSED_EXIT_CODE = 4
 
 schema_app = typer.Typer(
     no_args_is_help=True,
-    help="Silver tables against the catalog's fields: new columns, widened types, refusals.",
+    help="Silver tables against the catalog's fields (new columns, widened types, refusals) "
+    "and every table against the catalog's Delta table properties.",
 )
 
 StreamArgument = Annotated[
@@ -33,18 +35,24 @@ def plan(
     catalog: CatalogOption = None,
     as_json: Annotated[bool, typer.Option("--json", help="Print the plan as JSON.")] = False,
 ) -> None:
-    """Show how each stream's silver table differs from the catalog; changes nothing."""
+    """Show how each stream's silver table differs from the catalog's fields, and its tables
+    (and the ledger) from the catalog's Delta table properties; changes nothing."""
     from conveyor.ingest.evolution import plan_schema
+    from conveyor.maintenance.properties import plan_properties
 
     settings, spec = settings_and_catalog(catalog)
     names = [spec.stream(stream).name] if stream else None
     schema_plan = plan_schema(settings, spec, names)
+    properties = plan_properties(settings, spec, names)
     if as_json:
-        typer.echo(json.dumps(schema_plan.to_dict(), indent=2))
+        shown = {**schema_plan.to_dict(), "properties": [asdict(p) for p in properties]}
+        typer.echo(json.dumps(shown, indent=2))
         return
     if schema_plan.changes:
         out.print(schema_plan.to_table())
     out.print(schema_plan.summary(), highlight=False)
+    for prop in properties:
+        out.print(f"property drift: {escape(prop.describe())}", highlight=False)
 
 
 @schema_app.command("apply")
@@ -64,22 +72,27 @@ def apply(
     """Add new optional columns and widen types on silver (each recorded in the ledger);
     refused changes are listed and exit 4."""
     from conveyor.ingest.evolution import apply_changes, backfill_kept, plan_schema
+    from conveyor.maintenance.properties import apply_properties, plan_properties
     from conveyor.spark.session import build_session
 
     settings, spec = settings_and_catalog(catalog)
     names = [spec.stream(stream).name] if stream else list(spec.stream_names)
     schema_plan = plan_schema(settings, spec, names)
+    properties = plan_properties(settings, spec, names)
     applied = []
     filled: dict[str, dict[str, int]] = {}
-    if schema_plan.allowed or backfill:
+    if schema_plan.allowed or backfill or properties:
         spark = build_session(settings, "conveyor-schema-apply")
         try:
             with console.status("applying schema changes"):
                 applied = apply_changes(spark, settings, schema_plan.allowed, spec)
+                apply_properties(spark, properties)
                 if backfill:
                     filled = {name: backfill_kept(spark, settings, spec, name) for name in names}
         finally:
             spark.stop()
+    for prop in properties:
+        out.print(f"[green]property set:[/] {escape(prop.describe())}", highlight=False)
     for change in applied:
         out.print(f"[green]done:[/] {escape(change.describe())}", highlight=False)
     for name, fields in filled.items():

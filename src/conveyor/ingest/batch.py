@@ -22,14 +22,15 @@ from __future__ import annotations
 import logging
 import time
 from collections.abc import Callable, Iterator
+from concurrent.futures import ThreadPoolExecutor
 from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass, field
-from datetime import UTC, date, datetime
+from datetime import UTC, date, datetime, timedelta
 from functools import partial
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from conveyor.catalog import Layer, StreamSpec, TableRef, ledger_uri, table_uri
-from conveyor.ingest import quality
+from conveyor.ingest import decode, quality
 from conveyor.ingest.bronze import BRONZE_COLUMNS, kafka_columns, stamp_ingest
 from conveyor.ingest.ledger import (
     LedgerEntry,
@@ -43,7 +44,9 @@ from conveyor.ingest.ledger import (
 )
 from conveyor.ingest.offsets import MonitoringGroup
 from conveyor.settings import Settings
-from conveyor.spark.jvm import append_idempotent
+from conveyor.spark.delta_checkpoints import Checkpointer
+from conveyor.spark.delta_files import ActiveFiles, DataFile
+from conveyor.spark.jvm import append_idempotent, delta_version
 
 if TYPE_CHECKING:
     from pyspark.sql import Column, DataFrame, SparkSession
@@ -101,6 +104,22 @@ class RunState:
     next_batch: int | None = None
     written: set[Layer] = field(default_factory=set)
     monitoring: MonitoringGroup | None = field(default=None, repr=False)
+    silver_index: ActiveFiles | None = field(default=None, repr=False)
+    checkpoints: Checkpointer | None = field(default=None, repr=False)
+
+    def committed(self, spark: SparkSession, versions: dict[str, int | None]) -> None:
+        """Tables a batch committed to (URI -> version): their Delta checkpoints are written
+        beside the stream when due (`Checkpointer`)."""
+        if self.checkpoints is None:
+            self.checkpoints = Checkpointer(spark)
+        for uri, version in versions.items():
+            self.checkpoints.committed(uri, version)
+
+    def silver_files(self, target: StreamTarget) -> ActiveFiles:
+        """Silver's active files, kept for the run (see `ActiveFiles`)."""
+        if self.silver_index is None:
+            self.silver_index = ActiveFiles(target.silver)
+        return self.silver_index
 
     def exists(self, spark: SparkSession, target: StreamTarget, layer: Layer) -> bool:
         """Whether the layer's table exists (looked at once per run, then remembered)."""
@@ -150,6 +169,9 @@ class RunState:
         if self.monitoring is not None:
             self.monitoring.close()
             self.monitoring = None
+        if self.checkpoints is not None:
+            self.checkpoints.close()
+            self.checkpoints = None
 
 
 SILVER_EXTRA_COLUMNS = (
@@ -282,6 +304,13 @@ def process_batch(
     finally:
         work.release()
     state.landed(batch_id, silver.per_partition)
+    state.committed(
+        spark,
+        {
+            **{target.uri(layer): version for layer, version in versions.items()},
+            target.ledger: delta_version(spark, target.ledger),
+        },
+    )
     state.commit_offsets(target, scan.ranges)
     return entry
 
@@ -299,6 +328,8 @@ class _BatchWork:
     clock: StepClock = field(default_factory=StepClock)
     held: list[DataFrame] = field(default_factory=list)
     previous: dict[Partition, datetime] = field(default_factory=dict)
+    raw: DataFrame | None = None
+    versions: dict[Layer, int | None] = field(default_factory=lambda: dict.fromkeys(Layer))
 
     @property
     def previous_max(self) -> datetime | None:
@@ -317,46 +348,78 @@ class _BatchWork:
             for (topic, partition), newest in self.previous.items()
             if topic == stream.topic.name
         }
-        # Kafka is read once, into this cache; the parsed VARIANT is dropped first, so the
-        # batch is held about once, not once per step. What changes from batch to batch
-        # (ingest time, watermark) is applied on top of the cache, so the heavy parse plan
-        # is the same every batch and its generated code is compiled once per run.
-        assessed = quality.assess(kafka_columns(batch), stream.event_schema)
-        cache = assessed.drop(quality.PARSED).persist(StorageLevel.MEMORY_AND_DISK)
+        # Kafka is read and each value parsed once (the certifier), into this cache: bronze is
+        # written from it, and the checked events are the certified ones as they are plus the
+        # few others through the reference checks. What changes from batch to batch (ingest
+        # time, watermark) is applied on top of the cache, so the parse plan is the same every
+        # batch and its generated code is compiled once per run.
+        decoded = decode.decode(kafka_columns(batch), stream.event_schema)
+        cache = decoded.persist(StorageLevel.MEMORY_AND_DISK)
         self.held.append(cache)
-        classified = _classify(stamp_ingest(cache, self.started), watermarks)
+        self.raw = stamp_ingest(cache, self.started)
+        checked = decode.checked(cache, stream.event_schema)
+        classified = _classify(stamp_ingest(checked, self.started), watermarks)
         return classified, _scan(classified)
 
     def land(
         self, classified: DataFrame, scan: BatchScan
     ) -> tuple[dict[Layer, int | None], SilverShare]:
         """Append bronze, decide the duplicates, append silver and quarantine (a share with
-        no rows is not written once its table exists); the Delta version of each append."""
+        no rows is not written once its table exists); the Delta version of each append.
+
+        A batch of at most SMALL_BATCH records decides its duplicates on the driver (its keys
+        collected, silver read for those keys only) and makes its three appends at once; a
+        larger one decides them in Spark and appends one table after the other (each append
+        has both cores to itself). Both decide the same duplicates (tests/spark/
+        test_dedup_paths.py)."""
         spark, target, state = self.spark, self.target, self.state
-        versions: dict[Layer, int | None] = dict.fromkeys(Layer)
-        bronze = classified.select(*BRONZE_COLUMNS)
-        versions[Layer.BRONZE] = self.clock.timed(
-            "bronze", partial(self._append, bronze, Layer.BRONZE)
-        )
+        assert self.raw is not None, "parse() comes first"
+        bronze = self.raw.select(*BRONZE_COLUMNS)
+        small = scan.rows <= SMALL_BATCH
+        if not small:
+            self._append_each({Layer.BRONZE: bronze}, together=False)
         with self.clock.step("dedup"):
-            repeats = _repeats(spark, classified, target, state, self._oldest_valid(scan))
-            if repeats is not None:
-                self.held.append(repeats)
+            if small:
+                repeats, silver = _decide_on_driver(spark, classified, target, state)
+            else:
+                repeats = _repeats(spark, classified, target, state, self._oldest_valid(scan))
+                if repeats is not None:
+                    self.held.append(repeats)
             silver_rows = _silver_rows(classified, repeats)
-            silver = _silver_share(silver_rows)
-        shares = {
-            Layer.SILVER: silver_rows.select(*silver_columns(target.stream))
+            if not small:
+                silver = _silver_share(silver_rows)
+        shares: dict[Layer, DataFrame | None] = {Layer.BRONZE: bronze} if small else {}
+        shares[Layer.SILVER] = (
+            silver_rows.select(*silver_columns(target.stream))
             if silver.rows or not state.exists(spark, target, Layer.SILVER)
-            else None,
-            Layer.QUARANTINE: _quarantine_rows(classified.where(~_valid()))
+            else None
+        )
+        shares[Layer.QUARANTINE] = (
+            _quarantine_rows(classified.where(~_valid()))
             if scan.quarantined or not state.exists(spark, target, Layer.QUARANTINE)
-            else None,
-        }
-        for layer, frame in shares.items():
-            if frame is not None:
-                versions[layer] = self.clock.timed(layer.value, partial(self._append, frame, layer))
-        state.written.update(layer for layer, version in versions.items() if version is not None)
-        return versions, silver
+            else None
+        )
+        self._append_each({k: v for k, v in shares.items() if v is not None}, together=small)
+        state.written.update(layer for layer, v in self.versions.items() if v is not None)
+        return dict(self.versions), silver
+
+    def _append_each(self, frames: dict[Layer, DataFrame], *, together: bool) -> None:
+        """Append each frame to its table, one after the other or all at once: independent
+        tables, each append idempotent, so they may commit in any order (the ledger row
+        follows all of them)."""
+        if not together or len(frames) < 2:
+            for layer, frame in frames.items():
+                self.versions[layer] = self.clock.timed(
+                    layer.value, partial(self._append, frame, layer)
+                )
+            return
+        with ThreadPoolExecutor(max_workers=len(frames)) as pool:
+            running = {
+                layer: pool.submit(self.clock.timed, layer.value, partial(self._append, f, layer))
+                for layer, f in frames.items()
+            }
+            for layer, future in running.items():
+                self.versions[layer] = future.result()
 
     def _append(self, frame: DataFrame, layer: Layer) -> int | None:
         return _append(frame, self.target, self.batch_id, layer)
@@ -522,6 +585,134 @@ def _repeats(
     return repeats.persist(StorageLevel.MEMORY_AND_DISK)
 
 
+SMALL_BATCH = 20_000
+"""Batches of at most this many records decide their duplicates on the driver and append
+their tables at once (`_BatchWork.land`)."""
+
+Coordinates = tuple[str, int, int]
+"""A Kafka record's (topic, partition, offset)."""
+
+
+def _decide_on_driver(
+    spark: SparkSession, classified: DataFrame, target: StreamTarget, state: RunState
+) -> tuple[DataFrame | None, SilverShare]:
+    """`_repeats` and `_silver_share` for a small batch: its valid records' keys, times and
+    coordinates collected (one job), the repeats within the batch found here, and silver read
+    for the batch's keys within the tolerance of its event times (one job). The same decision
+    as `_repeats`: the first record of a key by Kafka time, partition and offset is kept, and
+    a record whose key silver holds from another Kafka record within the late-data tolerance
+    of its event time is a repeat."""
+    from pyspark.sql import functions as F
+
+    stream = target.stream
+    keys = list(stream.event_schema.dedup_key)
+    rows = (
+        classified.where(_valid())
+        .select(
+            *(F.col(k).alias(f"_key{i}") for i, k in enumerate(keys)),
+            F.unix_micros(quality.EVENT_TIME).alias("_time"),
+            F.col(quality.EVENT_DATE).alias("_date"),
+            F.unix_micros("kafka_timestamp").alias("_kafka"),
+            *KAFKA_COORDINATES,
+        )
+        .collect()
+    )
+    repeats: set[Coordinates] = set()
+    if keys and rows:
+        repeats |= _repeats_within(rows, len(keys))
+        repeats |= _repeats_of_silver(spark, rows, target, state)
+    kept = [r for r in rows if (r["topic"], r["partition"], r["offset"]) not in repeats]
+    newest: dict[Partition, int] = {}
+    for r in kept:
+        at = (r["topic"], r["partition"])
+        if r["_time"] is not None:
+            newest[at] = max(newest.get(at, r["_time"]), r["_time"])
+    share = SilverShare(
+        rows=len(kept),
+        per_partition=[
+            PartitionTime(t, p, _from_micros(us)) for (t, p), us in sorted(newest.items())
+        ],
+        event_dates=sorted({r["_date"] for r in kept}),
+    )
+    if not repeats:
+        return None, share
+    frame = spark.createDataFrame(sorted(repeats), "topic string, partition int, offset bigint")
+    return frame, share
+
+
+def _from_micros(micros: int) -> datetime:
+    return datetime(1970, 1, 1, tzinfo=UTC) + timedelta(microseconds=micros)
+
+
+def _key_of(row: Any, size: int) -> tuple[Any, ...]:
+    return tuple(row[f"_key{i}"] for i in range(size))
+
+
+def _repeats_within(rows: list[Any], size: int) -> set[Coordinates]:
+    """Records whose key an earlier record of the batch has (by Kafka time, nulls first, then
+    partition and offset), as Spark's window in `_repeats` orders them."""
+    by_key: dict[tuple[Any, ...], list[Any]] = {}
+    for row in rows:
+        by_key.setdefault(_key_of(row, size), []).append(row)
+    repeats: set[Coordinates] = set()
+    for group in by_key.values():
+        group.sort(
+            key=lambda r: (r["_kafka"] is not None, r["_kafka"] or 0, r["partition"], r["offset"])
+        )
+        repeats.update((r["topic"], r["partition"], r["offset"]) for r in group[1:])
+    return repeats
+
+
+def _repeats_of_silver(
+    spark: SparkSession, rows: list[Any], target: StreamTarget, state: RunState
+) -> set[Coordinates]:
+    """Records whose key silver holds from another Kafka record within the late-data tolerance
+    of their event time (null keys match nothing, as in a join)."""
+    from pyspark.sql import functions as F
+
+    if not state.exists(spark, target, Layer.SILVER):
+        return set()
+    stream = target.stream
+    keys = list(stream.event_schema.dedup_key)
+    tolerance = int(stream.event_schema.late_tolerance.total_seconds() * 1_000_000)
+    time_field = stream.event_schema.event_time
+    wanted = {_key_of(r, len(keys)) for r in rows}
+    wanted = {k for k in wanted if all(v is not None for v in k)}
+    if not wanted:
+        return set()
+    times = [r["_time"] for r in rows if r["_time"] is not None]
+    if not times:
+        return set()
+    lo, hi = _from_micros(min(times) - tolerance), _from_micros(max(times) + tolerance)
+    existing = _silver_window(spark, target, state, lo, hi)
+    if existing is None:
+        existing = (
+            spark.read.format("delta")
+            .load(target.silver)
+            .where(F.col(quality.EVENT_DATE).between(F.lit(lo.date()), F.lit(hi.date())))
+        )
+    existing = existing.where(F.col(time_field).between(F.lit(lo), F.lit(hi)))
+    if len(keys) == 1:
+        existing = existing.where(F.col(keys[0]).isin([k[0] for k in wanted]))
+    else:
+        probe = spark.createDataFrame(sorted(wanted), existing.select(*keys).schema)
+        existing = existing.join(F.broadcast(probe), on=keys)
+    seen: dict[tuple[Any, ...], list[tuple[int, Coordinates]]] = {}
+    for match in existing.select(
+        *keys, F.unix_micros(time_field).alias("_time"), *KAFKA_COORDINATES
+    ).collect():
+        coordinates = (match["topic"], match["partition"], match["offset"])
+        seen.setdefault(tuple(match[k] for k in keys), []).append((match["_time"], coordinates))
+    repeats: set[Coordinates] = set()
+    for row in rows:
+        mine = (row["topic"], row["partition"], row["offset"])
+        for at, theirs in seen.get(_key_of(row, len(keys)), ()):
+            near = row["_time"] is not None and abs(row["_time"] - at) <= tolerance
+            if theirs != mine and near:
+                repeats.add(mine)
+    return repeats
+
+
 def _silver_rows(classified: DataFrame, repeats: DataFrame | None) -> DataFrame:
     from pyspark.sql import functions as F
 
@@ -583,14 +774,9 @@ def _seen_in_silver(
     keys = list(stream.event_schema.dedup_key)
     tolerance = stream.event_schema.late_tolerance
     time_field = stream.event_schema.event_time
-    existing = spark.read.format("delta").load(target.silver)
-    if silver_filter is not None:
-        existing = existing.where(silver_filter)
+    hi: datetime | None = None
     if oldest is not None:
         lo = oldest - tolerance
-        existing = existing.where(F.col(quality.EVENT_DATE) >= F.lit(lo.date())).where(
-            F.col(time_field) >= F.lit(lo)
-        )
     else:
         bounds = valid.agg(
             F.min(quality.EVENT_TIME).alias("lo"), F.max(quality.EVENT_TIME).alias("hi")
@@ -598,9 +784,17 @@ def _seen_in_silver(
         if not bounds or bounds["lo"] is None:
             return None
         lo, hi = bounds["lo"] - tolerance, bounds["hi"] + tolerance
-        existing = existing.where(
-            F.col(quality.EVENT_DATE).between(F.lit(lo.date()), F.lit(hi.date()))
-        ).where(F.col(time_field).between(F.lit(lo), F.lit(hi)))
+    existing = None if silver_filter is not None else _silver_window(spark, target, state, lo, hi)
+    if existing is None:  # through Delta
+        existing = spark.read.format("delta").load(target.silver)
+        if silver_filter is not None:
+            existing = existing.where(silver_filter)
+        existing = existing.where(F.col(quality.EVENT_DATE) >= F.lit(lo.date()))
+        if hi is not None:
+            existing = existing.where(F.col(quality.EVENT_DATE) <= F.lit(hi.date()))
+    existing = existing.where(F.col(time_field) >= F.lit(lo))
+    if hi is not None:
+        existing = existing.where(F.col(time_field) <= F.lit(hi))
     existing = existing.select(
         *keys,
         F.col(time_field).alias("_seen_time"),
@@ -615,6 +809,48 @@ def _seen_in_silver(
     probe = valid.select(*keys, quality.EVENT_TIME, *KAFKA_COORDINATES)
     matches = existing.join(F.broadcast(probe), on=keys)
     return matches.where(near & ~same_record).select(*KAFKA_COORDINATES)
+
+
+def _silver_window(
+    spark: SparkSession, target: StreamTarget, state: RunState, lo: datetime, hi: datetime | None
+) -> DataFrame | None:
+    """Silver's files that can hold event times in [lo, hi] (by their event-date partition and
+    event-time statistics), read without Delta rebuilding the table's state for its new
+    version (`ActiveFiles`); None when silver cannot be read that way."""
+    stream = target.stream
+    time_field = stream.event_schema.event_time
+    lo, hi = _aware(lo), _aware(hi) if hi is not None else None
+    files = state.silver_files(target)
+    if not files.refresh(spark):
+        return None
+    dated = quality.EVENT_DATE in target.table(Layer.SILVER).partition_by
+    lo_day, hi_day = lo.date().isoformat(), hi.date().isoformat() if hi else None
+
+    def keep(data: DataFile) -> bool:
+        day = data.partition.get(quality.EVENT_DATE) if dated else None
+        if day is not None and (day < lo_day or (hi_day is not None and day > hi_day)):
+            return False
+        # logged statistics of a timestamp are truncated to milliseconds
+        newest, oldest = data.max_values.get(time_field), data.min_values.get(time_field)
+        if newest is not None and _logged_time(newest) + timedelta(milliseconds=1) < lo:
+            return False
+        return hi is None or oldest is None or _logged_time(oldest) <= hi
+
+    keys = {name: stream.event_schema.fields[name] for name in stream.event_schema.dedup_key}
+    columns = [(name, quality.spark_type(spec)) for name, spec in keys.items()]
+    columns += [(time_field, "timestamp"), ("topic", "string"), ("partition", "int")]
+    columns += [("offset", "bigint")]
+    schema = ", ".join(f"`{name}` {kind}" for name, kind in dict(columns).items())
+    return files.scan(spark, schema, keep)
+
+
+def _aware(at: datetime) -> datetime:
+    """A time Spark gave back (naive, local) or one made here (aware), in UTC."""
+    return at.astimezone(UTC)
+
+
+def _logged_time(text: str) -> datetime:
+    return datetime.fromisoformat(text).astimezone(UTC)
 
 
 REPLAY_COLUMNS = (
@@ -650,5 +886,12 @@ def _quarantine_rows(classified: DataFrame) -> DataFrame:
 def _append(frame: DataFrame, target: StreamTarget, batch_id: int, layer: Layer) -> int | None:
     """Idempotent append (skipped when this app id already wrote this batch), into the table's
     catalog partitioning. Returns the table's version afterwards."""
-    partition_by = list(target.table(layer).partition_by)
-    return append_idempotent(frame, target.uri(layer), target.app_id, batch_id, partition_by)
+    ref = target.table(layer)
+    return append_idempotent(
+        frame,
+        target.uri(layer),
+        target.app_id,
+        batch_id,
+        list(ref.partition_by),
+        properties=dict(ref.properties),
+    )

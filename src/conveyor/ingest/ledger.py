@@ -12,6 +12,7 @@ from dataclasses import asdict, dataclass, field
 from datetime import date, datetime
 from typing import TYPE_CHECKING, Any
 
+from conveyor.catalog import LEDGER_PROPERTIES
 from conveyor.rows import SQL_INT, ddl, spark_fields
 from conveyor.units import as_utc
 
@@ -221,16 +222,31 @@ def append_entry(
     seen in a thread dump), so a job never depends on it per batch. Returns whether the row was
     written (always True with `spark`: Delta skips a replayed transaction silently)."""
     if spark is not None:
+        from conveyor.ingest.evolution import _retrying_conflicts
         from conveyor.spark.jvm import append_idempotent
 
         frame = spark.createDataFrame([entry.as_row()], LEDGER_SCHEMA)
-        if txn:
-            append_idempotent(
-                frame, uri, entry.app_id, entry.batch_id, ["stream"], merge_schema=True
-            )
-        else:
+
+        def append() -> None:
+            if txn:
+                append_idempotent(
+                    frame,
+                    uri,
+                    entry.app_id,
+                    entry.batch_id,
+                    ["stream"],
+                    merge_schema=True,
+                    properties=LEDGER_PROPERTIES,
+                )
+                return
             writer = frame.write.format("delta").mode("append").option("mergeSchema", "true")
+            for key, value in LEDGER_PROPERTIES.items():
+                writer = writer.option(key, value)
             writer.partitionBy("stream").save(uri)
+
+        # every stream appends here, and `schema apply` may set its properties meanwhile: a
+        # row that met a concurrent metadata commit is appended again (idempotent per batch)
+        _retrying_conflicts(append)
         return True
 
     import pyarrow as pa
@@ -255,6 +271,7 @@ def append_entry(
         partition_by=["stream"],
         schema_mode="merge",
         commit_properties=commit,
+        configuration=None if existing is not None else dict(LEDGER_PROPERTIES),
     )
     return True
 

@@ -41,7 +41,7 @@ from typing import TYPE_CHECKING, Any
 
 from conveyor.catalog import Catalog, Layer, StreamSpec
 from conveyor.errors import ConveyorError
-from conveyor.ingest import quality
+from conveyor.ingest import decode, quality
 from conveyor.ingest.batch import (
     KAFKA_COORDINATES,
     REPLAY_COLUMNS,
@@ -330,7 +330,7 @@ def _replay(
         "ingest_date",
         F.col("reason_code").alias("_old_reason"),
     )
-    assessed = quality.assess(records, stream.event_schema).drop(quality.PARSED)
+    assessed = decode.assess(records, stream.event_schema)
     assessed = assessed.persist(StorageLevel.MEMORY_AND_DISK)
     held = [assessed]
     try:
@@ -535,7 +535,7 @@ def _rebuild(
     )
     quarantine_exists = table_exists(spark, target.quarantine)
     old_quarantine = _range_of(spark, target.quarantine, dates) if quarantine_exists else None
-    assessed = quality.assess(records, stream.event_schema).drop(quality.PARSED)
+    assessed = decode.assess(records, stream.event_schema)
     if old_quarantine is not None:
         assessed = _keep_too_late(assessed, old_quarantine)
     assessed = assessed.persist(StorageLevel.MEMORY_AND_DISK)

@@ -207,6 +207,22 @@ def _evolve_silver(spark: SparkSession, settings: Settings, catalog: Catalog, na
     require_no_refused(plan, name)
     apply_changes(spark, settings, plan.allowed, catalog)
     ensure_replay_columns(spark, settings, catalog.stream(name))
+    _set_properties(spark, settings, catalog, name)
+
+
+def _set_properties(spark: SparkSession, settings: Settings, catalog: Catalog, name: str) -> None:
+    """The catalog's Delta table properties on the stream's tables and the ledger, set holding
+    the stream's write lease (a property is a metadata commit: never inside a batch)."""
+    from conveyor.maintenance.lock import stream_lock
+    from conveyor.maintenance.properties import apply_properties, plan_properties
+
+    changes = plan_properties(settings, catalog, [name])
+    if not changes:
+        return
+    with stream_lock(spark, settings, name, batch=False):
+        apply_properties(spark, changes)
+    for change in changes:
+        log.info("table property set: %s", change.describe())
 
 
 def _kafka_source(

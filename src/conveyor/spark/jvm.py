@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import logging
 import time
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
@@ -208,11 +208,13 @@ def append_idempotent(
     partition_by: list[str],
     *,
     merge_schema: bool = False,
+    properties: Mapping[str, str] | None = None,
 ) -> int | None:
     """Append `frame` as app transaction (app_id, version), skipped when the table already holds
     it: `append_once` where it applies, else Delta's writer with `txnAppId` / `txnVersion`
-    (creating the table partitioned by `partition_by`, or adding the frame's new columns when
-    `merge_schema`). Returns the table's version afterwards."""
+    (creating the table partitioned by `partition_by`, with the Delta table `properties`, or
+    adding the frame's new columns when `merge_schema`). Returns the table's version
+    afterwards."""
     written = append_once(frame, uri, app_id, version)
     if written is not None:
         return written
@@ -222,6 +224,8 @@ def append_idempotent(
         .option("txnAppId", app_id)
         .option("txnVersion", version)
     )
+    for key, value in (properties or {}).items():  # taken when the write creates the table
+        writer = writer.option(key, value)
     if merge_schema:
         writer = writer.option("mergeSchema", "true")
     writer.partitionBy(*partition_by).save(uri)
