@@ -364,11 +364,37 @@ LEDGER_PROPERTIES: Mapping[str, str] = types.MappingProxyType(
 """The ledger's Delta table properties."""
 
 
+STATS_COLUMNS: Mapping[Layer, tuple[str, ...]] = types.MappingProxyType(
+    {
+        Layer.BRONZE: ("partition", "offset", "kafka_timestamp"),
+        Layer.QUARANTINE: ("partition", "offset", "kafka_timestamp", "reason_code"),
+    }
+)
+"""The columns an append stream's bronze and quarantine keep statistics on (finding a record by
+its Kafka coordinates or time); silver keeps them on its event time, Z-order columns and
+ingest time (the dedup decision's and the analytics' filters)."""
+
+
+def _stats_columns(stream: StreamSpec, layer: Layer, spec: TableSpec) -> tuple[str, ...]:
+    if layer is Layer.SILVER:
+        wanted: tuple[str, ...] = (stream.event_schema.event_time, *spec.zorder_by, "ingest_time")
+    else:
+        wanted = STATS_COLUMNS[layer]
+    # Delta refuses statistics on a partition column
+    return tuple(c for c in dict.fromkeys(wanted) if c not in spec.partition_by)
+
+
 def table_properties(stream: StreamSpec, layer: Layer) -> dict[str, str]:
-    """The Delta table properties of the stream's `layer` table: Conveyor's defaults, then
-    the catalog's `tables.<layer>.properties` over them."""
+    """The Delta table properties of the stream's `layer` table: Conveyor's defaults (the
+    checkpoint interval; on an append stream, statistics only on the columns reads filter
+    by, which makes every write cheaper), then the catalog's `tables.<layer>.properties` over
+    them."""
     spec: TableSpec = getattr(stream.tables, layer.value)
-    return {**LEDGER_PROPERTIES, **spec.properties}
+    defaults = dict(LEDGER_PROPERTIES)
+    if stream.kind == "append":
+        columns = ",".join(_stats_columns(stream, layer, spec))
+        defaults["delta.dataSkippingStatsColumns"] = columns
+    return {**defaults, **spec.properties}
 
 
 class Catalog(Spec):
