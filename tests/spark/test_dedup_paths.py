@@ -21,7 +21,6 @@ from conveyor.ingest.batch import (
     StreamTarget,
     _decide_on_driver,
     _repeats,
-    _silver_rows,
     _silver_share,
     silver_schema,
 )
@@ -122,7 +121,7 @@ def test_the_small_and_the_large_path_decide_the_same_duplicates(
     assert _coordinates(small_frame) == large
     assert 100 < len(large) < len(batch_events)  # both kinds of repeats occur
 
-    large_share = _silver_share(_silver_rows(batch, _repeats(spark, batch, target, state, None)))
+    large_share = _silver_share(batch, _repeats(spark, batch, target, state, None))
     assert small_share == large_share
 
     # silver compacted since the index was built: the removed files are followed

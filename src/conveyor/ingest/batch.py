@@ -245,10 +245,11 @@ class StepClock:
 
 @dataclass(frozen=True)
 class BatchScan:
-    """What the first pass over the held batch found: offsets per partition, quarantined."""
+    """What the first pass over the batch found (it also fills the batch's cache): offsets
+    per partition, and how many records the certifier left to the reference checks."""
 
     ranges: list[PartitionRange]
-    quarantined: int
+    unsettled: int
 
     @property
     def rows(self) -> int:
@@ -258,11 +259,12 @@ class BatchScan:
 @dataclass(frozen=True)
 class SilverShare:
     """What the silver share of a batch holds: rows, newest event time per partition, event
-    dates."""
+    dates; and how many of the batch's records go to quarantine."""
 
     rows: int
     per_partition: list[PartitionTime]
     event_dates: list[date]
+    quarantined: int = 0
 
     @property
     def newest(self) -> datetime | None:
@@ -348,18 +350,27 @@ class _BatchWork:
             for (topic, partition), newest in self.previous.items()
             if topic == stream.topic.name
         }
-        # Kafka is read and each value parsed once (the certifier), into this cache: bronze is
-        # written from it, and the checked events are the certified ones as they are plus the
-        # few others through the reference checks. What changes from batch to batch (ingest
-        # time, watermark) is applied on top of the cache, so the parse plan is the same every
-        # batch and its generated code is compiled once per run.
-        decoded = decode.decode(kafka_columns(batch), stream.event_schema)
-        cache = decoded.persist(StorageLevel.MEMORY_AND_DISK)
-        self.held.append(cache)
-        self.raw = stamp_ingest(cache, self.started)
-        checked = decode.checked(cache, stream.event_schema)
+        # Kafka is read and each value parsed once (the certifier) into one cache, and the few
+        # records the certifier leaves to the reference checks are assessed into a second, in
+        # one job. Bronze is written from the first; the checked events are the certified ones
+        # as they are plus the others. What changes from batch to batch (ingest time,
+        # watermark) is applied on top of the caches, so the plans below them are the same
+        # every batch and their generated code is compiled once per run.
+        schema = stream.event_schema
+        decoded = decode.decode(kafka_columns(batch), schema).persist(StorageLevel.MEMORY_AND_DISK)
+        self.held.append(decoded)
+        scan = _scan(decoded)
+        self.raw = stamp_ingest(decoded, self.started)
+        if scan.unsettled:
+            settled, others = decode.split(decoded, schema)
+            others = others.persist(StorageLevel.MEMORY_AND_DISK)
+            self.held.append(others)
+            others.count()
+            checked = decode.joined(settled, others, schema)
+        else:  # every record settled: the reference checks' plan is not even built
+            checked = decode.settled(decoded, schema).transform(quality.with_event_time(schema))
         classified = _classify(stamp_ingest(checked, self.started), watermarks)
-        return classified, _scan(classified)
+        return classified, scan
 
     def land(
         self, classified: DataFrame, scan: BatchScan
@@ -382,12 +393,15 @@ class _BatchWork:
             if small:
                 repeats, silver = _decide_on_driver(spark, classified, target, state)
             else:
-                repeats = _repeats(spark, classified, target, state, self._oldest_valid(scan))
+                with self.clock.step("dedup.repeats"):  # sub-steps: logged, not in the ledger
+                    oldest = self._oldest_valid(scan)
+                    repeats = _repeats(spark, classified, target, state, oldest)
                 if repeats is not None:
                     self.held.append(repeats)
             silver_rows = _silver_rows(classified, repeats)
             if not small:
-                silver = _silver_share(silver_rows)
+                with self.clock.step("dedup.share"):
+                    silver = _silver_share(classified, repeats)
         shares: dict[Layer, DataFrame | None] = {Layer.BRONZE: bronze} if small else {}
         shares[Layer.SILVER] = (
             silver_rows.select(*silver_columns(target.stream))
@@ -396,7 +410,7 @@ class _BatchWork:
         )
         shares[Layer.QUARANTINE] = (
             _quarantine_rows(classified.where(~_valid()))
-            if scan.quarantined or not state.exists(spark, target, Layer.QUARANTINE)
+            if silver.quarantined or not state.exists(spark, target, Layer.QUARANTINE)
             else None
         )
         self._append_each({k: v for k, v in shares.items() if v is not None}, together=small)
@@ -455,8 +469,8 @@ class _BatchWork:
             rows_read=scan.rows,
             bronze_rows=scan.rows,
             silver_rows=silver.rows,
-            quarantined=scan.quarantined,
-            duplicates_dropped=scan.rows - scan.quarantined - silver.rows,
+            quarantined=silver.quarantined,
+            duplicates_dropped=scan.rows - silver.quarantined - silver.rows,
             bronze_version=versions[Layer.BRONZE],
             silver_version=versions[Layer.SILVER],
             quarantine_version=versions[Layer.QUARANTINE],
@@ -530,16 +544,17 @@ def _classify(assessed: DataFrame, watermarks: dict[int, datetime]) -> DataFrame
     )
 
 
-def _scan(classified: DataFrame) -> BatchScan:
-    """One job (it also fills the batch's cache): offsets per partition and quarantined rows."""
+def _scan(decoded: DataFrame) -> BatchScan:
+    """One job, which fills the batch's cache: offsets per partition, and the records the
+    certifier did not settle."""
     from pyspark.sql import functions as F
 
     per_partition = (
-        classified.groupBy("topic", "partition")
+        decoded.groupBy("topic", "partition")
         .agg(
             F.min("offset").alias("lo"),
             F.max("offset").alias("hi"),
-            F.count(F.when(~_valid(), 1)).alias("quarantined"),
+            F.count(F.when(F.col(decode.CERTIFIED).isNull(), 1)).alias("unsettled"),
         )
         .collect()
     )
@@ -547,7 +562,12 @@ def _scan(classified: DataFrame) -> BatchScan:
         (PartitionRange(r["topic"], r["partition"], r["lo"], r["hi"] + 1) for r in per_partition),
         key=lambda r: (r.topic, r.partition),
     )
-    return BatchScan(ranges=ranges, quarantined=sum(r["quarantined"] for r in per_partition))
+    return BatchScan(ranges=ranges, unsettled=sum(r["unsettled"] for r in per_partition))
+
+
+CROWDED_ON_DRIVER = 50_000
+"""Up to this many keys occurring more than once, a large batch decides their repeats on the
+driver (`_repeats`)."""
 
 
 def _repeats(
@@ -559,30 +579,202 @@ def _repeats(
     silver_filter: Column | None = None,
 ) -> DataFrame | None:
     """Kafka coordinates of the valid records that are duplicates (held in memory; None when
-    the stream has no dedup key): a repeat of the dedup key within the batch (the first by
-    Kafka time, partition, offset is kept), or of a silver row (of those `silver_filter`
-    keeps) within the late-data tolerance of its event time. Only narrow columns are read;
-    the result is small."""
-    from pyspark import StorageLevel
-    from pyspark.sql import Window
+    there are none, or the stream has no dedup key): a repeat of the dedup key within the
+    batch (the first by Kafka time, partition, offset is kept), or of a silver row (of those
+    `silver_filter` keeps) within the late-data tolerance of its event time.
+
+    One aggregation over the batch's keys and those of silver's slice finds the keys of the
+    batch that occur more than once. There are few (duplicates are rare): their records are
+    collected and decided as a small batch's are (`_repeats_within`, `_repeats_of_silver`);
+    with more, or a `silver_filter`, a window and a join over those keys' records decide."""
     from pyspark.sql import functions as F
 
     keys = list(target.stream.event_schema.dedup_key)
     if not keys:
         return None
     valid = classified.where(_valid()).select(
-        *keys, quality.EVENT_TIME, "kafka_timestamp", *KAFKA_COORDINATES
+        *keys, quality.EVENT_TIME, quality.EVENT_DATE, "kafka_timestamp", *KAFKA_COORDINATES
     )
-    first = Window.partitionBy(*keys).orderBy("kafka_timestamp", "partition", "offset")
-    in_batch = (
-        valid.select(*keys, "kafka_timestamp", *KAFKA_COORDINATES)
-        .withColumn("_rank", F.row_number().over(first))
-        .where(F.col("_rank") > 1)
-        .select(*KAFKA_COORDINATES)
+    existing = _silver_slice(spark, valid, target, state, oldest, silver_filter)
+    sides = valid.select(*keys, F.lit(1).alias("_batch"))
+    if existing is not None:
+        sides = sides.unionByName(existing.select(*keys, F.lit(0).alias("_batch")))
+    counted = sides.groupBy(*keys).agg(
+        F.count(F.lit(1)).alias("_n"), F.sum("_batch").alias("_in_batch")
     )
-    seen = _seen_in_silver(spark, valid, target, state, oldest, silver_filter)
-    repeats = in_batch if seen is None else in_batch.unionByName(seen)
-    return repeats.persist(StorageLevel.MEMORY_AND_DISK)
+    # keys renamed: a join condition over two columns of one lineage resolves to one
+    crowded = counted.where((F.col("_n") > 1) & (F.col("_in_batch") > 0)).select(
+        *(F.col(k).alias(f"_crowded{i}") for i, k in enumerate(keys))
+    )
+    if silver_filter is None:
+        found = crowded.limit(CROWDED_ON_DRIVER + 1).collect()
+        if not found:
+            return None
+        if len(found) <= CROWDED_ON_DRIVER:
+            wanted = [tuple(r) for r in found]
+            return _repeats_of_keys(spark, valid, wanted, target, state)
+    return _repeats_in_spark(valid, existing, crowded, target)
+
+
+def _narrow(frame: DataFrame, keys: list[str], *extra: Column) -> DataFrame:
+    """What the driver decides repeats from: keys (`_key<i>`), event time and Kafka time in
+    microseconds (`_time`, `_kafka`), the event date and the coordinates (and `extra`)."""
+    from pyspark.sql import functions as F
+
+    return frame.select(
+        *extra,
+        *(F.col(k).alias(f"_key{i}") for i, k in enumerate(keys)),
+        F.unix_micros(quality.EVENT_TIME).alias("_time"),
+        F.col(quality.EVENT_DATE).alias("_date"),
+        F.unix_micros("kafka_timestamp").alias("_kafka"),
+        *KAFKA_COORDINATES,
+    )
+
+
+def _with_keys(frame: DataFrame, keys: list[str], wanted: list[tuple[Any, ...]]) -> DataFrame:
+    """The rows of `frame` whose key is one of `wanted` (null-safe: a null key is a key)."""
+    from pyspark.sql import functions as F
+
+    if len(keys) == 1:
+        values = [k[0] for k in wanted if k[0] is not None]
+        match = F.col(keys[0]).isin(values) if values else F.lit(False)
+        if any(k[0] is None for k in wanted):
+            match = match | F.col(keys[0]).isNull()
+        return frame.where(match)
+    names = [f"_wanted{i}" for i in range(len(keys))]
+    types = frame.select(*keys).schema
+    probe = frame.sparkSession.createDataFrame(
+        wanted,
+        ", ".join(f"{n} {f.dataType.simpleString()}" for n, f in zip(names, types, strict=True)),
+    )
+    on = [F.col(k).eqNullSafe(F.col(n)) for k, n in zip(keys, names, strict=True)]
+    return frame.join(F.broadcast(probe), on=on, how="left_semi")
+
+
+def _repeats_of_keys(
+    spark: SparkSession,
+    valid: DataFrame,
+    wanted: list[tuple[Any, ...]],
+    target: StreamTarget,
+    state: RunState,
+) -> DataFrame | None:
+    """The repeats among the valid records of the `wanted` keys, decided on the driver."""
+    keys = list(target.stream.event_schema.dedup_key)
+    collected = _narrow(_with_keys(valid, keys, wanted), keys).collect()
+    repeats = _repeats_within(collected, len(keys)) | _repeats_of_silver(
+        spark, collected, target, state
+    )
+    if not repeats:
+        return None
+    return spark.createDataFrame(sorted(repeats), "topic string, partition int, offset bigint")
+
+
+def _repeats_in_spark(
+    valid: DataFrame, existing: DataFrame | None, crowded: DataFrame, target: StreamTarget
+) -> DataFrame | None:
+    """The repeats among the valid records whose key `crowded` holds, decided in Spark (many
+    such keys, or silver read through a filter): a window within the batch, a join with
+    silver's slice."""
+    from pyspark import StorageLevel
+    from pyspark.sql import Window
+    from pyspark.sql import functions as F
+
+    keys = list(target.stream.event_schema.dedup_key)
+    crowded = crowded.persist(StorageLevel.MEMORY_AND_DISK)
+    try:
+
+        def of_crowded(frame: DataFrame) -> DataFrame:
+            # null-safe: null keys group together (in the window below too)
+            on = [F.col(k).eqNullSafe(F.col(f"_crowded{i}")) for i, k in enumerate(keys)]
+            return frame.join(F.broadcast(crowded), on=on, how="left_semi")
+
+        mine = of_crowded(valid)
+        first = Window.partitionBy(*keys).orderBy("kafka_timestamp", "partition", "offset")
+        repeats = (
+            mine.withColumn("_rank", F.row_number().over(first))
+            .where(F.col("_rank") > 1)
+            .select(*KAFKA_COORDINATES)
+        )
+        if existing is not None:
+            repeats = repeats.unionByName(_seen(of_crowded(existing), mine, target))
+        held = repeats.persist(StorageLevel.MEMORY_AND_DISK)
+        # filled now, in a job of its own, before any other query reads it
+        held.count()
+    finally:
+        crowded.unpersist()
+    return held
+
+
+def _silver_slice(
+    spark: SparkSession,
+    valid: DataFrame,
+    target: StreamTarget,
+    state: RunState,
+    oldest: datetime | None,
+    silver_filter: Column | None = None,
+) -> DataFrame | None:
+    """Silver's rows (of those `silver_filter` keeps) that can repeat a valid record of the
+    batch: their key, event time (`_seen_time`) and coordinates (`_seen_<coordinate>`); None
+    when silver does not exist.
+
+    Valid records are no older than `oldest` (their partitions' lowest watermark), so their
+    repeats in silver are no older than oldest - tolerance: only that slice of silver is read
+    (partition pruning by date, file skipping by the event time's stats). Without `oldest` the
+    batch's own event-time range bounds the slice."""
+    from pyspark.sql import functions as F
+
+    if not state.exists(spark, target, Layer.SILVER):
+        return None
+    stream = target.stream
+    keys = list(stream.event_schema.dedup_key)
+    tolerance = stream.event_schema.late_tolerance
+    time_field = stream.event_schema.event_time
+    hi: datetime | None = None
+    if oldest is not None:
+        lo = oldest - tolerance
+    else:
+        bounds = valid.agg(
+            F.min(quality.EVENT_TIME).alias("lo"), F.max(quality.EVENT_TIME).alias("hi")
+        ).first()
+        if not bounds or bounds["lo"] is None:
+            return None
+        lo, hi = bounds["lo"] - tolerance, bounds["hi"] + tolerance
+    existing = None if silver_filter is not None else _silver_window(spark, target, state, lo, hi)
+    if existing is None:  # through Delta
+        existing = spark.read.format("delta").load(target.silver)
+        if silver_filter is not None:
+            existing = existing.where(silver_filter)
+        existing = existing.where(F.col(quality.EVENT_DATE) >= F.lit(lo.date()))
+        if hi is not None:
+            existing = existing.where(F.col(quality.EVENT_DATE) <= F.lit(hi.date()))
+    existing = existing.where(F.col(time_field) >= F.lit(lo))
+    if hi is not None:
+        existing = existing.where(F.col(time_field) <= F.lit(hi))
+    return existing.select(
+        *keys,
+        F.col(time_field).alias("_seen_time"),
+        *(F.col(c).alias(f"_seen_{c}") for c in KAFKA_COORDINATES),
+    )
+
+
+def _seen(existing: DataFrame, valid: DataFrame, target: StreamTarget) -> DataFrame:
+    """Coordinates of the `valid` records whose key `existing` (silver's rows, see
+    `_silver_slice`) holds from another Kafka record within the late-data tolerance of their
+    event time (the same record, landed by an earlier attempt of this batch, is not a repeat;
+    null keys match nothing)."""
+    from pyspark.sql import functions as F
+
+    keys = list(target.stream.event_schema.dedup_key)
+    tolerance = target.stream.event_schema.late_tolerance
+    same_record = F.lit(True)
+    for c in KAFKA_COORDINATES:
+        same_record = same_record & (F.col(c) == F.col(f"_seen_{c}"))
+    near = F.abs(
+        F.unix_micros(F.col(quality.EVENT_TIME)) - F.unix_micros(F.col("_seen_time"))
+    ) <= F.lit(int(tolerance.total_seconds() * 1_000_000))
+    probe = valid.select(*keys, quality.EVENT_TIME, *KAFKA_COORDINATES)
+    matches = existing.join(probe, on=keys)
+    return matches.where(near & ~same_record).select(*KAFKA_COORDINATES)
 
 
 SMALL_BATCH = 20_000
@@ -596,27 +788,17 @@ Coordinates = tuple[str, int, int]
 def _decide_on_driver(
     spark: SparkSession, classified: DataFrame, target: StreamTarget, state: RunState
 ) -> tuple[DataFrame | None, SilverShare]:
-    """`_repeats` and `_silver_share` for a small batch: its valid records' keys, times and
-    coordinates collected (one job), the repeats within the batch found here, and silver read
+    """`_repeats` and `_silver_share` for a small batch: its records' validity, keys, times
+    and coordinates collected (one job), the repeats within the batch found here, and silver read
     for the batch's keys within the tolerance of its event times (one job). The same decision
     as `_repeats`: the first record of a key by Kafka time, partition and offset is kept, and
     a record whose key silver holds from another Kafka record within the late-data tolerance
     of its event time is a repeat."""
-    from pyspark.sql import functions as F
 
     stream = target.stream
     keys = list(stream.event_schema.dedup_key)
-    rows = (
-        classified.where(_valid())
-        .select(
-            *(F.col(k).alias(f"_key{i}") for i, k in enumerate(keys)),
-            F.unix_micros(quality.EVENT_TIME).alias("_time"),
-            F.col(quality.EVENT_DATE).alias("_date"),
-            F.unix_micros("kafka_timestamp").alias("_kafka"),
-            *KAFKA_COORDINATES,
-        )
-        .collect()
-    )
+    everything = _narrow(classified, keys, _valid().alias("_valid")).collect()
+    rows = [r for r in everything if r["_valid"]]
     repeats: set[Coordinates] = set()
     if keys and rows:
         repeats |= _repeats_within(rows, len(keys))
@@ -633,6 +815,7 @@ def _decide_on_driver(
             PartitionTime(t, p, _from_micros(us)) for (t, p), us in sorted(newest.items())
         ],
         event_dates=sorted({r["_date"] for r in kept}),
+        quarantined=len(everything) - len(rows),
     )
     if not repeats:
         return None, share
@@ -722,16 +905,38 @@ def _silver_rows(classified: DataFrame, repeats: DataFrame | None) -> DataFrame:
     return valid.join(F.broadcast(repeats), on=list(KAFKA_COORDINATES), how="left_anti")
 
 
-def _silver_share(silver_rows: DataFrame) -> SilverShare:
-    """One job: rows, newest event time per partition and event dates of the silver share."""
+def _silver_share(classified: DataFrame, repeats: DataFrame | None) -> SilverShare:
+    """One job: rows, newest event time per partition and event dates of the silver share
+    (the valid records but the repeats), and the records bound for quarantine."""
     from pyspark.sql import functions as F
 
+    marked = classified.select("topic", "partition", quality.EVENT_TIME, quality.EVENT_DATE)
+    valid = _valid()
+    if repeats is not None:
+        flags = repeats.select(*KAFKA_COORDINATES, F.lit(True).alias("_repeat"))
+        joined = classified.join(F.broadcast(flags), on=list(KAFKA_COORDINATES), how="left")
+        marked = joined.select(
+            "topic",
+            "partition",
+            quality.EVENT_TIME,
+            quality.EVENT_DATE,
+            valid.alias("_valid"),
+            F.col("_repeat").isNotNull().alias("_repeat"),
+        )
+        kept = F.col("_valid") & ~F.col("_repeat")
+        invalid = ~F.col("_valid")
+    else:
+        marked = classified.select(
+            "topic", "partition", quality.EVENT_TIME, quality.EVENT_DATE, valid.alias("_valid")
+        )
+        kept, invalid = F.col("_valid"), ~F.col("_valid")
     per_partition = (
-        silver_rows.groupBy("topic", "partition")
+        marked.groupBy("topic", "partition")
         .agg(
-            F.count(F.lit(1)).alias("rows"),
-            F.max(quality.EVENT_TIME).alias("newest"),
-            F.collect_set(quality.EVENT_DATE).alias("dates"),
+            F.count(F.when(kept, 1)).alias("rows"),
+            F.max(F.when(kept, F.col(quality.EVENT_TIME))).alias("newest"),
+            F.collect_set(F.when(kept, F.col(quality.EVENT_DATE))).alias("dates"),
+            F.count(F.when(invalid, 1)).alias("quarantined"),
         )
         .collect()
     )
@@ -746,69 +951,8 @@ def _silver_share(silver_rows: DataFrame) -> SilverShare:
             key=lambda t: (t.topic, t.partition),
         ),
         event_dates=sorted({d for r in per_partition for d in r["dates"]}),
+        quarantined=sum(int(r["quarantined"]) for r in per_partition),
     )
-
-
-def _seen_in_silver(
-    spark: SparkSession,
-    valid: DataFrame,
-    target: StreamTarget,
-    state: RunState,
-    oldest: datetime | None,
-    silver_filter: Column | None = None,
-) -> DataFrame | None:
-    """Kafka coordinates of valid records whose dedup key is already in silver from another
-    Kafka record, with an event time within the late-data tolerance (the same record, landed
-    by an earlier attempt of this batch, is not a repeat). None when silver does not exist.
-
-    Valid records are no older than `oldest` (their partitions' lowest watermark), so their
-    repeats in silver are no older than oldest - tolerance: only that slice of silver is read
-    (partition pruning by date, file skipping by the event time's stats), and only its key,
-    time and coordinates. The batch's side is broadcast, so silver is scanned, never shuffled.
-    Without `oldest` the batch's own event-time range bounds the slice."""
-    from pyspark.sql import functions as F
-
-    if not state.exists(spark, target, Layer.SILVER):
-        return None
-    stream = target.stream
-    keys = list(stream.event_schema.dedup_key)
-    tolerance = stream.event_schema.late_tolerance
-    time_field = stream.event_schema.event_time
-    hi: datetime | None = None
-    if oldest is not None:
-        lo = oldest - tolerance
-    else:
-        bounds = valid.agg(
-            F.min(quality.EVENT_TIME).alias("lo"), F.max(quality.EVENT_TIME).alias("hi")
-        ).first()
-        if not bounds or bounds["lo"] is None:
-            return None
-        lo, hi = bounds["lo"] - tolerance, bounds["hi"] + tolerance
-    existing = None if silver_filter is not None else _silver_window(spark, target, state, lo, hi)
-    if existing is None:  # through Delta
-        existing = spark.read.format("delta").load(target.silver)
-        if silver_filter is not None:
-            existing = existing.where(silver_filter)
-        existing = existing.where(F.col(quality.EVENT_DATE) >= F.lit(lo.date()))
-        if hi is not None:
-            existing = existing.where(F.col(quality.EVENT_DATE) <= F.lit(hi.date()))
-    existing = existing.where(F.col(time_field) >= F.lit(lo))
-    if hi is not None:
-        existing = existing.where(F.col(time_field) <= F.lit(hi))
-    existing = existing.select(
-        *keys,
-        F.col(time_field).alias("_seen_time"),
-        *(F.col(c).alias(f"_seen_{c}") for c in KAFKA_COORDINATES),
-    )
-    same_record = F.lit(True)
-    for c in KAFKA_COORDINATES:
-        same_record = same_record & (F.col(c) == F.col(f"_seen_{c}"))
-    near = F.abs(
-        F.unix_micros(F.col(quality.EVENT_TIME)) - F.unix_micros(F.col("_seen_time"))
-    ) <= F.lit(int(tolerance.total_seconds() * 1_000_000))
-    probe = valid.select(*keys, quality.EVENT_TIME, *KAFKA_COORDINATES)
-    matches = existing.join(F.broadcast(probe), on=keys)
-    return matches.where(near & ~same_record).select(*KAFKA_COORDINATES)
 
 
 def _silver_window(
@@ -875,7 +1019,7 @@ def _quarantine_rows(classified: DataFrame) -> DataFrame:
         "partition",
         "offset",
         "kafka_timestamp",
-        problems[0]["code"].alias("reason_code"),
+        F.get(problems, 0)["code"].alias("reason_code"),
         F.array_join(F.transform(problems, lambda p: p["message"]), "; ").alias("reason"),
         "ingest_time",
         "ingest_date",

@@ -89,7 +89,7 @@ def certified_value(member: Column, spark_type: str) -> Column:
     return member
 
 
-def _settled(decoded: DataFrame, schema: EventSchema) -> DataFrame:
+def settled(decoded: DataFrame, schema: EventSchema) -> DataFrame:
     """`quality.assess`'s columns for the rows the certifier settled (no problems)."""
     from pyspark.sql import functions as F
 
@@ -110,15 +110,26 @@ def _settled(decoded: DataFrame, schema: EventSchema) -> DataFrame:
     return decoded.where(answer.isNotNull()).select(*base, *typed, none.alias(quality.PROBLEMS))
 
 
-def checked(decoded: DataFrame, schema: EventSchema) -> DataFrame:
-    """`quality.assess`'s columns (without PARSED) for a `decode`d frame: certified rows as
-    the certifier read them, the others as `quality.assess` decides. Reads `decoded` twice (a
-    filter each way), so callers hold it in memory."""
-    settled = _settled(decoded, schema)
+def split(decoded: DataFrame, schema: EventSchema) -> tuple[DataFrame, DataFrame]:
+    """A `decode`d frame as two: the rows the certifier settled, as it read them, and the
+    others as `quality.assess` decides them; both in `quality.assess`'s columns without PARSED
+    and the event time. Each reads `decoded` (a filter each way), so callers hold it in
+    memory."""
+    certified = settled(decoded, schema)
     rest = decoded.where(decoded[CERTIFIED].isNull()).drop(CERTIFIED)
     reference = quality.assess(rest, schema, fast=True).drop(quality.PARSED)
-    both = settled.unionByName(reference.select(*settled.columns))
-    return both.transform(quality.with_event_time(schema))
+    return certified, reference.select(*certified.columns)
+
+
+def joined(settled: DataFrame, others: DataFrame, schema: EventSchema) -> DataFrame:
+    """The two parts of `split` as one frame, with the event time and date."""
+    return settled.unionByName(others).transform(quality.with_event_time(schema))
+
+
+def checked(decoded: DataFrame, schema: EventSchema) -> DataFrame:
+    """`quality.assess`'s columns (without PARSED) for a `decode`d frame: certified rows as
+    the certifier read them, the others as `quality.assess` decides (see `split`)."""
+    return joined(*split(decoded, schema), schema)
 
 
 def assess(frame: DataFrame, schema: EventSchema, *, path: Path = "certified") -> DataFrame:

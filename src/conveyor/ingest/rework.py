@@ -416,7 +416,7 @@ def _mark(spark: SparkSession, target: StreamTarget, marked: DataFrame, run: str
         *KAFKA_COORDINATES,
         "ingest_date",
         "_outcome",
-        F.when(F.size(problems) > 0, problems[0]["code"]).alias("_code"),
+        F.when(F.size(problems) > 0, F.get(problems, 0)["code"]).alias("_code"),
         F.array_join(F.transform(problems, lambda p: p["message"]), "; ").alias("_reason"),
     )
     now = datetime.now(UTC)

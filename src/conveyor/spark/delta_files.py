@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import json
 import logging
+import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
@@ -49,6 +50,17 @@ def _data_file(root: str, add: dict[str, Any]) -> DataFile:
     )
 
 
+REPLAY_FROM_ZERO = 50
+"""A table with fewer commits is read from its commit files on first use, not rebuilt."""
+
+
+def _plain(snapshot: Any) -> bool:
+    """No column mapping: data files name their columns as the schema does."""
+    metadata = json.loads(snapshot.metadata().json())["metaData"]
+    mapping = (metadata.get("configuration") or {}).get("delta.columnMapping.mode", "none")
+    return bool(mapping == "none")
+
+
 @dataclass
 class ActiveFiles:
     """The active files of the Delta table at `uri`, as of `version`."""
@@ -71,18 +83,28 @@ class ActiveFiles:
             self.version, self.files, self.usable = -1, {}, False
             return False
         shape = f"{snapshot.metadata().json()}\n{snapshot.protocol().json()}"
-        if shape != self._shape or latest < self.version or not self._follow(spark, latest):
+        if self.version < 0 and latest < REPLAY_FROM_ZERO and self._from_zero(spark, latest):
+            self._shape = shape
+            self.usable = self.usable and _plain(snapshot)
+        elif shape != self._shape or latest < self.version or not self._follow(spark, latest):
             self._start_over(spark, snapshot, shape)
         return self.usable
+
+    def _from_zero(self, spark: SparkSession, latest: int) -> bool:
+        """A young table's files from its first commits, without a state rebuild."""
+        self.files, self.usable = {}, True
+        if self._follow(spark, latest, replaying=True):
+            return True
+        self.version, self.files, self.usable = -1, {}, False
+        return False
 
     def _start_over(self, spark: SparkSession, snapshot: Any, shape: str) -> None:
         """Delta's own state of `snapshot` (one rebuild)."""
         from pyspark.sql import DataFrame
 
+        began = time.perf_counter()
         self._shape = shape
         self.version = int(snapshot.version())
-        metadata = json.loads(snapshot.metadata().json())["metaData"]
-        mapping = (metadata.get("configuration") or {}).get("delta.columnMapping.mode", "none")
         state = DataFrame(snapshot.allFiles().toDF(), spark)
         rows = state.selectExpr("path", "partitionValues", "stats", "deletionVector").collect()
         root = self.uri.rstrip("/")
@@ -93,13 +115,20 @@ class ActiveFiles:
             has_vectors = has_vectors or add["deletionVector"] is not None
             data = _data_file(root, add)
             self.files[data.path] = data
-        self.usable = mapping == "none" and not has_vectors
-        log.debug("%s: %d active files at version %d", self.uri, len(self.files), self.version)
+        self.usable = _plain(snapshot) and not has_vectors
+        log.info(
+            "%s: %d active files at version %d (Delta's state, %.0f ms)",
+            self.uri,
+            len(self.files),
+            self.version,
+            (time.perf_counter() - began) * 1000,
+        )
 
-    def _follow(self, spark: SparkSession, latest: int) -> bool:
+    def _follow(self, spark: SparkSession, latest: int, *, replaying: bool = False) -> bool:
         """Apply the commits after `version` up to `latest`; False when one cannot be read or
-        changes what this reader relies on (then the state is rebuilt)."""
-        if self.version < 0:
+        changes what this reader relies on (then the state is rebuilt). `replaying`: from the
+        table's first commit, whose metadata the snapshot's already says."""
+        if self.version < 0 and not replaying:
             return False
         files = LakeFiles(spark)
         root = self.uri.rstrip("/")
@@ -109,7 +138,7 @@ class ActiveFiles:
                 return False
             for line in text.splitlines():
                 action = json.loads(line) if line.strip() else {}
-                if "metaData" in action or "protocol" in action:
+                if ("metaData" in action or "protocol" in action) and not replaying:
                     return False
                 if "add" in action:
                     if action["add"].get("deletionVector"):

@@ -8,7 +8,6 @@ on the session of the frame they build on (`frame.sparkSession`).
 from __future__ import annotations
 
 import hashlib
-import weakref
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
@@ -18,14 +17,16 @@ PACKAGE = "dev.conveyor.decode"
 WHOLE_JSON = "conveyor_whole_json"
 """whole_json(text STRING) -> BOOLEAN: one JSON value and nothing after it but blanks."""
 
-_registered: weakref.WeakKeyDictionary[Any, set[str]] = weakref.WeakKeyDictionary()
+_registered: dict[str, set[str]] = {}
+"""Functions registered, by the JVM session's id (a batch's Python frame wraps the same
+session anew each time)."""
 
 
 def _register(spark: SparkSession, name: str, make: Any) -> str:
     """Register the function `make(jvm)` returns as `name`, with the type its `resultType()`
     names, unless this session already has it."""
     session: Any = spark._jsparkSession
-    done = _registered.setdefault(spark, set())
+    done = _registered.setdefault(str(session.sessionUUID()), set())
     if name not in done:
         function = make(spark._jvm)
         session.udf().register(name, function, function.resultType())

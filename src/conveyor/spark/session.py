@@ -45,6 +45,16 @@ def spark_conf(settings: Settings) -> dict[str, str]:
         # A DataNode lost mid-write: carry on with the pipeline's remaining replicas when no
         # spare DataNode can replace it (HDFS re-replicates later) rather than fail the write.
         "spark.hadoop.dfs.client.block.write.replace-datanode-on-failure.best-effort": "true",
+        # No delay scheduling for data locality: a micro-batch's tasks are short, and waiting
+        # up to 3 s for a preferred place (a Kafka partition's last reader, an HDFS block's
+        # host name) costs more than it saves. In local mode a task whose preference no
+        # executor could meet was never offered again once the other tasks had finished: a
+        # batch reading cached and HDFS partitions in one stage hung for good.
+        "spark.locality.wait": "0s",
+        "spark.sql.sources.ignoreDataLocality": "true",
+        # A task writing a partitioned table keeps a file open per partition value (up to
+        # this many) instead of sorting its rows by the partition columns first.
+        "spark.sql.maxConcurrentOutputFileWriters": "64",
         "spark.sql.shuffle.partitions": str(settings.spark_shuffle_partitions),
         "spark.default.parallelism": str(settings.spark_shuffle_partitions),
         "spark.sql.session.timeZone": "UTC",
