@@ -68,12 +68,15 @@ class Contender:
         return "timestamp" if self.kind == "baseline" else "kafka_timestamp"
 
 
-CONVEYOR = Contender("conveyor", "conveyor", "available-now", "5 seconds")
+OURS = "conveyor's"
+"""A live trigger that is Conveyor's default (`CONVEYOR_TRIGGER_INTERVAL` as the settings read
+it): Conveyor runs with its settings untouched, the docs' contenders get the same interval."""
+CONVEYOR = Contender("conveyor", "conveyor", "available-now", OURS)
 BASELINE = Contender("docs-baseline", "baseline", "default", "default")
 BASELINE_AT_OUR_TRIGGER = Contender(
-    "docs-baseline@conveyor-trigger", "baseline", "available-now", "5 seconds"
+    "docs-baseline@conveyor-trigger", "baseline", "available-now", OURS
 )
-MEDALLION = Contender("docs-medallion", "medallion", "available-now", "5 seconds")
+MEDALLION = Contender("docs-medallion", "medallion", "available-now", OURS)
 CONTENDERS = (
     CONVEYOR,
     Contender("conveyor@1s-trigger", "conveyor", None, "1 second"),  # live runs only
@@ -441,6 +444,8 @@ class Bench:
     ) -> tuple[Running, str | None]:
         """Start the contender on `topic`; returns it and the table it lands in (if any)."""
         trigger = contender.live_trigger if live else contender.drain_trigger
+        if trigger == OURS and contender.kind != "conveyor":
+            trigger = self.settings.trigger_interval
         log = self.out / "logs" / f"{contender.slug}_{tag}.log"
         log.parent.mkdir(parents=True, exist_ok=True)
         table = self.table(contender, tag)
@@ -453,7 +458,7 @@ class Bench:
             catalog, table = self.conveyor_catalog(topic, tag)
             args = ["conveyor", "--catalog", str(catalog), "--stream", self.stream(tag)]
             args += [] if live else ["--available-now"]
-            if live and trigger:
+            if live and trigger and trigger != OURS:
                 env["CONVEYOR_TRIGGER_INTERVAL"] = trigger
         elif contender.kind == "medallion":
             catalog, _ = self.conveyor_catalog(topic, tag)
@@ -869,6 +874,67 @@ def fixed_cost(bench: Bench, rounds: int = 7, size: int = 100) -> dict[str, Any]
     }
 
 
+def single_events(
+    bench: Bench, count: int = 60, gap_s: tuple[float, float] = (3.0, 8.0), idle_s: float = 60.0
+) -> dict[str, Any]:
+    """Lone events into a running `conveyor ingest` with its default settings, measured from
+    outside: each produced 3-8 s after the last was visible (at random, so the trigger's
+    phase is random) and timed from its Kafka CreateTime to the poll of silver that first sees
+    it. Before them, with the tables warm, the job's CPU over `idle_s` with nothing to read."""
+    import random
+
+    from conveyor.produce import click_events
+
+    topic = f"bench_{bench.run_id}_single"
+    create_topic(bench.settings, topic, bench.partitions)
+    catalog, table = bench.conveyor_catalog(topic, "s0")
+    log = bench.out / "logs" / "conveyor_single_events.log"
+    running = Running(["conveyor", "--catalog", str(catalog), "--stream", bench.stream("s0")], log)
+    rng = random.Random(35)
+    warm: list[str] = []
+    try:
+        running.wait_for("ready")
+        produce(bench.settings, topic, click_events(20, seed=300), keep_ids=warm, live=True)
+        wait_until(lambda: table_rows(table) >= 20, 300, "the warm-up events")
+        cpu, began = running.meter.cpu(), time.monotonic()
+        time.sleep(idle_s)  # the measuring interval of the idle job's CPU, not a wait
+        idle_cores = (running.meter.cpu() - cpu) / (time.monotonic() - began)
+        poller = VisibilityPoller(table, CONVEYOR.time_column, set(warm)).start()
+        try:
+            events = click_events(count, seed=301)
+            for i in range(count):
+                time.sleep(rng.uniform(*gap_s))  # the random phase against the trigger
+                produce(bench.settings, topic, iter([next(events)]), live=True)
+                wait_until(lambda n=i: poller.seen > n, 120, f"lone event {i + 1} in silver")
+        finally:
+            poller.stop()
+    finally:
+        running.stop()
+    values = sorted(poller.latencies)
+    return {
+        "events": count,
+        "measured": len(values),
+        "median_s": round(statistics.median(values), 2),
+        "p99_s": round(_quantile(values, 0.99), 2),
+        "max_s": round(values[-1], 2),
+        "visible_s": [round(v, 2) for v in poller.latencies],
+        "idle_s": idle_s,
+        "idle_cpu_cores": round(idle_cores, 4),
+    }
+
+
+def partition_scaling(bench: Bench, partitions: int) -> dict[str, Any]:
+    """The drain's events into a topic of `partitions` partitions, drained by Conveyor: its
+    cost per event beside the main drain's."""
+    from conveyor.produce import click_events
+
+    topic = f"bench_{bench.run_id}_p{partitions}"
+    create_topic(bench.settings, topic, partitions)
+    produce(bench.settings, topic, click_events(bench.events, seed=1))
+    scaled = Bench(bench.settings, bench.run_id, bench.out, bench.lake, bench.events, partitions)
+    return {"partitions": partitions, **drain(scaled, CONVEYOR, topic, 0, tag=f"p{partitions}")}
+
+
 # ---------------------------------------------------------------- the whole run
 
 
@@ -920,6 +986,8 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
             "quick": args.quick,
             "partitions": args.partitions,
             "max_offsets_per_trigger": settings.max_offsets_per_trigger,
+            "trigger_interval": settings.trigger_interval,
+            "idle_before_cores": args.idle_before,
         },
         "machine": machine(settings),
         "drain": {},
@@ -995,6 +1063,25 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
         result["fixed_cost"] = fixed_cost(bench, args.fixed_cost_rounds)
         save(result, args.out)
         print(f"fixed cost: {result['fixed_cost']['median_visible_s']}s per 100 records")
+    if args.single_events:
+        result["single_events"] = single_events(
+            bench, args.single_events, idle_s=5.0 if args.quick else 60.0
+        )
+        save(result, args.out)
+        s = result["single_events"]
+        print(
+            f"lone events: median {s['median_s']}s, p99 {s['p99_s']}s, max {s['max_s']}s "
+            f"({s['measured']}/{s['events']}); idle job {s['idle_cpu_cores']:.3f} cores",
+            flush=True,
+        )
+    if args.scaling_partitions:
+        result["scaling"] = partition_scaling(bench, args.scaling_partitions)
+        save(result, args.out)
+        print(
+            f"{args.scaling_partitions} partitions: {result['scaling']['events_per_s']} ev/s, "
+            f"{result['scaling']['events_per_cpu_s']} ev/cpu-s",
+            flush=True,
+        )
 
     from conveyor.spark.session import build_session
 
@@ -1051,6 +1138,24 @@ def main(argv: list[str] | None = None) -> int:
         default=7,
         help="100-record batches into warm tables, timed from outside (0: skip)",
     )
+    parser.add_argument(
+        "--single-events",
+        type=int,
+        default=60,
+        help="lone events produced 3-8 s apart into a running ingest (0: skip)",
+    )
+    parser.add_argument(
+        "--scaling-partitions",
+        type=int,
+        default=16,
+        help="also drain the events from a topic with this many partitions (0: skip)",
+    )
+    parser.add_argument(
+        "--idle-before",
+        type=float,
+        default=None,
+        help="an idle ingest's CPU (cores) measured before a change, for the idle target",
+    )
     parser.add_argument("--out", type=Path, default=None)
     parser.add_argument("--quick", action="store_true", help="tiny sizes: proves the harness works")
     args = parser.parse_args(argv)
@@ -1058,6 +1163,8 @@ def main(argv: list[str] | None = None) -> int:
         args.events, args.repeat, args.seconds, args.shares = 3000, 1, 6.0, [0.1]
         args.steady_state_rows = min(args.steady_state_rows, 20_000)
         args.fixed_cost_rounds = min(args.fixed_cost_rounds, 2)
+        args.single_events = min(args.single_events, 2)
+        args.scaling_partitions = 0
     args.latency_repeat = args.latency_repeat or args.repeat
     docs = {BASELINE.name, BASELINE_AT_OUR_TRIGGER.name} & set(args.contenders)
     if not args.rates and not args.skip_latency and not docs:
