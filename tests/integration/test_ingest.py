@@ -3,6 +3,7 @@ bad input kept with a reason, every batch in the ledger."""
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import random
@@ -19,6 +20,7 @@ import pytest
 
 from conveyor.catalog import Catalog, Layer, ledger_uri, table_uri
 from conveyor.ingest.batch import silver_schema
+from conveyor.ingest.crash import KILL_POINT_ENV
 from conveyor.ingest.offsets import DataLossError
 from conveyor.ingest.stream import ingest_stream
 from conveyor.produce import BAD_KINDS, Event, bad_event, click_events, encode, send_events
@@ -316,9 +318,11 @@ def test_lost_offsets_stop_the_job_until_accepted(
 
 
 def _start_job(
-    settings: Settings, catalog: Catalog, name: str, log: Path
+    settings: Settings, catalog: Catalog, name: str, log: Path, kill_at: str | None = None
 ) -> subprocess.Popen[bytes]:
     env = {"CONVEYOR_TRIGGER_INTERVAL": "2 seconds"}
+    if kill_at is not None:
+        env[KILL_POINT_ENV] = kill_at
     return start_ingest_job(settings, catalog, name, log, env)
 
 
@@ -335,6 +339,16 @@ def _commits(settings: Settings, name: str) -> int:
 
 def _kill(job: subprocess.Popen[bytes]) -> None:
     kill_group(job)
+
+
+def _killed_at(job: subprocess.Popen[bytes], log: Path, point: str) -> None:
+    """Wait for a job started with kill point `point` to kill itself there, then for its group."""
+    wait_until(lambda: job.poll() is not None, 240, what=f"the job to kill itself at {point}")
+    text = log.read_text()
+    assert text.count(f"killing this process at {point}") == 1, text[-3000:]
+    assert job.returncode != 0, text[-3000:]
+    with contextlib.suppress(ProcessLookupError):
+        kill_group(job)  # the driver is gone; its spark-submit JVM may linger a moment
 
 
 def _assert_exactly_once(
@@ -378,8 +392,16 @@ def test_kill_dash_nine_five_times_loses_and_duplicates_nothing(
     producer.start()
     rng = random.Random(41)
     log = tmp_path / "job.log"
+    # a kill right after each commit a batch makes (a small batch's three appends commit
+    # concurrently, its ledger row last), then one at a random moment. Quarantine first: these
+    # events are all valid, so only the first batch (which creates the tables) appends to it.
+    points = ["quarantine", "bronze", "silver", "ledger", None]
     try:
-        for kill in range(5):
+        for kill, point in enumerate(points):
+            if point is not None:
+                at = f"ingest-after-{point}"
+                _killed_at(_start_job(settings, catalog, name, log, at), log, at)
+                continue
             job = _start_job(settings, catalog, name, log)
             before = _commits(settings, name)
             wait_until(

@@ -19,8 +19,8 @@ import pytest
 
 from conveyor.analytics.runs import DayRun, record_run, stale_days
 from conveyor.catalog import Catalog, Layer, ledger_uri, table_uri
+from conveyor.ingest.crash import KILL_POINT_ENV
 from conveyor.ingest.rework import (
-    KILL_POINT_ENV,
     rebuild,
     rebuild_range,
     replay,

@@ -32,6 +32,7 @@ from typing import TYPE_CHECKING, Any
 from conveyor.catalog import Layer, StreamSpec, TableRef, ledger_uri, table_uri
 from conveyor.ingest import decode, quality
 from conveyor.ingest.bronze import BRONZE_COLUMNS, kafka_columns, stamp_ingest
+from conveyor.ingest.crash import kill_point
 from conveyor.ingest.ledger import (
     LedgerEntry,
     Partition,
@@ -436,7 +437,9 @@ class _BatchWork:
                 self.versions[layer] = future.result()
 
     def _append(self, frame: DataFrame, layer: Layer) -> int | None:
-        return _append(frame, self.target, self.batch_id, layer)
+        version = _append(frame, self.target, self.batch_id, layer)
+        kill_point(f"ingest-after-{layer.value}")
+        return version
 
     def _oldest_valid(self, scan: BatchScan) -> datetime | None:
         """A lower bound of the event times of the batch's valid records: the lowest watermark
@@ -484,6 +487,7 @@ class _BatchWork:
 
     def record(self, entry: LedgerEntry) -> None:
         record_batch(self.spark, self.target, entry, self.clock)
+        kill_point("ingest-after-ledger")
 
     def release(self) -> None:
         for frame in self.held:

@@ -31,8 +31,6 @@ recomputes.
 from __future__ import annotations
 
 import logging
-import os
-import signal
 import uuid
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass, field
@@ -52,6 +50,7 @@ from conveyor.ingest.batch import (
     _valid,
     silver_columns,
 )
+from conveyor.ingest.crash import kill_point
 from conveyor.ingest.evolution import _quoted, _retrying_conflicts
 from conveyor.ingest.ledger import LedgerEntry, ReworkRecord, append_entry, table_exists
 from conveyor.ingest.quality import QuarantineReason
@@ -64,9 +63,6 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 
 REPLAY, REBUILD = "replay", "rebuild"
-KILL_POINT_ENV = "CONVEYOR_TEST_KILL_AT"
-"""Tests only: a point name (`replay-after-silver`, `rebuild-after-silver`) at which the run
-kills its own process with SIGKILL, to prove a rerun after a crash there."""
 
 
 class ReworkArgumentError(ConveyorError):
@@ -201,12 +197,6 @@ class ReworkResult:
 
 def _new_run(kind: str) -> str:
     return f"{kind}-{datetime.now(UTC):%Y%m%dT%H%M%SZ}-{uuid.uuid4().hex[:6]}"
-
-
-def _kill_point(name: str) -> None:
-    if os.environ.get(KILL_POINT_ENV) == name:
-        log.warning("test hook: killing this process at %s", name)
-        os.kill(os.getpid(), signal.SIGKILL)
 
 
 def ensure_replay_columns(spark: SparkSession, settings: Settings, stream: StreamSpec) -> None:
@@ -368,7 +358,7 @@ def _replay(
             writer = rows.write.format("delta").mode("append")
             writer.partitionBy(*stream.table(Layer.SILVER).partition_by).save(target.silver)
         result.silver_version = delta_version(spark, target.silver)
-        _kill_point("replay-after-silver")
+        kill_point("replay-after-silver")
         result.quarantine_version = _mark(spark, target, marked, result.run)
     finally:
         for frame in held:
@@ -584,7 +574,7 @@ def _rebuild(
         if result.event_dates:
             _replace(spark, new_silver, target.silver, stream, Layer.SILVER, in_range)
         result.silver_version = delta_version(spark, target.silver)
-        _kill_point("rebuild-after-silver")
+        kill_point("rebuild-after-silver")
         if not quarantine_same:
             _replace(spark, new_quarantine, target.quarantine, stream, Layer.QUARANTINE, dates)
         result.quarantine_version = delta_version(spark, target.quarantine)
