@@ -14,7 +14,6 @@ from pathlib import Path
 from typing import Any
 
 CONVEYOR = "conveyor"
-CONVEYOR_1S = "conveyor@1s-trigger"
 MEDALLION = "docs-medallion"
 BASELINE = "docs-baseline"
 BASELINE_AT_OUR_TRIGGER = "docs-baseline@conveyor-trigger"
