@@ -1175,7 +1175,13 @@ def main(argv: list[str] | None = None) -> int:
 
     from bench_report import write_report
 
-    result = run(args)
+    from conveyor.errors import ConveyorError
+
+    try:
+        result = run(args)
+    except ConveyorError as exc:  # no stack up, a wrong setting: one line, not a traceback
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
     save(result, args.out)
     write_report(result, args.out)
     print((args.out / "report.md").read_text())
