@@ -98,9 +98,24 @@ QUICK_SKIPS_DRAIN = (BASELINE.name,)
 # ---------------------------------------------------------------- metering a process tree
 
 
+def _jvm_image(proc: Any) -> bool:
+    """Whether `proc` runs a JVM's executable and its parent is that JVM: a fork not yet exec'd
+    (Spark's JVMs start no JVM children)."""
+    import psutil
+
+    try:
+        parent = proc.parent()
+        exe = proc.exe()
+        return parent is not None and exe == parent.exe() and exe.endswith("/java")
+    except psutil.Error:
+        return False
+
+
 class TreeMeter:
     """Samples a process and all its descendants: CPU seconds (user + system, every process
-    ever seen) and the peak of their summed resident memory."""
+    ever seen) and the peak of their summed resident memory. A JVM's child that is still the
+    JVM's image (caught between the fork and the exec of a command the JVM runs) shares the
+    JVM's pages: its resident memory is not counted again."""
 
     def __init__(self, pid: int) -> None:
         import psutil
@@ -108,6 +123,8 @@ class TreeMeter:
         self._root = psutil.Process(pid)
         self._cpu: dict[int, float] = {}
         self.peak_rss = 0
+        self.peak_parts: dict[str, int] = {}
+        """Each process's resident memory at the peak (name and pid: bytes)."""
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._run, daemon=True)
         self._thread.start()
@@ -119,15 +136,19 @@ class TreeMeter:
             procs = [self._root, *self._root.children(recursive=True)]
         except psutil.Error:
             return
-        rss = 0
+        parts: dict[str, int] = {}
         for proc in procs:
             try:
                 times = proc.cpu_times()
                 self._cpu[proc.pid] = max(self._cpu.get(proc.pid, 0.0), times.user + times.system)
-                rss += proc.memory_info().rss
+                if proc is not self._root and _jvm_image(proc):
+                    continue
+                parts[f"{proc.name()}:{proc.pid}"] = proc.memory_info().rss
             except psutil.Error:
                 continue
-        self.peak_rss = max(self.peak_rss, rss)
+        rss = sum(parts.values())
+        if rss > self.peak_rss:
+            self.peak_rss, self.peak_parts = rss, parts
 
     def _run(self) -> None:
         while not self._stop.wait(POLL_S):
@@ -553,6 +574,9 @@ def drain(
         "machine_cpu_s": round(machine_cpu, 2),
         "events_per_machine_cpu_s": round(bench.events / machine_cpu) if machine_cpu else None,
         "peak_rss_mib": round(running.meter.peak_rss / 2**20),
+        "peak_rss_parts_mib": {
+            name: round(rss / 2**20) for name, rss in running.meter.peak_parts.items()
+        },
     }
     if table is not None:
         figures.update(table_figures(table))

@@ -133,3 +133,42 @@ def test_the_small_and_the_large_path_decide_the_same_duplicates(
     assert index_state.silver_files(target).version > before
     assert index_state.silver_files(target).usable
     assert _coordinates(again) == large
+
+
+def test_the_scan_counts_the_share_of_a_batch_it_settled(spark: Any, target: StreamTarget) -> None:
+    """A large batch whose records the certifier all settled, without repeats, takes its silver
+    share from the scan that fills its cache: the share `_silver_share` counts, the late records
+    (behind their partition's watermark) quarantined in both."""
+    import json
+
+    from conveyor.ingest import decode
+    from conveyor.ingest.batch import _classify, _scan
+    from conveyor.produce import click_events
+
+    schema = target.stream.event_schema
+    events = list(click_events(2_000, seed=35, start=START))
+    rows = [
+        (
+            json.dumps(e).encode(),
+            datetime.fromisoformat(e["ts"]) + timedelta(seconds=1),
+            TOPIC,
+            i % 4,
+            i,
+        )
+        for i, e in enumerate(events)
+    ]
+    frame = spark.createDataFrame(
+        rows, "value binary, kafka_timestamp timestamp, topic string, partition int, offset bigint"
+    )
+    middle = datetime.fromisoformat(events[1_000]["ts"])
+    # partition 1 has none: nothing is late there
+    watermarks = {0: middle, 2: middle - timedelta(minutes=5), 3: START - timedelta(days=1)}
+    decoded = decode.decode(frame, schema)
+    scan = _scan(decoded, schema, watermarks)
+    classified = _classify(
+        decode.settled(decoded, schema).transform(quality.with_event_time(schema)), watermarks
+    )
+    assert scan.unsettled == 0
+    assert scan.settled == _silver_share(classified, None)
+    assert 0 < scan.settled.quarantined < len(events)
+    assert scan.settled.rows + scan.settled.quarantined == len(events)

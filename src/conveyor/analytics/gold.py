@@ -15,6 +15,7 @@ from typing import TYPE_CHECKING
 from conveyor.catalog import Catalog, Layer, StreamSpec, table_uri
 from conveyor.errors import ConveyorError
 from conveyor.settings import Settings
+from conveyor.spark.frames import local_frame
 
 if TYPE_CHECKING:
     from pyspark.sql import DataFrame, SparkSession
@@ -90,7 +91,7 @@ def silver(
     if exists is None:
         exists = has_silver(spark, settings, stream)
     if not exists:
-        return spark.createDataFrame([], silver_schema(stream))
+        return local_frame(spark, [], silver_schema(stream))
     return spark.read.format("delta").load(table_uri(settings, stream.table(Layer.SILVER)))
 
 

@@ -22,6 +22,7 @@ from typing import TYPE_CHECKING
 from conveyor.catalog import ledger_uri, table_uri
 from conveyor.rows import ddl, spark_fields
 from conveyor.settings import Settings
+from conveyor.spark.frames import local_frame
 
 if TYPE_CHECKING:
     from pyspark.sql import DataFrame, SparkSession
@@ -67,7 +68,7 @@ def runs_uri(settings: Settings) -> str:
 
 def record_run(spark: SparkSession, settings: Settings, day: DayRun) -> None:
     """Append one row to the run log (columns added since the log was created are merged)."""
-    frame = spark.createDataFrame([day.as_row()], RUNS_SCHEMA)
+    frame = local_frame(spark, [day.as_row()], RUNS_SCHEMA)
     frame.write.format("delta").mode("append").option("mergeSchema", "true").save(
         runs_uri(settings)
     )

@@ -29,7 +29,7 @@ from datetime import UTC, date, datetime, timedelta
 from functools import partial
 from typing import TYPE_CHECKING, Any
 
-from conveyor.catalog import Layer, StreamSpec, TableRef, ledger_uri, table_uri
+from conveyor.catalog import EventSchema, Layer, StreamSpec, TableRef, ledger_uri, table_uri, types
 from conveyor.ingest import decode, quality
 from conveyor.ingest.bronze import BRONZE_COLUMNS, kafka_columns, stamp_ingest
 from conveyor.ingest.crash import kill_point
@@ -47,6 +47,7 @@ from conveyor.ingest.offsets import MonitoringGroup
 from conveyor.settings import Settings
 from conveyor.spark.delta_checkpoints import Checkpointer
 from conveyor.spark.delta_files import ActiveFiles, DataFile
+from conveyor.spark.frames import local_frame
 from conveyor.spark.jvm import append_idempotent, delta_version
 
 if TYPE_CHECKING:
@@ -247,10 +248,13 @@ class StepClock:
 @dataclass(frozen=True)
 class BatchScan:
     """What the first pass over the batch found (it also fills the batch's cache): offsets
-    per partition, and how many records the certifier left to the reference checks."""
+    per partition, how many records the certifier left to the reference checks, and the
+    silver share of the certified records if none of them is a repeat (`settled`: the batch's
+    share when `unsettled` is 0 and the batch has no repeats)."""
 
     ranges: list[PartitionRange]
     unsettled: int
+    settled: SilverShare | None = None
 
     @property
     def rows(self) -> int:
@@ -360,7 +364,7 @@ class _BatchWork:
         schema = stream.event_schema
         decoded = decode.decode(kafka_columns(batch), schema).persist(StorageLevel.MEMORY_AND_DISK)
         self.held.append(decoded)
-        scan = _scan(decoded)
+        scan = _scan(decoded, schema, watermarks)
         self.raw = stamp_ingest(decoded, self.started)
         if scan.unsettled:
             settled, others = decode.split(decoded, schema)
@@ -400,7 +404,9 @@ class _BatchWork:
                 if repeats is not None:
                     self.held.append(repeats)
             silver_rows = _silver_rows(classified, repeats)
-            if not small:
+            if not small and repeats is None and not scan.unsettled and scan.settled:
+                silver = scan.settled  # the scan's count of the certified records stands
+            elif not small:
                 with self.clock.step("dedup.share"):
                     silver = _silver_share(classified, repeats)
         shares: dict[Layer, DataFrame | None] = {Layer.BRONZE: bronze} if small else {}
@@ -526,10 +532,7 @@ def _classify(assessed: DataFrame, watermarks: dict[int, datetime]) -> DataFrame
 
     if not watermarks:
         return assessed
-    by_partition = F.create_map(
-        *(F.lit(v) for p, at in sorted(watermarks.items()) for v in (p, at))
-    )
-    watermark = F.try_element_at(by_partition, F.col("partition"))
+    watermark = _watermark(watermarks)
     too_late = quality.problem(
         quality.QuarantineReason.TOO_LATE,
         F.format_string(
@@ -548,17 +551,41 @@ def _classify(assessed: DataFrame, watermarks: dict[int, datetime]) -> DataFrame
     )
 
 
-def _scan(decoded: DataFrame) -> BatchScan:
-    """One job, which fills the batch's cache: offsets per partition, and the records the
-    certifier did not settle."""
+def _watermark(watermarks: dict[int, datetime]) -> Column:
+    """The watermark of each record's partition (null for a partition without one)."""
     from pyspark.sql import functions as F
 
+    by_partition = F.create_map(
+        *(F.lit(v) for p, at in sorted(watermarks.items()) for v in (p, at))
+    )
+    return F.try_element_at(by_partition, F.col("partition"))
+
+
+def _scan(decoded: DataFrame, schema: EventSchema, watermarks: dict[int, datetime]) -> BatchScan:
+    """One job, which fills the batch's cache: offsets per partition, the records the
+    certifier did not settle, and the silver share of those it settled, were none a repeat:
+    their count, newest event time and event dates but the too-late ones (`_classify`), which
+    count as quarantined."""
+    from pyspark.sql import functions as F
+
+    position = list(schema.fields).index(schema.event_time)
+    spec = schema.fields[schema.event_time]
+    answer = F.col(decode.CERTIFIED)
+    at = decode.certified_value(answer[f"f{position}"], types.spark_type(spec.type))
+    # a partition without a watermark (null) has nothing late, as in `_classify`
+    late = F.coalesce(at < _watermark(watermarks), F.lit(False)) if watermarks else F.lit(False)
+    settled = answer.isNotNull()
+    kept = settled & ~late
     per_partition = (
         decoded.groupBy("topic", "partition")
         .agg(
             F.min("offset").alias("lo"),
             F.max("offset").alias("hi"),
-            F.count(F.when(F.col(decode.CERTIFIED).isNull(), 1)).alias("unsettled"),
+            F.count(F.when(~settled, 1)).alias("unsettled"),
+            F.count(F.when(kept, 1)).alias("rows"),
+            F.max(F.when(kept, at)).alias("newest"),
+            F.collect_set(F.when(kept, F.to_date(at))).alias("dates"),
+            F.count(F.when(settled & late, 1)).alias("late"),
         )
         .collect()
     )
@@ -566,7 +593,11 @@ def _scan(decoded: DataFrame) -> BatchScan:
         (PartitionRange(r["topic"], r["partition"], r["lo"], r["hi"] + 1) for r in per_partition),
         key=lambda r: (r.topic, r.partition),
     )
-    return BatchScan(ranges=ranges, unsettled=sum(r["unsettled"] for r in per_partition))
+    return BatchScan(
+        ranges=ranges,
+        unsettled=sum(r["unsettled"] for r in per_partition),
+        settled=_share_of(per_partition, quarantined="late"),
+    )
 
 
 CROWDED_ON_DRIVER = 50_000
@@ -636,10 +667,11 @@ def _narrow(frame: DataFrame, keys: list[str], *extra: Column) -> DataFrame:
 
 
 def _with_keys(frame: DataFrame, keys: list[str], wanted: list[tuple[Any, ...]]) -> DataFrame:
-    """The rows of `frame` whose key is one of `wanted` (null-safe: a null key is a key)."""
+    """The rows of `frame` whose key is one of `wanted` (null-safe: a null key is a key): an IN
+    list up to IN_LIST_KEYS keys, a broadcast join beyond."""
     from pyspark.sql import functions as F
 
-    if len(keys) == 1:
+    if len(keys) == 1 and len(wanted) <= IN_LIST_KEYS:
         values = [k[0] for k in wanted if k[0] is not None]
         match = F.col(keys[0]).isin(values) if values else F.lit(False)
         if any(k[0] is None for k in wanted):
@@ -647,7 +679,8 @@ def _with_keys(frame: DataFrame, keys: list[str], wanted: list[tuple[Any, ...]])
         return frame.where(match)
     names = [f"_wanted{i}" for i in range(len(keys))]
     types = frame.select(*keys).schema
-    probe = frame.sparkSession.createDataFrame(
+    probe = local_frame(
+        frame.sparkSession,
         wanted,
         ", ".join(f"{n} {f.dataType.simpleString()}" for n, f in zip(names, types, strict=True)),
     )
@@ -670,7 +703,7 @@ def _repeats_of_keys(
     )
     if not repeats:
         return None
-    return spark.createDataFrame(sorted(repeats), "topic string, partition int, offset bigint")
+    return local_frame(spark, sorted(repeats), COORDINATES_SCHEMA)
 
 
 def _repeats_in_spark(
@@ -792,6 +825,7 @@ builds each literal of an IN list with a call into the JVM (a live run's 18k-rec
 
 Coordinates = tuple[str, int, int]
 """A Kafka record's (topic, partition, offset)."""
+COORDINATES_SCHEMA = "topic string, partition int, offset bigint"
 
 
 def _decide_on_driver(
@@ -828,7 +862,7 @@ def _decide_on_driver(
     )
     if not repeats:
         return None, share
-    frame = spark.createDataFrame(sorted(repeats), "topic string, partition int, offset bigint")
+    frame = local_frame(spark, sorted(repeats), COORDINATES_SCHEMA)
     return frame, share
 
 
@@ -887,7 +921,7 @@ def _repeats_of_silver(
     if len(keys) == 1 and len(wanted) <= IN_LIST_KEYS:
         existing = existing.where(F.col(keys[0]).isin([k[0] for k in wanted]))
     else:
-        probe = spark.createDataFrame(sorted(wanted), existing.select(*keys).schema)
+        probe = local_frame(spark, sorted(wanted), existing.select(*keys).schema)
         existing = existing.join(F.broadcast(probe), on=keys)
     seen: dict[tuple[Any, ...], list[tuple[int, Coordinates]]] = {}
     for match in existing.select(
@@ -949,6 +983,12 @@ def _silver_share(classified: DataFrame, repeats: DataFrame | None) -> SilverSha
         )
         .collect()
     )
+    return _share_of(per_partition, quarantined="quarantined")
+
+
+def _share_of(per_partition: list[Any], *, quarantined: str) -> SilverShare:
+    """A `SilverShare` from per-partition rows with `rows`, `newest`, `dates` and the
+    quarantined count in column `quarantined`."""
     return SilverShare(
         rows=sum(int(r["rows"]) for r in per_partition),
         per_partition=sorted(
@@ -960,7 +1000,7 @@ def _silver_share(classified: DataFrame, repeats: DataFrame | None) -> SilverSha
             key=lambda t: (t.topic, t.partition),
         ),
         event_dates=sorted({d for r in per_partition for d in r["dates"]}),
-        quarantined=sum(int(r["quarantined"]) for r in per_partition),
+        quarantined=sum(int(r[quarantined]) for r in per_partition),
     )
 
 

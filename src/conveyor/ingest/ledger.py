@@ -14,6 +14,7 @@ from typing import TYPE_CHECKING, Any
 
 from conveyor.catalog import LEDGER_PROPERTIES
 from conveyor.rows import SQL_INT, ddl, spark_fields
+from conveyor.spark.frames import local_frame
 from conveyor.units import as_utc
 
 if TYPE_CHECKING:
@@ -225,7 +226,7 @@ def append_entry(
         from conveyor.ingest.evolution import _retrying_conflicts
         from conveyor.spark.jvm import append_idempotent
 
-        frame = spark.createDataFrame([entry.as_row()], LEDGER_SCHEMA)
+        frame = local_frame(spark, [entry.as_row()], LEDGER_SCHEMA)
 
         def append() -> None:
             if txn:

@@ -15,6 +15,7 @@ from typing import TYPE_CHECKING, Any
 from conveyor.catalog import TableRef, table_uri
 from conveyor.rows import SQL_INT, ddl, spark_fields
 from conveyor.settings import Settings
+from conveyor.spark.frames import local_frame
 
 if TYPE_CHECKING:
     from pyspark.sql import SparkSession
@@ -122,7 +123,7 @@ def record_run(spark: SparkSession, settings: Settings, run: MaintenanceRun) -> 
 
     from conveyor.maintenance.conflicts import is_conflict
 
-    frame = spark.createDataFrame([run.as_row()], LOG_SCHEMA)
+    frame = local_frame(spark, [run.as_row()], LOG_SCHEMA)
     append = Retrying(
         stop=stop_after_attempt(APPEND_ATTEMPTS),
         retry=retry_if_exception(is_conflict),

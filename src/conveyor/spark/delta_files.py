@@ -21,6 +21,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 from urllib.parse import unquote
 
+from conveyor.spark.frames import local_frame
 from conveyor.spark.jvm import LakeFiles
 
 if TYPE_CHECKING:
@@ -159,6 +160,6 @@ class ActiveFiles:
             return None
         paths = [f.path for f in self.files.values() if keep(f)]
         if not paths:
-            return spark.createDataFrame([], schema)
+            return local_frame(spark, [], schema)
         # the table's root as the base: partition folders are read as partition columns alike
         return spark.read.schema(schema).option("basePath", self.uri).parquet(*paths)
