@@ -275,14 +275,19 @@ def _analytics(
 def _table_counts(
     spark: SparkSession, settings: Settings, catalog: Catalog
 ) -> dict[tuple[str, str], int]:
+    from concurrent.futures import ThreadPoolExecutor
+
     from conveyor.catalog import table_uri
 
-    return {
-        (ref.stream, ref.layer.value): spark.read.format("delta")
-        .load(table_uri(settings, ref))
-        .count()
-        for ref in catalog.tables()
-    }
+    refs = list(catalog.tables())
+
+    def count(uri: str) -> int:
+        return spark.read.format("delta").load(uri).count()
+
+    # each count is mostly the driver loading a table's log: together, not one after the other
+    with ThreadPoolExecutor(max_workers=max(1, len(refs))) as pool:
+        counts = pool.map(count, [table_uri(settings, ref) for ref in refs])
+        return {(r.stream, r.layer.value): n for r, n in zip(refs, counts, strict=True)}
 
 
 def _say_where_things_are(console: Console, status: dict[str, object], spark_log: Path) -> None:

@@ -23,6 +23,7 @@ replayed micro-batch is classified exactly as before.
 from __future__ import annotations
 
 from collections.abc import Callable
+from dataclasses import dataclass
 from enum import StrEnum
 from typing import TYPE_CHECKING
 
@@ -493,67 +494,99 @@ def assess(frame: DataFrame, schema: EventSchema, *, fast: bool = True) -> DataF
     and typed value are extracted once into helper columns that every check reads. `fast`
     False is the reference: every value cast from the VARIANT, every check built for every
     record (slower; the same answers, which the differential test holds it to).
-    """
-    from pyspark.sql import functions as F
 
-    # Each step is its own projection, and Spark keeps a projection apart when merging it would
-    # evaluate a costly expression twice: the UTF-8 check, the two parses and the record's
-    # problem are each computed once per record, however many columns read them.
-    checked = frame.withColumn(UTF8, F.expr("is_valid_utf8(value)"))
-    utf8, text = F.col(UTF8), F.col("value").cast("string")
-    # try_parse_json stops at the end of the first value: `{...} trailing` is not JSON
-    whole = F.call_function(functions.whole_json(frame.sparkSession), text)
-    parsed = checked.withColumn(
-        PARSED, F.when(utf8 & whole, F.expr("try_parse_json(cast(value as string))"))
-    )
-    if fast:
-        parsed = parsed.withColumn(TEXTS, F.when(utf8, F.from_json(text, _text_schema(schema))))
-    fields = list(schema.fields.items())
-    kinds = [f"_kind_{i}" for i in range(len(fields))]
-    values = [f"_value_{i}" for i in range(len(fields))]
-    extracted = parsed.select(
-        "*",
-        _record_problem(schema, fast).alias(RECORD),
-        *(
-            _field_kind(name, spec, fast).alias(k)
-            for (name, spec), k in zip(fields, kinds, strict=True)
-        ),
-    ).select(
-        "*",
-        *(
-            typed_value(name, spec, F.col(k), fast).alias(v)
+    The checks' columns are built once per schema and kept (`_Assessment`): they name columns,
+    not a frame, and building them from Python took a second or more per batch.
+    """
+    functions.whole_json(frame.sparkSession)  # registered on the session of this frame
+    key = (schema.model_dump_json(), fast)
+    assessment = _ASSESSMENTS.get(key)
+    if assessment is None:
+        assessment = _ASSESSMENTS[key] = _Assessment.of(schema, fast)
+    return assessment.apply(frame).transform(with_event_time(schema))
+
+
+@dataclass(frozen=True)
+class _Assessment:
+    """The columns `assess` adds, in its projections' order (see `of`)."""
+
+    utf8: Column
+    parsed: Column
+    texts: Column | None
+    record_and_kinds: list[Column]
+    values: list[Column]
+    typed: list[Column]
+    problems: Column
+
+    @classmethod
+    def of(cls, schema: EventSchema, fast: bool) -> _Assessment:
+        from pyspark.sql import functions as F
+
+        utf8, text = F.col(UTF8), F.col("value").cast("string")
+        # try_parse_json stops at the end of the first value: `{...} trailing` is not JSON
+        whole = F.call_function(functions.WHOLE_JSON, text)
+        fields = list(schema.fields.items())
+        kinds = [f"_kind_{i}" for i in range(len(fields))]
+        values = [f"_value_{i}" for i in range(len(fields))]
+        record = F.col(RECORD)
+        checks = [
+            check
             for (name, spec), k, v in zip(fields, kinds, values, strict=True)
-        ),
-    )
-    record = F.col(RECORD)
-    checks = [
-        check
-        for (name, spec), k, v in zip(fields, kinds, values, strict=True)
-        for check in _field_checks(name, spec, F.col(k), F.col(v))
-    ]
-    unknown = _unknown_keys(schema, text)
-    if schema.unknown_fields == "quarantine":
-        listed = F.concat(F.lit("fields not in the catalog: "), F.array_join(unknown, ", "))
-        checks.append((F.size(unknown) > 0, problem(QuarantineReason.UNKNOWN_FIELD, listed)))
-    problems = F.when(record.isNotNull(), F.array(record))
-    if fast:
-        failed = F.lit(False)
-        for condition, _ in checks:
-            failed = failed | F.coalesce(condition, F.lit(False))
-        # concat of one-element arrays, not filter(): a lambda would keep Spark from compiling
-        # the projection into the stage's generated code.
-        none = F.expr(f"CAST(array() AS {PROBLEM_TYPE})")
-        found = F.concat(*(F.when(c, F.array(p)).otherwise(none) for c, p in checks))
-        problems = problems.when(failed, found).otherwise(none)
-    else:
-        found = F.filter(F.array(*(F.when(c, p) for c, p in checks)), lambda p: p.isNotNull())
-        problems = problems.otherwise(found)
-    typed = [
-        F.when(record.isNull(), F.col(v)).alias(name)
-        for (name, _), v in zip(fields, values, strict=True)
-    ]
-    if schema.unknown_fields == "keep":
-        kept = unknown_json(schema, F.col(PARSED), F.size(unknown) > 0)
-        typed.append(F.when(record.isNull(), kept).alias(UNKNOWN))
-    out = extracted.select(*frame.columns, PARSED, *typed, problems.alias(PROBLEMS))
-    return out.transform(with_event_time(schema))
+            for check in _field_checks(name, spec, F.col(k), F.col(v))
+        ]
+        unknown = _unknown_keys(schema, text)
+        if schema.unknown_fields == "quarantine":
+            listed = F.concat(F.lit("fields not in the catalog: "), F.array_join(unknown, ", "))
+            checks.append((F.size(unknown) > 0, problem(QuarantineReason.UNKNOWN_FIELD, listed)))
+        problems = F.when(record.isNotNull(), F.array(record))
+        if fast:
+            failed = F.lit(False)
+            for condition, _ in checks:
+                failed = failed | F.coalesce(condition, F.lit(False))
+            # concat of one-element arrays, not filter(): a lambda would keep Spark from
+            # compiling the projection into the stage's generated code.
+            none = F.expr(f"CAST(array() AS {PROBLEM_TYPE})")
+            found = F.concat(*(F.when(c, F.array(p)).otherwise(none) for c, p in checks))
+            problems = problems.when(failed, found).otherwise(none)
+        else:
+            found = F.filter(F.array(*(F.when(c, p) for c, p in checks)), lambda p: p.isNotNull())
+            problems = problems.otherwise(found)
+        typed = [
+            F.when(record.isNull(), F.col(v)).alias(name)
+            for (name, _), v in zip(fields, values, strict=True)
+        ]
+        if schema.unknown_fields == "keep":
+            kept = unknown_json(schema, F.col(PARSED), F.size(unknown) > 0)
+            typed.append(F.when(record.isNull(), kept).alias(UNKNOWN))
+        return cls(
+            utf8=F.expr("is_valid_utf8(value)"),
+            parsed=F.when(utf8 & whole, F.expr("try_parse_json(cast(value as string))")),
+            texts=F.when(utf8, F.from_json(text, _text_schema(schema))) if fast else None,
+            record_and_kinds=[
+                _record_problem(schema, fast).alias(RECORD),
+                *(
+                    _field_kind(name, spec, fast).alias(k)
+                    for (name, spec), k in zip(fields, kinds, strict=True)
+                ),
+            ],
+            values=[
+                typed_value(name, spec, F.col(k), fast).alias(v)
+                for (name, spec), k, v in zip(fields, kinds, values, strict=True)
+            ],
+            typed=typed,
+            problems=problems.alias(PROBLEMS),
+        )
+
+    def apply(self, frame: DataFrame) -> DataFrame:
+        # Each step is its own projection, and Spark keeps a projection apart when merging it
+        # would evaluate a costly expression twice: the UTF-8 check, the two parses and the
+        # record's problem are each computed once per record, however many columns read them.
+        parsed = frame.withColumn(UTF8, self.utf8).withColumn(PARSED, self.parsed)
+        if self.texts is not None:
+            parsed = parsed.withColumn(TEXTS, self.texts)
+        extracted = parsed.select("*", *self.record_and_kinds).select("*", *self.values)
+        return extracted.select(*frame.columns, PARSED, *self.typed, self.problems)
+
+
+_ASSESSMENTS: dict[tuple[str, bool], _Assessment] = {}
+"""`assess`'s columns by event schema (its JSON) and path."""
