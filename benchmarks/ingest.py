@@ -910,9 +910,11 @@ def single_events(
 
     topic = f"bench_{bench.run_id}_single"
     create_topic(bench.settings, topic, bench.partitions)
-    catalog, table = bench.conveyor_catalog(topic, "s0")
+    # its own tag: "s0" is the steady state's drain into empty tables (a run with both landed
+    # the lone events in that stream's tables, behind its million rows)
+    catalog, table = bench.conveyor_catalog(topic, "one")
     log = bench.out / "logs" / "conveyor_single_events.log"
-    running = Running(["conveyor", "--catalog", str(catalog), "--stream", bench.stream("s0")], log)
+    running = Running(["conveyor", "--catalog", str(catalog), "--stream", bench.stream("one")], log)
     rng = random.Random(35)
     warm: list[str] = []
     try:

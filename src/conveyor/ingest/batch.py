@@ -618,8 +618,9 @@ def _repeats(
     batch (the first by Kafka time, partition, offset is kept), or of a silver row (of those
     `silver_filter` keeps) within the late-data tolerance of its event time.
 
-    One aggregation over the batch's keys and those of silver's slice finds the keys of the
-    batch that occur more than once. There are few (duplicates are rare): their records are
+    The keys of the batch that occur more than once in it (an aggregation over the batch) or
+    in silver's slice (scanned against the batch's keys, broadcast) are few (duplicates are
+    rare): their records are
     collected and decided as a small batch's are (`_repeats_within`, `_repeats_of_silver`);
     with more, or a `silver_filter`, a window and a join over those keys' records decide."""
     from pyspark.sql import functions as F
@@ -631,16 +632,17 @@ def _repeats(
         *keys, quality.EVENT_TIME, quality.EVENT_DATE, "kafka_timestamp", *KAFKA_COORDINATES
     )
     existing = _silver_slice(spark, valid, target, state, oldest, silver_filter)
-    sides = valid.select(*keys, F.lit(1).alias("_batch"))
-    if existing is not None:
-        sides = sides.unionByName(existing.select(*keys, F.lit(0).alias("_batch")))
-    counted = sides.groupBy(*keys).agg(
-        F.count(F.lit(1)).alias("_n"), F.sum("_batch").alias("_in_batch")
-    )
     # keys renamed: a join condition over two columns of one lineage resolves to one
-    crowded = counted.where((F.col("_n") > 1) & (F.col("_in_batch") > 0)).select(
-        *(F.col(k).alias(f"_crowded{i}") for i, k in enumerate(keys))
-    )
+    renamed = [F.col(k).alias(f"_crowded{i}") for i, k in enumerate(keys)]
+    counted = valid.groupBy(*keys).agg(F.count(F.lit(1)).alias("_n"))
+    crowded = counted.where(F.col("_n") > 1).select(*renamed)
+    if existing is not None:
+        # silver is scanned against the batch's keys, broadcast, never shuffled: its slice can
+        # hold millions of rows (null keys match nothing, as in `_seen`)
+        known = existing.select(*keys).join(
+            F.broadcast(valid.select(*keys)), on=keys, how="left_semi"
+        )
+        crowded = crowded.unionByName(known.select(*renamed)).distinct()
     if silver_filter is None:
         found = crowded.limit(CROWDED_ON_DRIVER + 1).collect()
         if not found:
