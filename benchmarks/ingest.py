@@ -957,7 +957,9 @@ def partition_scaling(bench: Bench, partitions: int) -> dict[str, Any]:
     create_topic(bench.settings, topic, partitions)
     produce(bench.settings, topic, click_events(bench.events, seed=1))
     scaled = Bench(bench.settings, bench.run_id, bench.out, bench.lake, bench.events, partitions)
-    return {"partitions": partitions, **drain(scaled, CONVEYOR, topic, 0, tag=f"p{partitions}")}
+    drained = drain(scaled, CONVEYOR, topic, 0, tag=f"p{partitions}")
+    # the drain's own "partitions" counts the table's partitions: the topic's win here
+    return {**drained, "table_partitions": drained.get("partitions"), "partitions": partitions}
 
 
 # ---------------------------------------------------------------- the whole run

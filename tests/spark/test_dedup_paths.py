@@ -114,6 +114,12 @@ def test_the_small_and_the_large_path_decide_the_same_duplicates(
 
     state = RunState(lake)
     large = _coordinates(_repeats(spark, batch, target, state, None))
+    # silver's slice small beside the batch (its size from the files' statistics): one
+    # aggregation over both keys, the same decision
+    index = RunState(lake).silver_files(target)
+    assert index.refresh(spark) and index.records(lambda _: True) == len(history) + len(replayed)
+    shuffled = _repeats(spark, batch, target, RunState(lake), None, batch_rows=len(batch_events))
+    assert _coordinates(shuffled) == large
     # silver read through Delta (a filter keeps the file index out of it): the same decision
     through_delta = _repeats(spark, batch, target, RunState(lake), None, F.lit(True))
     assert _coordinates(through_delta) == large

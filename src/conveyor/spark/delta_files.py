@@ -38,6 +38,7 @@ class DataFile:
     partition: dict[str, str | None]
     min_values: dict[str, Any]
     max_values: dict[str, Any]
+    records: int | None = None
 
 
 def _data_file(root: str, add: dict[str, Any]) -> DataFile:
@@ -48,6 +49,7 @@ def _data_file(root: str, add: dict[str, Any]) -> DataFile:
         partition=dict(add.get("partitionValues") or {}),
         min_values=stats.get("minValues") or {},
         max_values=stats.get("maxValues") or {},
+        records=stats.get("numRecords"),
     )
 
 
@@ -150,6 +152,12 @@ class ActiveFiles:
                     self.files.pop(_data_file(root, action["remove"]).path, None)
             self.version = version
         return True
+
+    def records(self, keep: Callable[[DataFile], bool]) -> int | None:
+        """The rows of the files `keep` selects, from their statistics; None when a file has
+        none logged."""
+        counts = [f.records for f in self.files.values() if keep(f)]
+        return None if any(n is None for n in counts) else sum(n for n in counts if n)
 
     def scan(
         self, spark: SparkSession, schema: str, keep: Callable[[DataFile], bool]
