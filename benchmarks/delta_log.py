@@ -160,6 +160,19 @@ def _cleanup(spark: Any, uri: str, commits: int) -> dict[str, Any]:
     }
 
 
+def _answers(uri: str) -> bool:
+    """Whether the NameNode of `uri` (hdfs://host:port) accepts a connection."""
+    import socket
+    from urllib.parse import urlsplit
+
+    parts = urlsplit(uri)
+    try:
+        with socket.create_connection((parts.hostname or "localhost", parts.port or 8020), 3):
+            return True
+    except OSError:
+        return False
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--commits", type=int, default=60)
@@ -173,9 +186,17 @@ def main() -> None:
     try:
         settings = get_settings()
         root = f"{settings.lake_uri}/bench_delta_log_{uuid.uuid4().hex[:6]}"
+        namenode = settings.fs_uri
     except ConveyorError as exc:
-        print(exc, file=sys.stderr)
+        print(f"error: {exc}", file=sys.stderr)
         raise SystemExit(2) from None
+    if not _answers(namenode):  # one line, not a JVM stack trace
+        print(
+            f"error: HDFS at {namenode} does not answer: is the stack up "
+            "(.venv/bin/conveyor stack up)?",
+            file=sys.stderr,
+        )
+        raise SystemExit(2)
     spark = build_session(settings, "bench-delta-log")
     try:
         result: dict[str, Any] = {"at": datetime.now(UTC).isoformat(timespec="seconds")}
