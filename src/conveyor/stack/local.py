@@ -397,6 +397,7 @@ class LocalStack:
         state = self._read_state()
         info = self._component(state, name)
         stop_group(info["pgid"])
+        _wait_ports_released(name, info)
         state["components"].pop(name)
         self._write_state(state)
 
@@ -404,10 +405,12 @@ class LocalStack:
         """`kill -9` one component's process group and wait until it is gone; `status` shows
         it stopped until `start_component` (or `up`) starts it again."""
         state = self._read_state()
-        pgid = self._component(state, name)["pgid"]
+        info = self._component(state, name)
+        pgid = info["pgid"]
         with contextlib.suppress(ProcessLookupError):
             os.killpg(pgid, signal.SIGKILL)
         wait_until(lambda: not is_running(pgid), 30.0, what=f"{name} to exit")
+        _wait_ports_released(name, info)
 
     def start_component(self, name: str, progress: Progress | None = None) -> None:
         """Start one stopped component of this stack (same ports, same data) and wait until
@@ -475,3 +478,12 @@ def _stop_rounds(names: Iterable[str], together: Iterable[list[str]]) -> Iterato
         group.append(name)
     if group:
         yield group
+
+
+def _wait_ports_released(name: str, info: dict[str, Any]) -> None:
+    """Wait until a stopped component's listening ports can be bound again, so starting it
+    right after does not meet its own last socket."""
+    ports = info.get("ports", [])
+    wait_until(
+        lambda: all(port_is_free(port) for port in ports), 30.0, what=f"{name}'s ports to close"
+    )

@@ -111,10 +111,23 @@ def group_members(pgid: int) -> list[int]:
         if not entry.name.isdigit():
             continue
         fields = _stat_fields(entry.name)
-        if fields and int(fields[2]) == pgid and fields[0] != "Z":
+        if fields and int(fields[2]) == pgid and (fields[0] != "Z" or _threads_alive(entry)):
             members.append(int(entry.name))
     _reap(pgid)
     return members
+
+
+def _threads_alive(proc: Path) -> bool:
+    """Whether a process whose main thread is a zombie still has threads exiting.
+
+    A killed JVM's main thread turns `Z` first; the others still hold the process's open
+    files (its listening sockets) until the last of them is gone."""
+    with contextlib.suppress(OSError):
+        for task in (proc / "task").iterdir():
+            fields = _stat_fields(f"{proc.name}/task/{task.name}")
+            if fields and fields[0] != "Z":
+                return True
+    return False
 
 
 def is_running(pgid: int) -> bool:
