@@ -676,20 +676,18 @@ def _repeats(
         if silver_filter is None:
             # silver's matching rows, few, kept from this one scan: what `_repeats_of_silver`
             # would read from silver again
-            seen = known.select(
-                *(F.col(k).alias(f"_key{i}") for i, k in enumerate(keys)),
-                F.unix_micros("_seen_time").alias("_time"),
-                *(F.col(f"_seen_{c}").alias(c) for c in KAFKA_COORDINATES),
-            ).limit(CROWDED_ON_DRIVER + 1)
-            matched = seen.collect()
-            if len(matched) <= CROWDED_ON_DRIVER:
-                in_batch = crowded.limit(CROWDED_ON_DRIVER + 1).collect()
-                if len(in_batch) <= CROWDED_ON_DRIVER:
-                    repeated = {tuple(r) for r in in_batch}
-                    repeated |= {_key_of(r, len(keys)) for r in matched}
-                    if not repeated:
-                        return None
-                    return _repeats_of_keys(spark, valid, list(repeated), target, state, matched)
+            seen = _found(known, keys, "_seen_time", [f"_seen_{c}" for c in KAFKA_COORDINATES])
+            matched = seen.limit(CROWDED_ON_DRIVER + 1).collect()
+            in_batch = (
+                crowded.limit(CROWDED_ON_DRIVER + 1).collect()
+                if len(matched) <= CROWDED_ON_DRIVER
+                else None
+            )
+            if in_batch is not None and len(in_batch) <= CROWDED_ON_DRIVER:
+                repeated = {tuple(r) for r in in_batch} | {_key_of(r, len(keys)) for r in matched}
+                if not repeated:
+                    return None
+                return _repeats_of_keys(spark, valid, list(repeated), target, state, matched)
         crowded = crowded.unionByName(known.select(*renamed)).distinct()
     if silver_filter is None:
         found = crowded.limit(CROWDED_ON_DRIVER + 1).collect()
@@ -983,12 +981,20 @@ def _repeats_of_silver(
     else:
         probe = local_frame(spark, sorted(wanted), existing.select(*keys).schema)
         existing = existing.join(F.broadcast(probe), on=keys)
-    found = existing.select(
-        *(F.col(k).alias(f"_key{i}") for i, k in enumerate(keys)),
-        F.unix_micros(time_field).alias("_time"),
-        *KAFKA_COORDINATES,
-    ).collect()
+    found = _found(existing, keys, time_field, list(KAFKA_COORDINATES)).collect()
     return _matches(rows, found, target)
+
+
+def _found(frame: DataFrame, keys: list[str], time: str, coordinates: list[str]) -> DataFrame:
+    """Silver's rows as `_matches` takes them: keys `_key<i>`, `_time` in microseconds and the
+    coordinates (`coordinates` names the frame's topic, partition and offset columns)."""
+    from pyspark.sql import functions as F
+
+    return frame.select(
+        *(F.col(k).alias(f"_key{i}") for i, k in enumerate(keys)),
+        F.unix_micros(time).alias("_time"),
+        *(F.col(c).alias(name) for c, name in zip(coordinates, KAFKA_COORDINATES, strict=True)),
+    )
 
 
 def _matches(rows: list[Any], found: list[Any], target: StreamTarget) -> set[Coordinates]:
