@@ -68,6 +68,28 @@ def test_mistakes_are_named_with_their_path(tmp_path: Path) -> None:
         assert any(expected in p for p in problems), (edit.__name__, problems)
 
 
+def test_value_rules_are_refused_on_a_cdc_stream(tmp_path: Path) -> None:
+    """A mirror must mirror: a change refused for a value would leave its row stale in silver,
+    so the catalog refuses every value rule on a cdc stream's fields, one line each."""
+    rules = {
+        ("account", "maximum"): 1,
+        ("account", "minimum"): 0,
+        ("code", "allowed"): ["a", "b"],
+        ("name", "pattern"): "^[A-Z]",
+    }
+
+    def with_rules(s: dict[str, Any]) -> None:
+        for (field, rule), value in rules.items():
+            s["schema"]["fields"][field][rule] = value
+
+    problems = _problems(tmp_path, with_rules)
+    for field, rule in rules:
+        (line,) = [p for p in problems if f"streams.customers.schema.fields.{field}.{rule}:" in p]
+        assert "do not apply to a cdc stream" in line and "downstream of silver" in line, line
+    # type checks and required keys stay
+    assert _problems(tmp_path, lambda s: None) == []
+
+
 def test_the_connector_reads_types_exactly_and_never_holds_the_password() -> None:
     stream = load_catalog(EXAMPLE).stream("customers")
     database = PostgresConnection("127.0.0.1", 5432, "conveyor", "conveyor", "s3cret-pw")

@@ -105,9 +105,21 @@ def _check_cdc(base: str, spec: StreamSpec) -> Iterator[Problem]:
             yield at, f"field {name!r} is not declared in {base}.schema.fields"
         elif not field.required:
             yield at, f"field {name!r} is a key column: declare it required"
-    for name in schema.fields:
+    for name, field in schema.fields.items():
         if name in CDC_RESERVED or name.startswith("__"):
             yield f"{base}.schema.fields.{name}", "is a column name Conveyor's cdc tables use"
+        for rule in VALUE_RULES:
+            if getattr(field, rule) is not None:
+                yield (
+                    f"{base}.schema.fields.{name}.{rule}",
+                    f"value rules do not apply to a cdc stream: {spec.name!r} mirrors its table, "
+                    f"and a change refused for its {rule} would leave the row stale in silver; "
+                    "check values downstream of silver instead",
+                )
+
+
+VALUE_RULES = ("allowed", "pattern", "minimum", "maximum")
+"""A field's rules on its values, which a cdc stream's catalog refuses (a mirror must mirror)."""
 
 
 def _check_topic(base: str, spec: StreamSpec) -> Iterator[Problem]:
