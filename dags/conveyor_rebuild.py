@@ -29,7 +29,8 @@ from conveyor_plugin.operators.rework import ReworkOperator
 from conveyor.catalog import resolve_catalog
 from conveyor.settings import get_settings
 
-STREAMS = list(resolve_catalog(get_settings()).stream_names)
+# append streams only: a cdc stream's silver follows its source table, not bronze
+STREAMS = list(resolve_catalog(get_settings()).append_stream_names)
 
 
 @dag(
@@ -41,7 +42,7 @@ STREAMS = list(resolve_catalog(get_settings()).stream_names)
     tags=["conveyor", "quarantine", "spark"],
     default_args={"owner": "conveyor", "retries": 1, "retry_delay": timedelta(minutes=2)},
     params={
-        "stream": Param(STREAMS[0], enum=STREAMS, title="Stream"),
+        "stream": Param(STREAMS[0] if STREAMS else None, enum=STREAMS or [None], title="Stream"),
         "from": Param(None, type=["null", "string"], format="date", title="From ingest date (UTC)"),
         "to": Param(None, type=["null", "string"], format="date", title="To ingest date (UTC)"),
         "all": Param(False, type="boolean", title="All ingest dates"),

@@ -30,7 +30,8 @@ from conveyor.catalog import resolve_catalog
 from conveyor.ingest.quality import QuarantineReason
 from conveyor.settings import get_settings
 
-STREAMS = list(resolve_catalog(get_settings()).stream_names)
+# append streams only: a cdc stream's silver follows its source table, not bronze
+STREAMS = list(resolve_catalog(get_settings()).append_stream_names)
 
 
 @dag(
@@ -42,7 +43,7 @@ STREAMS = list(resolve_catalog(get_settings()).stream_names)
     tags=["conveyor", "quarantine", "spark"],
     default_args={"owner": "conveyor", "retries": 1, "retry_delay": timedelta(minutes=2)},
     params={
-        "stream": Param(STREAMS[0], enum=STREAMS, title="Stream"),
+        "stream": Param(STREAMS[0] if STREAMS else None, enum=STREAMS or [None], title="Stream"),
         "reasons": Param(
             [],
             type="array",

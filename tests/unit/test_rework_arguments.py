@@ -3,17 +3,28 @@ arguments the DAGs build from their params."""
 
 from __future__ import annotations
 
+import importlib.util
 from datetime import UTC, date, datetime
+from pathlib import Path
 
 import pytest
+import typer
+import yaml
+from typer.testing import CliRunner
 
+from conveyor.catalog import load_catalog
+from conveyor.commands import rework as rework_commands
 from conveyor.commands.rework import job_arguments
 from conveyor.ingest.rework import (
     REPLAYED_BY_DEFAULT,
     ReworkArgumentError,
+    rebuild,
     rebuild_range,
+    replay,
     replay_selection,
+    reworkable,
 )
+from conveyor.settings import Settings, project_root
 
 NOW = datetime(2026, 12, 5, 12, tzinfo=UTC)
 
@@ -84,3 +95,50 @@ def test_dag_params_become_job_arguments() -> None:
         "logs",
         "--all",
     ]
+
+
+CDC_EXAMPLE = project_root() / "examples/conveyor.cdc.yaml"
+
+
+def test_the_library_refuses_a_cdc_stream_before_spark() -> None:
+    """Replay and rebuild apply to append streams: the library itself refuses a cdc stream in
+    one line (the CLI exits 2 with it, a DAG's task fails with it), before touching Spark."""
+    catalog = load_catalog(CDC_EXAMPLE)
+    settings = Settings(catalog=CDC_EXAMPLE)
+    selection = replay_selection([], None, None, NOW)
+    said = "stream 'customers' is a cdc stream: replay and rebuild apply to append streams"
+    with pytest.raises(ReworkArgumentError, match=said):
+        replay(None, settings, catalog, "customers", selection)  # type: ignore[arg-type]
+    with pytest.raises(ReworkArgumentError, match=said):
+        rebuild(None, settings, catalog, "customers", None)  # type: ignore[arg-type]
+    with pytest.raises(ReworkArgumentError, match="no stream named 'nope'"):
+        reworkable(catalog, "nope")
+    app = typer.Typer()
+    rework_commands.register(app)
+    for command in (["replay", "customers"], ["rebuild", "customers", "--all"]):
+        result = CliRunner().invoke(app, [*command, "--catalog", str(CDC_EXAMPLE)])
+        assert result.exit_code == 2 and said in result.output, result.output
+        assert "Traceback" not in result.output
+
+
+def test_the_dag_forms_offer_append_streams_only(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    shipped = yaml.safe_load((project_root() / "conveyor.yaml").read_text())
+    mirrored = yaml.safe_load(CDC_EXAMPLE.read_text())["streams"]
+    shipped["streams"].update(mirrored)
+    path = tmp_path / "conveyor.yaml"
+    path.write_text(yaml.safe_dump(shipped, sort_keys=False))
+    catalog = load_catalog(path)
+    assert "customers" in catalog.stream_names
+    appended = list(catalog.append_stream_names)
+    assert appended and "customers" not in appended
+    monkeypatch.setenv("CONVEYOR_CATALOG", str(path))
+    monkeypatch.syspath_prepend(str(project_root() / "plugins"))
+    for dag_id in ("conveyor_replay", "conveyor_rebuild"):
+        spec = importlib.util.spec_from_file_location(dag_id, project_root() / f"dags/{dag_id}.py")
+        assert spec is not None and spec.loader is not None
+        module = importlib.util.module_from_spec(spec)
+        spec.loader.exec_module(module)
+        form = getattr(module, dag_id)().params.get_param("stream")
+        assert form.schema["enum"] == appended, dag_id

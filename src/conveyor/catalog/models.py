@@ -426,6 +426,11 @@ class Catalog(Spec):
     def stream_names(self) -> tuple[str, ...]:
         return tuple(self.streams)
 
+    @property
+    def append_stream_names(self) -> tuple[str, ...]:
+        """The streams of kind append: those replay and rebuild apply to."""
+        return tuple(name for name, spec in self.streams.items() if spec.cdc is None)
+
     def stream(self, name: str) -> StreamSpec:
         """The stream called `name`; raises UnknownStream naming the ones that exist."""
         try:

@@ -14,9 +14,8 @@ import typer
 from rich.table import Table
 
 from conveyor.catalog import Catalog
-from conveyor.catalog.models import UnknownStream
 from conveyor.commands import CatalogOption, console, friendly, out, settings_and_catalog
-from conveyor.ingest.rework import ReworkArgumentError, ReworkResult
+from conveyor.ingest.rework import ReworkResult, reworkable
 
 StreamArgument = Annotated[str, typer.Argument(help="Stream name from the catalog.")]
 DryRunOption = Annotated[
@@ -102,17 +101,9 @@ def rebuild(
 
 
 def _stream(spec: Catalog, name: str) -> str:
-    """The stream's name; an unknown one, or a cdc stream, is a wrong argument (exit 2)."""
-    try:
-        stream = spec.stream(name)
-    except UnknownStream as exc:
-        raise ReworkArgumentError(str(exc)) from None
-    if stream.cdc is not None:
-        raise ReworkArgumentError(
-            f"stream {name!r} is a cdc stream: replay and rebuild apply to append streams "
-            "(a cdc stream's silver follows the source table; re-snapshot the connector instead)"
-        )
-    return stream.name
+    """The stream's name, checked before Spark starts: an unknown one, or a cdc stream, is a
+    wrong argument (exit 2)."""
+    return reworkable(spec, name).name
 
 
 def _report(result: ReworkResult, as_json: bool) -> None:

@@ -38,6 +38,7 @@ from datetime import UTC, date, datetime, time, timedelta
 from typing import TYPE_CHECKING, Any
 
 from conveyor.catalog import Catalog, Layer, StreamSpec
+from conveyor.catalog.models import UnknownStream
 from conveyor.errors import ConveyorError
 from conveyor.ingest import decode, quality
 from conveyor.ingest.batch import (
@@ -72,6 +73,21 @@ class ReworkArgumentError(ConveyorError):
 
 
 # --- arguments -------------------------------------------------------------------------------
+
+
+def reworkable(catalog: Catalog, name: str) -> StreamSpec:
+    """The append stream `name`; ReworkArgumentError (one line) for an unknown stream or a cdc
+    stream, whose silver follows its source table rather than bronze."""
+    try:
+        stream = catalog.stream(name)
+    except UnknownStream as exc:
+        raise ReworkArgumentError(str(exc)) from None
+    if stream.cdc is not None:
+        raise ReworkArgumentError(
+            f"stream {name!r} is a cdc stream: replay and rebuild apply to append streams "
+            "(a cdc stream's silver follows the source table; re-snapshot the connector instead)"
+        )
+    return stream
 
 
 def parse_moment(text: str, option: str, *, end: bool = False) -> datetime:
@@ -263,7 +279,7 @@ def replay(
     """Replay stream `name`'s quarantined records chosen by `selection` (see the module)."""
     from conveyor.maintenance.lock import stream_lock
 
-    stream = catalog.stream(name)
+    stream = reworkable(catalog, name)
     target = StreamTarget.resolve(settings, stream, f"conveyor-{REPLAY}")
     result = ReworkResult(stream=name, kind=REPLAY, run=_new_run(REPLAY), dry_run=dry_run)
     if not table_exists(spark, target.quarantine):
@@ -456,7 +472,7 @@ def rebuild(
     `span` (inclusive ingest dates; None: all of bronze) (see the module)."""
     from conveyor.maintenance.lock import stream_lock
 
-    stream = catalog.stream(name)
+    stream = reworkable(catalog, name)
     target = StreamTarget.resolve(settings, stream, f"conveyor-{REBUILD}")
     result = ReworkResult(stream=name, kind=REBUILD, run=_new_run(REBUILD), dry_run=dry_run)
     if not table_exists(spark, target.bronze):
