@@ -4,6 +4,7 @@ gets its own lake folder, so gold tables, the ledger and the run log are never s
 
 from __future__ import annotations
 
+import shutil
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -12,7 +13,7 @@ import pytest
 
 from conveyor.analytics import GOLD_TABLES, day_range, funnel_and_top_pages, run_analytics
 from conveyor.analytics.runs import last_read
-from conveyor.catalog import Catalog
+from conveyor.catalog import Catalog, load_catalog
 from conveyor.ingest.batch import silver_schema
 from conveyor.settings import Settings
 from tests.analytics_story import (
@@ -40,10 +41,30 @@ def story(spark: Any, lake: Settings, tmp_path: Path) -> Catalog:
     return write_story(spark, lake, tmp_path / "catalog")
 
 
+@pytest.fixture(scope="module")
+def computed(spark: Any, tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Any]:
+    """The story with its three days computed, once for the module (a run over three days is
+    dozens of Delta commits), and that run's summary."""
+    root = tmp_path_factory.mktemp("analytics-computed")
+    lake = Settings(hdfs_uri=f"file://{root}")
+    catalog = write_story(spark, lake, root / "catalog")
+    return root, run_analytics(spark, lake, catalog, day_range(D1, D3))
+
+
+@pytest.fixture
+def computed_story(computed: tuple[Path, Any], tmp_path: Path) -> tuple[Settings, Catalog, Any]:
+    """A copy of `computed`'s lake (story, gold tables, run log) in this test's own folder, its
+    settings, catalog and the run's summary."""
+    root, summary = computed
+    shutil.copytree(root, tmp_path, dirs_exist_ok=True)
+    lake = Settings(hdfs_uri=f"file://{tmp_path}")
+    return lake, load_catalog(tmp_path / "catalog" / "conveyor.yaml"), summary
+
+
 def test_hand_made_days_give_the_hand_worked_answers(
-    spark: Any, lake: Settings, story: Catalog
+    spark: Any, computed_story: tuple[Settings, Catalog, Any]
 ) -> None:
-    summary = run_analytics(spark, lake, story, day_range(D1, D3))
+    lake, _, summary = computed_story  # run_analytics over D1..D3
 
     assert summary.dates() == [D1, D2, D3]
     for day in (D1, D2, D3):
@@ -86,9 +107,9 @@ def test_a_stream_never_ingested_reads_as_empty_and_is_named(
 
 
 def test_rerun_and_backfill_give_identical_tables(
-    spark: Any, lake: Settings, story: Catalog
+    spark: Any, computed_story: tuple[Settings, Catalog, Any]
 ) -> None:
-    run_analytics(spark, lake, story, day_range(D1, D3))
+    lake, story, _ = computed_story  # run_analytics over D1..D3
     once = snapshot(spark, lake)
 
     run_analytics(spark, lake, story, [D2])
@@ -99,8 +120,10 @@ def test_rerun_and_backfill_give_identical_tables(
     assert sum(len(rows) for rows in once.values()) > 0
 
 
-def test_late_event_recomputes_only_its_day(spark: Any, lake: Settings, story: Catalog) -> None:
-    run_analytics(spark, lake, story, day_range(D1, D3))
+def test_late_event_recomputes_only_its_day(
+    spark: Any, computed_story: tuple[Settings, Catalog, Any]
+) -> None:
+    lake, story, _ = computed_story  # run_analytics over D1..D3
     before = {day: answers(spark, lake, day) for day in (D1, D2, D3)}
 
     # u2 comes back ten minutes later, on D1: it lands after D1 was computed, with a ledger row
@@ -144,9 +167,9 @@ def test_late_event_recomputes_only_its_day(spark: Any, lake: Settings, story: C
 
 
 def test_late_event_after_midnight_also_recomputes_the_session_day_before(
-    spark: Any, lake: Settings, story: Catalog
+    spark: Any, computed_story: tuple[Settings, Catalog, Any]
 ) -> None:
-    run_analytics(spark, lake, story, day_range(D1, D3))
+    lake, story, _ = computed_story  # run_analytics over D1..D3
 
     # u1's D1 session ended D2 00:25; an event at 00:50 (< 30m later) extends it
     landed = datetime.now(UTC).replace(tzinfo=None)
