@@ -214,7 +214,7 @@ def test_compactions_never_disturb_a_running_stream(
     cycles = []
     try:
         # three cycles, each started as a batch writes silver: two plain, one Z-ordered (ten
-        # proved nothing more and took five minutes)
+        # proved nothing more)
         for cycle in range(COMPACTION_CYCLES):
             try:
                 wait_until(compactable, 300, what="small files", interval_s=2)

@@ -90,6 +90,8 @@ CDC_RESERVED = frozenset(
     {"_lsn", "_source_ts", "_deleted", "_deleted_at", "_valid_from", "_valid_to", "_is_current"}
 )
 """Columns a cdc stream's silver and history tables add themselves."""
+VALUE_RULES = ("allowed", "pattern", "minimum", "maximum")
+"""A field's rules on its values, which a cdc stream's catalog refuses (a mirror must mirror)."""
 
 
 def _check_cdc(base: str, spec: StreamSpec) -> Iterator[Problem]:
@@ -116,10 +118,6 @@ def _check_cdc(base: str, spec: StreamSpec) -> Iterator[Problem]:
                     f"and a change refused for its {rule} would leave the row stale in silver; "
                     "check values downstream of silver instead",
                 )
-
-
-VALUE_RULES = ("allowed", "pattern", "minimum", "maximum")
-"""A field's rules on its values, which a cdc stream's catalog refuses (a mirror must mirror)."""
 
 
 def _check_topic(base: str, spec: StreamSpec) -> Iterator[Problem]:

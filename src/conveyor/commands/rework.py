@@ -13,7 +13,6 @@ from typing import Annotated, Any
 import typer
 from rich.table import Table
 
-from conveyor.catalog import Catalog
 from conveyor.commands import CatalogOption, console, friendly, out, settings_and_catalog
 from conveyor.ingest.rework import ReworkResult, reworkable
 
@@ -58,7 +57,7 @@ def replay(
     from conveyor.spark.session import spark_session
 
     settings, spec = settings_and_catalog(catalog)
-    name = _stream(spec, stream)
+    name = reworkable(spec, stream).name  # checked before Spark starts
     selection = replay_selection(reasons or [], since, until)
     with (
         spark_session(settings, f"conveyor-replay-{name}") as spark,
@@ -90,7 +89,7 @@ def rebuild(
     from conveyor.spark.session import spark_session
 
     settings, spec = settings_and_catalog(catalog)
-    name = _stream(spec, stream)
+    name = reworkable(spec, stream).name  # checked before Spark starts
     span = rebuild_range(from_date, to_date, everything)
     with (
         spark_session(settings, f"conveyor-rebuild-{name}") as spark,
@@ -98,12 +97,6 @@ def rebuild(
     ):
         result = run_rebuild(spark, settings, spec, name, span, dry_run=dry_run)
     _report(result, as_json)
-
-
-def _stream(spec: Catalog, name: str) -> str:
-    """The stream's name, checked before Spark starts: an unknown one, or a cdc stream, is a
-    wrong argument (exit 2)."""
-    return reworkable(spec, name).name
 
 
 def _report(result: ReworkResult, as_json: bool) -> None:
