@@ -5,16 +5,15 @@ The envelopes are written as Debezium's JSON converter writes them (schemas disa
 from __future__ import annotations
 
 import json
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
 import pytest
 
-from conveyor.catalog import Layer, load_catalog
+from conveyor.catalog import CdcTable, Layer, load_catalog
 from conveyor.cdc import UNAVAILABLE
 from conveyor.ingest.batch import RunState, StreamTarget, process_batch
-from conveyor.ingest.cdc import history_path, markers_path
 from conveyor.settings import Settings
 
 CATALOG = """
@@ -72,7 +71,8 @@ class Feed:
 
     def __init__(self, spark: Any, settings: Settings, deletes: str, folder: Path) -> None:
         (folder / "catalog.yaml").write_text(CATALOG.format(deletes=deletes))
-        self.stream = load_catalog(folder / "catalog.yaml").stream("accounts")
+        self.catalog = load_catalog(folder / "catalog.yaml")
+        self.stream = self.catalog.stream("accounts")
         self.spark = spark
         self.settings = settings
         self.target = StreamTarget.resolve(settings, self.stream, "app-1")
@@ -171,7 +171,9 @@ def test_hard_deletes_ordering_markers_history_and_replay(
         "unknown_op",
         "wrong_type",
     ]
-    markers = {r["id"]: r["_lsn"] for r in feed.table(markers_path(feed.stream))}
+    markers = {
+        r["id"]: r["_lsn"] for r in feed.table(feed.stream.table(CdcTable.DELETE_MARKERS).path)
+    }
     assert markers == {2: 30, 1: 32}
 
     # batch 2: a Connect restart re-sends 2's creation (older than its delete): no resurrection;
@@ -184,7 +186,7 @@ def test_hard_deletes_ordering_markers_history_and_replay(
     # a marker older than its key's row is harmless; maintenance drops it past the horizon
 
     # the history: each version once, the current one open
-    history = feed.table(history_path(feed.stream))
+    history = feed.table(feed.stream.table(CdcTable.HISTORY).path)
     of_2 = sorted((r for r in history if r["id"] == 2), key=lambda r: r["_lsn"])
     assert [(r["_op"], r["_lsn"], r["_is_current"]) for r in of_2] == [
         ("r", 10, False),
@@ -201,8 +203,8 @@ def test_hard_deletes_ordering_markers_history_and_replay(
         from conveyor.spark.jvm import delta_version
 
         paths = [feed.stream.table(layer).path for layer in Layer] + [
-            markers_path(feed.stream),
-            history_path(feed.stream),
+            feed.stream.table(CdcTable.DELETE_MARKERS).path,
+            feed.stream.table(CdcTable.HISTORY).path,
             "_conveyor/ledger",
         ]
         return [delta_version(spark, lake.lake_uri + "/" + p) or -1 for p in paths]
@@ -213,14 +215,19 @@ def test_hard_deletes_ordering_markers_history_and_replay(
     assert versions() == before
     assert sorted(feed.silver()) == [2, 3, 10]
 
-    # markers past the retention (7 days after the deletes' commit time) are dropped
-    from conveyor.ingest.cdc import prune_markers
+    # markers past the retention (7 days after the deletes' commit time) are dropped: not
+    # before it; then by the vacuum of the markers' table, which the CLI and the DAG both run
+    from conveyor.maintenance import vacuum_table
+    from conveyor.maintenance.markers import prune_markers
 
     deleted_at = datetime.fromtimestamp(1_765_000_000, UTC)
     assert prune_markers(spark, lake, feed.stream, now=deleted_at) == 0
-    later = deleted_at + feed.stream.cdc_spec.delete_marker_retention + timedelta(minutes=1)
-    assert prune_markers(spark, lake, feed.stream, now=later) == 2
-    assert feed.table(markers_path(feed.stream)) == []
+    assert len(feed.table(feed.stream.table(CdcTable.DELETE_MARKERS).path)) == 2
+    markers = feed.stream.table(CdcTable.DELETE_MARKERS)
+    assert markers in feed.catalog.tables()
+    run = vacuum_table(spark, lake, feed.catalog, markers)  # now is a year past the deletes
+    assert run.message.startswith("dropped 2 delete marker(s) past the retention"), run.message
+    assert feed.table(markers.path) == []
 
 
 def test_soft_deletes_keep_the_row_flagged(spark: Any, lake: Settings, tmp_path: Path) -> None:

@@ -90,6 +90,45 @@ def test_value_rules_are_refused_on_a_cdc_stream(tmp_path: Path) -> None:
     assert _problems(tmp_path, lambda s: None) == []
 
 
+def test_history_and_delete_markers_are_the_streams_tables(tmp_path: Path) -> None:
+    """Maintenance, `conveyor tables` and the page walk `Catalog.tables()`: a cdc stream's
+    history and markers are there, under their own names, and a stream that keeps none has
+    none."""
+    from conveyor.maintenance import find_table
+
+    def keep_both(s: dict[str, Any]) -> None:
+        s["cdc"].update(deletes="hard", history="scd2")
+
+    def keep_neither(s: dict[str, Any]) -> None:
+        s["cdc"].update(deletes="soft", history="none")
+
+    tables = {}
+    for edit in (keep_both, keep_neither):
+        data = yaml.safe_load(EXAMPLE.read_text())
+        edit(data["streams"]["customers"])
+        path = tmp_path / f"{edit.__name__}.yaml"
+        path.write_text(yaml.safe_dump(data))
+        catalog = load_catalog(path)
+        tables[edit.__name__] = {(r.name, r.path, str(r.layer)) for r in catalog.tables()}
+    layers = {(f"customers_{x}", f"customers/{x}", x) for x in ("bronze", "silver", "quarantine")}
+    assert tables["keep_neither"] == layers
+    assert tables["keep_both"] == layers | {
+        ("customers_history", "customers/history", "history"),
+        ("customers_delete_markers", "customers/_delete_markers", "delete_markers"),
+    }
+    assert find_table(catalog, "customers_silver").layer is Layer.SILVER
+    data = yaml.safe_load(EXAMPLE.read_text())
+    keep_both(data["streams"]["customers"])
+    data["streams"]["customers"]["tables"] = {"bronze": {"name": "customers_history"}}
+    (tmp_path / "clash.yaml").write_text(yaml.safe_dump(data))
+    try:
+        load_catalog(tmp_path / "clash.yaml")
+    except CatalogError as exc:
+        assert "customers_history" in str(exc) and "is already used" in str(exc)
+    else:
+        raise AssertionError("a layer named like the stream's history table was accepted")
+
+
 def test_the_connector_reads_types_exactly_and_never_holds_the_password() -> None:
     stream = load_catalog(EXAMPLE).stream("customers")
     database = PostgresConnection("127.0.0.1", 5432, "conveyor", "conveyor", "s3cret-pw")

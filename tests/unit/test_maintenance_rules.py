@@ -19,10 +19,10 @@ from conveyor.maintenance import (
     plan_compaction,
     select_tables,
 )
-from conveyor.maintenance.conflicts import is_conflict
 from conveyor.maintenance.retention import span, whole_hours
 from conveyor.maintenance.vacuum import VacuumOptions
 from conveyor.settings import Settings
+from conveyor.spark.conflicts import is_conflict
 from tests.catalogs import catalog_variant, stream_named
 
 MB = 1024 * 1024

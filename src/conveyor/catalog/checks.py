@@ -203,9 +203,12 @@ def _check_unique(streams: Mapping[str, StreamSpec]) -> Iterator[Problem]:
             yield f"streams.{stream}.topic.name", what
         else:
             topics[topic.replace(".", "_")] = stream
-        for layer in Layer:
-            table: TableSpec = getattr(spec.tables, layer.value)
-            at = f"streams.{stream}.tables.{layer.value}"
+        for table in spec.all_tables():
+            at = (
+                f"streams.{stream}.tables.{table.layer.value}"
+                if isinstance(table.layer, Layer)
+                else f"streams.{stream}.cdc (its {table.layer.value} table)"
+            )
             if table.name in names:
                 yield (
                     f"{at}.name",

@@ -59,6 +59,21 @@ class Layer(StrEnum):
     QUARANTINE = "quarantine"
 
 
+class CdcTable(StrEnum):
+    """The tables a cdc stream keeps beside its layers: the scd2 history (`history: scd2`) and
+    the hard deletes' markers (`deletes: hard`). They are the stream's tables like its layers:
+    maintenance, `conveyor tables` and the Conveyor page walk them too."""
+
+    HISTORY = "history"
+    DELETE_MARKERS = "delete_markers"
+
+
+CDC_TABLE_FOLDERS: Mapping[CdcTable, str] = types.MappingProxyType(
+    {CdcTable.HISTORY: "history", CdcTable.DELETE_MARKERS: "_delete_markers"}
+)
+"""Each cdc table's folder inside the stream's (`<stream>/history`, `<stream>/_delete_markers`)."""
+
+
 # Columns the ingest job adds itself; bronze and quarantine hold unparsed payloads, so only
 # these can partition them.
 LANDING_COLUMNS = frozenset({"ingest_date"})
@@ -226,7 +241,7 @@ class TableRef:
     """One table of the catalog, with everything maintenance needs to know about it."""
 
     stream: str
-    layer: Layer
+    layer: Layer | CdcTable
     name: str
     path: str
     partition_by: tuple[str, ...]
@@ -339,8 +354,19 @@ class StreamSpec(Spec):
         """The consumer group the ingest commits its progress to, for lag tools."""
         return MONITORING_GROUP_PREFIX + self.name
 
-    def table(self, layer: Layer | str) -> TableRef:
-        """The stream's table in `layer`."""
+    @property
+    def cdc_tables(self) -> tuple[CdcTable, ...]:
+        """The cdc tables this stream keeps (none on an append stream)."""
+        if self.cdc is None:
+            return ()
+        kept = {CdcTable.HISTORY: self.cdc.history == "scd2"}
+        kept[CdcTable.DELETE_MARKERS] = self.cdc.deletes == "hard"
+        return tuple(table for table, keeps in kept.items() if keeps)
+
+    def table(self, layer: Layer | CdcTable | str) -> TableRef:
+        """The stream's table in `layer`, or one of its cdc tables."""
+        if layer in CdcTable.__members__.values():
+            return self._cdc_table(CdcTable(layer))
         layer = Layer(layer)
         spec: TableSpec = getattr(self.tables, layer.value)
         return TableRef(
@@ -353,6 +379,24 @@ class StreamSpec(Spec):
             maintenance=self.tables.maintenance,
             properties=tuple(sorted(table_properties(self, layer).items())),
         )
+
+    def _cdc_table(self, table: CdcTable) -> TableRef:
+        if table not in self.cdc_tables:
+            raise ValueError(f"stream {self.name!r} keeps no {table.value} table")
+        return TableRef(
+            stream=self.name,
+            layer=table,
+            name=f"{self.name}_{table.value}",
+            path=f"{self.name}/{CDC_TABLE_FOLDERS[table]}",
+            partition_by=(),
+            zorder_by=(),
+            maintenance=self.tables.maintenance,
+            properties=tuple(sorted(LEDGER_PROPERTIES.items())),
+        )
+
+    def all_tables(self) -> tuple[TableRef, ...]:
+        """Every table of the stream: bronze, silver, quarantine, then its cdc tables."""
+        return tuple(self.table(layer) for layer in (*Layer, *self.cdc_tables))
 
 
 CHECKPOINT_INTERVAL = 1000
@@ -442,8 +486,8 @@ class Catalog(Spec):
             ) from None
 
     def tables(self) -> tuple[TableRef, ...]:
-        """Every table of every stream, bronze, silver, quarantine in stream order."""
-        return tuple(spec.table(layer) for spec in self.streams.values() for layer in Layer)
+        """Every table of every stream in stream order (`StreamSpec.all_tables`)."""
+        return tuple(ref for spec in self.streams.values() for ref in spec.all_tables())
 
     def problem(self, path: str, message: str) -> str:
         """A problem line in the loader's format, for checks made later (e.g. against Kafka)."""

@@ -8,8 +8,7 @@ running.
 from __future__ import annotations
 
 import json
-from collections.abc import Sequence
-from typing import TYPE_CHECKING, Annotated, Any
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 from rich.markup import escape
@@ -18,8 +17,7 @@ from conveyor.commands import CatalogOption, console, friendly, out, settings_an
 from conveyor.errors import ConveyorError
 
 if TYPE_CHECKING:
-    from conveyor.catalog import Catalog, TableRef
-    from conveyor.settings import Settings
+    pass
 
 TableArgument = Annotated[
     str | None, typer.Argument(help="Table name from the catalog, e.g. clicks_silver.")
@@ -76,22 +74,6 @@ def compact(
     print_runs(out, runs, "Compaction")
 
 
-def _prune_delete_markers(
-    spark: Any, settings: Settings, spec: Catalog, refs: Sequence[TableRef]
-) -> dict[str, int]:
-    """Hard-delete markers past their retention, for the cdc streams whose silver was
-    vacuumed (see `conveyor.ingest.cdc.prune_markers`)."""
-    from conveyor.catalog import Layer
-    from conveyor.ingest.cdc import prune_markers
-
-    streams = {r.stream for r in refs if r.layer is Layer.SILVER}
-    return {
-        name: prune_markers(spark, settings, spec.stream(name))
-        for name in sorted(streams)
-        if spec.stream(name).cdc is not None
-    }
-
-
 @friendly
 def vacuum(
     table: TableArgument = None,
@@ -133,13 +115,10 @@ def vacuum(
         console.status(f"vacuuming {len(refs)} table(s)"),
     ):
         runs = maintain(spark, settings, spec, refs, options)
-        pruned = {} if dry_run else _prune_delete_markers(spark, settings, spec, refs)
     if as_json:
         typer.echo(json.dumps([r.to_dict() for r in runs], indent=2))
         return
     print_runs(out, runs, "Vacuum (dry run)" if dry_run else "Vacuum")
-    for stream, count in pruned.items():
-        out.print(f"{stream}: dropped {count} delete marker(s) past the retention")
     for run in runs:
         if run.paths:
             out.print(f"[bold]{run.table}[/]: would delete {len(run.paths)} file(s)")

@@ -15,7 +15,8 @@ to one key in a batch, a change re-sent after a newer one (a Connect restart re-
 last flushed offset), or a snapshot row read after a streaming change, all end in the state the
 source had. A hard delete leaves a marker (key, LSN) in `<stream>/_delete_markers`, so an older
 change re-sent later cannot bring the row back; `prune_markers` drops markers past the stream's
-`delete_marker_retention`.
+`delete_marker_retention` (`conveyor.maintenance.markers`, run by every vacuum of the markers'
+table).
 
 Exactly once: every write of the batch is Delta's app transaction (checkpoint app id, batch id):
 appends through `append_idempotent`, MERGEs with Delta's session confs `txnAppId`/`txnVersion`
@@ -29,7 +30,6 @@ concurrent compaction is retried.
 from __future__ import annotations
 
 import logging
-import time
 from collections.abc import Callable, Iterator
 from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass
@@ -37,7 +37,7 @@ from datetime import UTC, datetime
 from functools import partial
 from typing import TYPE_CHECKING
 
-from conveyor.catalog import FieldSpec, Layer, StreamSpec, table_uri, types
+from conveyor.catalog import CdcTable, FieldSpec, Layer, StreamSpec, TableRef, table_uri, types
 from conveyor.cdc import UNAVAILABLE
 from conveyor.ingest import quality
 from conveyor.ingest.batch import (
@@ -49,7 +49,7 @@ from conveyor.ingest.batch import (
 )
 from conveyor.ingest.bronze import BRONZE_COLUMNS, kafka_columns, stamp_ingest
 from conveyor.ingest.ledger import ChangeCounts, LedgerEntry, PartitionRange
-from conveyor.settings import Settings
+from conveyor.spark.conflicts import retry_conflicts
 from conveyor.spark.jvm import append_idempotent, delta_version
 
 if TYPE_CHECKING:
@@ -86,16 +86,6 @@ OP = "_op"
 LSN = "_lsn"
 SOURCE_TS = "_source_ts"
 CONFLICT_RETRIES = 10
-
-
-def history_path(stream: StreamSpec) -> str:
-    """The scd2 history table of a cdc stream, relative to the lake."""
-    return f"{stream.name}/history"
-
-
-def markers_path(stream: StreamSpec) -> str:
-    """The hard-delete markers of a cdc stream, relative to the lake."""
-    return f"{stream.name}/_delete_markers"
 
 
 # ------------------------------------------------------------------ parsing
@@ -396,8 +386,8 @@ class _ChangeLanding:
     def stream(self) -> StreamSpec:
         return self.target.stream
 
-    def _uri(self, path: str) -> str:
-        return table_uri(self.state.settings, path)
+    def _uri(self, table: TableRef) -> str:
+        return table_uri(self.state.settings, table)
 
     def run(
         self, changes: DataFrame, scan: ChangeScan, held: list[DataFrame]
@@ -452,8 +442,10 @@ class _ChangeLanding:
         """Drop the changes no newer than their key's delete marker (hard deletes)."""
         from pyspark.sql import functions as F
 
-        uri = self._uri(markers_path(self.stream))
-        if self.stream.cdc_spec.deletes != "hard" or not _exists(self.spark, uri):
+        if CdcTable.DELETE_MARKERS not in self.stream.cdc_tables:
+            return latest
+        uri = self._uri(self.stream.table(CdcTable.DELETE_MARKERS))
+        if not _exists(self.spark, uri):
             return latest
         markers = (
             self.spark.read.format("delta").load(uri).select(*keys, F.col(LSN).alias("_marker_lsn"))
@@ -528,7 +520,7 @@ class _ChangeLanding:
         re-inserted later than its marker loses it."""
         from pyspark.sql import functions as F
 
-        uri = self._uri(markers_path(self.stream))
+        uri = self._uri(self.stream.table(CdcTable.DELETE_MARKERS))
         rows = latest.select(*keys, LSN, OP, F.col(SOURCE_TS).alias("_deleted_at"))
         if not _exists(self.spark, uri):
             deletes = rows.where(F.col(OP) == "d").drop(OP)
@@ -569,7 +561,7 @@ class _ChangeLanding:
 
         stream = self.stream
         fields = list(stream.event_schema.fields)
-        uri = self._uri(history_path(stream))
+        uri = self._uri(stream.table(CdcTable.HISTORY))
         names = [*fields, *(name for name, _ in HISTORY_COLUMNS)]
         new = valid.select(
             *fields,
@@ -645,44 +637,23 @@ class _ChangeLanding:
         """Run `merge` as this batch's app transaction on the table at uri, retried when a
         concurrent commit (a compaction) conflicts with it; the table's version afterwards and
         the rows the MERGE changed (0 when the table already held the transaction)."""
+
+        def counted() -> int:
+            # Delta returns the MERGE's counts (no row when it skipped a replay)
+            return sum(
+                int(r["num_inserted_rows"] + r["num_updated_rows"] + r["num_deleted_rows"])
+                for r in merge().collect()
+            )
+
         with _idempotent_writes(self.spark, self.target.app_id, self.batch_id):
-            changed = 0
-            for attempt in range(1, CONFLICT_RETRIES + 1):
-                try:
-                    # Delta returns the MERGE's counts (no row when it skipped a replay)
-                    result = merge().collect()
-                    changed = sum(
-                        int(r["num_inserted_rows"] + r["num_updated_rows"] + r["num_deleted_rows"])
-                        for r in result
-                    )
-                    break
-                except Exception as exc:  # Py4JJavaError or Spark's wrapped error
-                    if not _is_conflict(exc) or attempt == CONFLICT_RETRIES:
-                        raise
-                    log.warning(
-                        "stream %s: MERGE into %s met a concurrent commit, retrying (%d): %s",
-                        self.stream.name,
-                        uri,
-                        attempt,
-                        str(exc).splitlines()[0][:200],
-                    )
-                    time.sleep(min(5.0, 0.2 * 2**attempt))
+            changed = retry_conflicts(
+                counted,
+                f"stream {self.stream.name}: the MERGE into {uri}",
+                attempts=CONFLICT_RETRIES,
+                backoff_s=0.2,
+                max_pause_s=5.0,
+            )
         return delta_version(self.spark, uri), changed
-
-
-_CONFLICTS = (
-    "ConcurrentAppendException",
-    "ConcurrentDeleteReadException",
-    "ConcurrentDeleteDeleteException",
-    "ConcurrentTransactionException",
-    "MetadataChangedException",
-    "DELTA_CONCURRENT_",
-)
-
-
-def _is_conflict(exc: BaseException) -> bool:
-    text = str(exc)
-    return any(sign in text for sign in _CONFLICTS)
 
 
 @contextmanager
@@ -715,33 +686,3 @@ def _inserted_rows(spark: SparkSession, uri: str, version: int | None) -> int:
     if not rows or rows[0]["version"] != version:
         return 0
     return int((rows[0]["operationMetrics"] or {}).get("numOutputRows", 0))
-
-
-def prune_markers(
-    spark: SparkSession, settings: Settings, stream: StreamSpec, now: datetime | None = None
-) -> int:
-    """Drop the stream's hard-delete markers older than its `delete_marker_retention` (by the
-    source's commit time of the delete); returns how many. A change older than a dropped
-    marker can no longer arrive: Connect re-sends only from its last flushed offset."""
-    from delta.tables import DeltaTable
-    from pyspark.sql import functions as F
-
-    cdc = stream.cdc_spec
-    uri = table_uri(settings, markers_path(stream))
-    if cdc.deletes != "hard" or not _exists(spark, uri):
-        return 0
-    horizon = (now or datetime.now(UTC)) - cdc.delete_marker_retention
-    for attempt in range(1, CONFLICT_RETRIES + 1):
-        try:
-            DeltaTable.forPath(spark, uri).delete(F.col("_deleted_at") < F.lit(horizon))
-            break
-        except Exception as exc:
-            if not _is_conflict(exc) or attempt == CONFLICT_RETRIES:
-                raise
-            time.sleep(min(5.0, 0.2 * 2**attempt))
-    metrics = (
-        DeltaTable.forPath(spark, uri).history(1).select("operation", "operationMetrics").first()
-    )
-    if metrics is None or metrics["operation"] != "DELETE":
-        return 0
-    return int((metrics["operationMetrics"] or {}).get("numDeletedRows", 0))

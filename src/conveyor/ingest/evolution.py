@@ -20,7 +20,7 @@ allowed ones before its first batch.
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable, Iterable
+from collections.abc import Iterable
 from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime
 from enum import StrEnum
@@ -32,7 +32,9 @@ from conveyor.errors import ConveyorError
 from conveyor.ingest.ledger import LedgerEntry, SchemaChangeRecord, append_entry
 from conveyor.ingest.quality import UNKNOWN
 from conveyor.settings import Settings
+from conveyor.spark.conflicts import retry_conflicts
 from conveyor.spark.jvm import delta_version
+from conveyor.spark.sql import identifier
 
 if TYPE_CHECKING:
     from pyspark.sql import SparkSession
@@ -270,10 +272,6 @@ def require_no_refused(plan: SchemaPlan, stream: str) -> None:
         raise SchemaRefused(plan.refused, f"conveyor schema plan {stream}")
 
 
-def _quoted(name: str) -> str:
-    return "`" + name.replace("`", "``") + "`"
-
-
 def apply_changes(
     spark: SparkSession, settings: Settings, changes: Iterable[SchemaChange], catalog: Catalog
 ) -> list[SchemaChange]:
@@ -297,8 +295,10 @@ def apply_changes(
         widened = [c for c in todo if c.kind is Change.WIDEN_TYPE]
         uri = table_uri(settings, stream.table(Layer.SILVER))
         if added:
-            columns = ", ".join(f"{_quoted(c.field)} {spark_type(str(c.new_type))}" for c in added)
-            spark.sql(f"ALTER TABLE delta.{_quoted(uri)} ADD COLUMNS ({columns})")
+            columns = ", ".join(
+                f"{identifier(c.field)} {spark_type(str(c.new_type))}" for c in added
+            )
+            spark.sql(f"ALTER TABLE delta.{identifier(uri)} ADD COLUMNS ({columns})")
         if widened:
             _rewrite_wider(spark, uri, stream, {c.field: str(c.new_type) for c in widened})
         if not todo:
@@ -328,7 +328,7 @@ def backfill_kept(
     uri = table_uri(settings, stream.table(Layer.SILVER))
     fields = {f: spark_type(spec.type) for f, spec in stream.event_schema.fields.items()}
     kept = {f: f"try_variant_get(parse_json({UNKNOWN}), '$.{f}', '{t}')" for f, t in fields.items()}
-    fillable = {f: f"({_quoted(f)} IS NULL AND {kept[f]} IS NOT NULL)" for f in fields}
+    fillable = {f: f"({identifier(f)} IS NULL AND {kept[f]} IS NOT NULL)" for f in fields}
     silver = spark.read.format("delta").load(uri).where(F.col(UNKNOWN).isNotNull())
     counts = silver.select(
         *(F.count(F.when(F.expr(fillable[f]), 1)).alias(f) for f in fields)
@@ -338,15 +338,17 @@ def backfill_kept(
         return {}
     started = datetime.now(UTC)
     assignments = ", ".join(
-        f"{_quoted(f)} = CASE WHEN {fillable[f]} THEN {kept[f]} ELSE {_quoted(f)} END"
+        f"{identifier(f)} = CASE WHEN {fillable[f]} THEN {kept[f]} ELSE {identifier(f)} END"
         for f in filled
     )
     where = " OR ".join(fillable[f] for f in filled)
-    _retrying_conflicts(
+    retry_conflicts(
         lambda: spark.sql(
-            f"UPDATE delta.{_quoted(uri)} SET {assignments} WHERE {UNKNOWN} IS NOT NULL "
+            f"UPDATE delta.{identifier(uri)} SET {assignments} WHERE {UNKNOWN} IS NOT NULL "
             f"AND ({where})"
-        )
+        ),
+        f"the backfill of {uri}",
+        max_pause_s=20.0,
     )
     version = delta_version(spark, uri)
     table = stream.table(Layer.SILVER).name
@@ -354,23 +356,6 @@ def backfill_kept(
         change = SchemaChange(name, table, f, Change.ADD_FIELD, None, fields[f], True, "")
         record(settings, change, version, started, spark=spark, operation="backfill", rows=rows)
     return filled
-
-
-def _retrying_conflicts(work: Callable[[], object]) -> None:
-    """Run `work`; a Delta commit conflict (the stream's append, a compaction) runs it again
-    against the new version."""
-    from tenacity import Retrying, retry_if_exception, stop_after_attempt, wait_random_exponential
-
-    from conveyor.maintenance.conflicts import is_conflict
-
-    for attempt in Retrying(
-        retry=retry_if_exception(is_conflict),
-        stop=stop_after_attempt(5),
-        wait=wait_random_exponential(multiplier=1, max=20),
-        reraise=True,
-    ):
-        with attempt:
-            work()
 
 
 def _rewrite_wider(
@@ -391,7 +376,7 @@ def _rewrite_wider(
         writer = writer.option("overwriteSchema", "true")
         writer.partitionBy(*stream.table(Layer.SILVER).partition_by).save(uri)
 
-    _retrying_conflicts(rewrite)
+    retry_conflicts(rewrite, f"the widening rewrite of {uri}", backoff_s=1.0)
 
 
 def record(

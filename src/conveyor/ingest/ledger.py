@@ -223,7 +223,7 @@ def append_entry(
     seen in a thread dump), so a job never depends on it per batch. Returns whether the row was
     written (always True with `spark`: Delta skips a replayed transaction silently)."""
     if spark is not None:
-        from conveyor.ingest.evolution import _retrying_conflicts
+        from conveyor.spark.conflicts import retry_conflicts
         from conveyor.spark.jvm import append_idempotent
 
         frame = local_frame(spark, [entry.as_row()], LEDGER_SCHEMA)
@@ -247,7 +247,7 @@ def append_entry(
 
         # every stream appends here, and `schema apply` may set its properties meanwhile: a
         # row that met a concurrent metadata commit is appended again (idempotent per batch)
-        _retrying_conflicts(append)
+        retry_conflicts(append, "the ledger's append", max_pause_s=20.0)
         return True
 
     import pyarrow as pa

@@ -52,11 +52,12 @@ from conveyor.ingest.batch import (
     silver_columns,
 )
 from conveyor.ingest.crash import kill_point
-from conveyor.ingest.evolution import _quoted, _retrying_conflicts
 from conveyor.ingest.ledger import LedgerEntry, ReworkRecord, append_entry, table_exists
 from conveyor.ingest.quality import QuarantineReason
 from conveyor.settings import Settings
+from conveyor.spark.conflicts import retry_conflicts
 from conveyor.spark.jvm import delta_version
+from conveyor.spark.sql import identifier
 
 if TYPE_CHECKING:
     from pyspark.sql import DataFrame, SparkSession
@@ -227,8 +228,8 @@ def ensure_replay_columns(spark: SparkSession, settings: Settings, stream: Strea
     have = {f.name for f in table.schema().fields}
     missing = [(n, k) for n, k in REPLAY_COLUMNS if n not in have]
     if missing:
-        columns = ", ".join(f"{_quoted(n)} {k}" for n, k in missing)
-        spark.sql(f"ALTER TABLE delta.{_quoted(uri)} ADD COLUMNS ({columns})")
+        columns = ", ".join(f"{identifier(n)} {k}" for n, k in missing)
+        spark.sql(f"ALTER TABLE delta.{identifier(uri)} ADD COLUMNS ({columns})")
         log.info("quarantine of %s: added the replay marks %s", stream.name, columns)
 
 
@@ -452,7 +453,7 @@ def _mark(spark: SparkSession, target: StreamTarget, marked: DataFrame, run: str
             .execute()
         )
 
-    _retrying_conflicts(merge)
+    retry_conflicts(merge, f"the quarantine's MERGE at {target.quarantine}", max_pause_s=20.0)
     return delta_version(spark, target.quarantine)
 
 
@@ -647,4 +648,4 @@ def _replace(
             writer = writer.option("replaceWhere", where)
         writer.partitionBy(*partition_by).save(uri)
 
-    _retrying_conflicts(write)
+    retry_conflicts(write, f"the rebuild's write of {uri}", max_pause_s=20.0)

@@ -141,16 +141,7 @@ def _compact(
 ) -> MaintenanceRun:
     """Plan against the latest version and OPTIMIZE; a conflict with another rewrite backs
     off (exponential, jittered) and plans again."""
-    from tenacity import (
-        RetryCallState,
-        RetryError,
-        Retrying,
-        retry_if_exception,
-        stop_after_attempt,
-        wait_random_exponential,
-    )
-
-    from conveyor.maintenance.conflicts import is_conflict
+    from conveyor.spark.conflicts import is_conflict, retry_conflicts
 
     tolerance = catalog.stream(ref.stream).event_schema.late_tolerance
 
@@ -176,38 +167,27 @@ def _compact(
         log.info("%s: %s (version %d)", ref.name, plan.describe(), stats.version)
         return plan, _optimize(spark, settings, ref, plan, run.operation == "zorder")
 
-    def backing_off(state: RetryCallState) -> None:
-        failure = state.outcome.exception() if state.outcome else None
-        pause = state.next_action.sleep if state.next_action else 0.0
-        log.warning(
-            "%s: compaction conflicted (%s); retrying in %.1fs",
-            ref.name,
-            first_line(failure) if failure else "?",
-            pause,
-        )
-
-    retrying = Retrying(
-        retry=retry_if_exception(is_conflict),
-        stop=stop_after_attempt(options.attempts),
-        wait=wait_random_exponential(multiplier=BACKOFF_S, max=BACKOFF_S * 2**options.attempts),
-        before_sleep=backing_off,
-    )
     run.attempts = 0
     try:
-        done = retrying(attempt)
-    except RetryError as spent:  # every attempt conflicted
-        last = spent.last_attempt.exception() or spent
+        done = retry_conflicts(
+            attempt,
+            f"compaction of {ref.name}",
+            attempts=options.attempts,
+            backoff_s=BACKOFF_S,
+            max_pause_s=BACKOFF_S * 2**options.attempts,
+        )
+    except Exception as exc:
+        if not is_conflict(exc):
+            _finish(run, RunStatus.FAILED, f"{type(exc).__name__}: {first_line(exc)}")
+            record_run(spark, settings, run)
+            raise
         message = (
             f"compaction of {ref.name} conflicted with concurrent rewrites {options.attempts} "
-            f"times; last: {first_line(last)}. Run it again later."
+            f"times; last: {first_line(exc)}. Run it again later."
         )
         _finish(run, RunStatus.FAILED, message)
         record_run(spark, settings, run)
-        raise CompactionConflict(message) from last
-    except Exception as exc:
-        _finish(run, RunStatus.FAILED, f"{type(exc).__name__}: {first_line(exc)}")
-        record_run(spark, settings, run)
-        raise
+        raise CompactionConflict(message) from exc
     if done is None:
         return run
     plan, metrics = done

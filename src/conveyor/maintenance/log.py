@@ -113,25 +113,15 @@ def maintenance_log_uri(settings: Settings) -> str:
 
 def record_run(spark: SparkSession, settings: Settings, run: MaintenanceRun) -> None:
     """Append the run to the log (retried when concurrent runs create the table together)."""
-    from tenacity import (
-        Retrying,
-        before_sleep_log,
-        retry_if_exception,
-        stop_after_attempt,
-        wait_incrementing,
-    )
-
-    from conveyor.maintenance.conflicts import is_conflict
+    from conveyor.spark.conflicts import retry_conflicts
 
     frame = local_frame(spark, [run.as_row()], LOG_SCHEMA)
-    append = Retrying(
-        stop=stop_after_attempt(APPEND_ATTEMPTS),
-        retry=retry_if_exception(is_conflict),
-        wait=wait_incrementing(start=0.5, increment=0.5),
-        before_sleep=before_sleep_log(log, logging.INFO),
-        reraise=True,
+    uri = maintenance_log_uri(settings)
+    retry_conflicts(
+        lambda: frame.write.format("delta").mode("append").save(uri),
+        f"the maintenance log's append at {uri}",
+        attempts=APPEND_ATTEMPTS,
     )
-    append(frame.write.format("delta").mode("append").save, maintenance_log_uri(settings))
 
 
 def last_done(settings: Settings) -> dict[tuple[str, str], datetime]:

@@ -75,15 +75,16 @@ def plan_properties(
 def apply_properties(spark: SparkSession, changes: Iterable[PropertyChange]) -> None:
     """Set the properties, one commit per table; a commit that meets a concurrent one is made
     again against the new version."""
-    from conveyor.ingest.evolution import _quoted, _retrying_conflicts
+    from conveyor.spark.conflicts import retry_conflicts
+    from conveyor.spark.sql import identifier
 
     by_table: dict[str, list[PropertyChange]] = {}
     for change in changes:
         by_table.setdefault(change.uri, []).append(change)
     for uri, todo in by_table.items():
         values = ", ".join(f"'{c.key}' = '{_literal(c.new)}'" for c in todo)
-        statement = f"ALTER TABLE delta.{_quoted(uri)} SET TBLPROPERTIES ({values})"
-        _retrying_conflicts(partial(spark.sql, statement))
+        statement = f"ALTER TABLE delta.{identifier(uri)} SET TBLPROPERTIES ({values})"
+        retry_conflicts(partial(spark.sql, statement), statement, max_pause_s=20.0)
 
 
 def _literal(text: str) -> str:

@@ -1,5 +1,6 @@
 """VACUUM that keeps at least the safe retention (`retention.RetentionRule`), with Delta's own
-retention check left on.
+retention check left on. A cdc stream's delete markers past their retention are dropped before
+their table is vacuumed (`markers`).
 
 Two Delta 4.4 behaviours are handled here, for the duration of the call only:
 - by default Delta *ignores* an explicit retention and uses the table's
@@ -20,10 +21,11 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING
 
-from conveyor.catalog import Catalog, TableRef, table_uri
+from conveyor.catalog import Catalog, CdcTable, TableRef, table_uri
 from conveyor.errors import ConveyorError
 from conveyor.maintenance.lock import DEFAULT_TTL, HEARTBEAT_S, LockHeld, table_lock
 from conveyor.maintenance.log import MaintenanceRun, RunStatus, record_run
+from conveyor.maintenance.markers import prune_markers
 from conveyor.maintenance.retention import (
     RetentionRule,
     safe_retention,
@@ -125,12 +127,24 @@ def vacuum_table(
         with table_lock(
             spark, settings, ref.name, "vacuum", ttl=options.lock_ttl, heartbeat_s=HEARTBEAT_S
         ):
+            pruned = _prune(spark, settings, catalog, ref, options.dry_run)
             _vacuum(spark, uri, ref, run, options.dry_run, rule)
+            if pruned:
+                run.message = f"dropped {pruned} delete marker(s) past the retention; {run.message}"
     except LockHeld as held:
         _finish(run, RunStatus.LOCKED, str(held))
     if run.status != RunStatus.SKIPPED:
         record_run(spark, settings, run)
     return run
+
+
+def _prune(
+    spark: SparkSession, settings: Settings, catalog: Catalog, ref: TableRef, dry_run: bool
+) -> int:
+    """On a cdc stream's delete-markers table, drop the markers past their retention first."""
+    if dry_run or ref.layer is not CdcTable.DELETE_MARKERS:
+        return 0
+    return prune_markers(spark, settings, catalog.stream(ref.stream))
 
 
 def _vacuum(
