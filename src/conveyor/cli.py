@@ -24,6 +24,7 @@ from conveyor.commands import (
     out,
     rework,
 )
+from conveyor.commands.catalog import catalog_app
 from conveyor.commands.cdc import cdc_app
 from conveyor.commands.schema import schema_app
 from conveyor.commands.topics import topics_app
@@ -32,6 +33,7 @@ from conveyor.settings import Settings, get_settings
 app = typer.Typer(no_args_is_help=True, add_completion=False, help=__doc__)
 stack_app = typer.Typer(no_args_is_help=True, help="The embedded Kafka/HDFS/Airflow stack.")
 app.add_typer(stack_app, name="stack")
+app.add_typer(catalog_app, name="catalog")
 app.add_typer(topics_app, name="topics")
 app.add_typer(cdc_app, name="cdc")
 app.add_typer(schema_app, name="schema")
@@ -208,7 +210,9 @@ def stack_start(
 
 @stack_app.command("status")
 @friendly
-def stack_status(as_json: Annotated[bool, typer.Option("--json")] = False) -> None:
+def stack_status(
+    as_json: Annotated[bool, typer.Option("--json", help="Print the status as JSON.")] = False,
+) -> None:
     """Each component's state and the stack's endpoints."""
     from conveyor.stack.local import LocalStack
 

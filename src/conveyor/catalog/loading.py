@@ -39,9 +39,43 @@ def load_catalog(path: Path) -> Catalog:
     catalog, more = _validate(data)
     problems += more
     if problems or catalog is None:
-        raise CatalogError([f"{shown}: {where}: {what}" for where, what in problems])
+        raise CatalogError(
+            [f"{shown}: {where}: {what}" for where, what in problems],
+            places=[(_line_of(text, where), where, what) for where, what in problems],
+        )
     catalog._source = path
     return catalog
+
+
+def _line_of(text: str, where: str) -> int | None:
+    """The line of the key a problem's path names, else of its nearest ancestor in the file
+    (a key that is missing is reported where its parent is)."""
+    try:
+        node = yaml.SafeLoader(text).get_single_node()
+    except yaml.YAMLError:
+        return None
+    lines: dict[str, int] = {}
+
+    def walk(node: yaml.Node, path: str) -> None:
+        if isinstance(node, yaml.MappingNode):
+            for key_node, value in node.value:
+                key = f"{path}.{key_node.value}" if path else str(key_node.value)
+                lines.setdefault(key, key_node.start_mark.line + 1)
+                walk(value, key)
+        elif isinstance(node, yaml.SequenceNode):
+            for index, item in enumerate(node.value):
+                key = f"{path}.{index}"
+                lines.setdefault(key, item.start_mark.line + 1)
+                walk(item, key)
+
+    if node is not None:
+        walk(node, "")
+    parts = where.split(".")
+    for end in range(len(parts), 0, -1):
+        line = lines.get(".".join(parts[:end]))
+        if line is not None:
+            return line
+    return None
 
 
 def _parse_yaml(text: str, shown: str) -> tuple[Any, list[Problem]]:

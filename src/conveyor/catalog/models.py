@@ -90,8 +90,14 @@ DEFAULT_PARTITIONING: Mapping[Layer, tuple[str, ...]] = types.MappingProxyType(
 class CatalogError(ConveyorError):
     """The catalog cannot be used; `problems` has one line per problem found."""
 
-    def __init__(self, problems: Sequence[str]) -> None:
+    def __init__(
+        self,
+        problems: Sequence[str],
+        places: Sequence[tuple[int | None, str, str]] = (),
+    ) -> None:
         self.problems = list(problems)
+        self.places = list(places)
+        """Each problem as (line in the file or None, path inside the document, what)."""
         super().__init__("\n".join(self.problems))
 
 
@@ -100,23 +106,38 @@ class UnknownStream(ConveyorError):
 
 
 class Spec(BaseModel):
-    model_config = ConfigDict(frozen=True, extra="forbid")
+    model_config = ConfigDict(frozen=True, extra="forbid", use_attribute_docstrings=True)
     # Keys Conveyor fills in itself; not offered as "expected keys" in messages.
     _internal_keys: ClassVar[frozenset[str]] = frozenset()
+    # Keys that default to a value derived from the stream's name (see StreamSpec._conventions).
+    _derived_keys: ClassVar[frozenset[str]] = frozenset()
 
 
 class FieldSpec(Spec):
     """One field of an event: its type, whether it must be present, and what values are allowed."""
 
     type: FieldType
+    """`string`, `int`, `long`, `float`, `double`, `decimal(p,s)`, `date`, `timestamp`,
+    `boolean` or `bytes` (base64 in JSON); `integer` and `number` are aliases of `long` and
+    `double`. A value that does not read as the type goes to quarantine (`wrong_type`)."""
     required: StrictBool = False
+    """An event without the field (or with null) goes to quarantine (`missing_field`)."""
     unique: StrictBool = False
+    """Documentation only: the producer promises the value is unique. Conveyor does not check
+    it; `schema.dedup_key` is what drops repeats."""
     allowed: tuple[str, ...] | None = None
+    """The only values accepted (others: `not_allowed`). Not on a cdc stream."""
     pattern: str | None = None
+    """A regular expression a string must match in full (else `pattern_mismatch`). Not on a
+    cdc stream."""
     minimum: float | None = None
+    """The smallest number accepted (below: `out_of_range`). Not on a cdc stream."""
     maximum: float | None = None
+    """The largest number accepted (above: `out_of_range`). Not on a cdc stream."""
     formats: tuple[Literal["iso8601", "epoch_millis"], ...] | None = None
+    """The encodings a `timestamp` field accepts; unset: both."""
     description: str = ""
+    """What the field means, for people."""
 
     @property
     def timestamp_formats(self) -> tuple[str, ...]:
@@ -133,11 +154,22 @@ class EventSchema(Spec):
         AfterValidator(freeze),
         AS_DICT,
     ]
+    """The event's fields by name, each a field spec."""
     event_time: str
+    """The `timestamp` field that says when the event happened: silver is partitioned by its
+    date (`event_date`) and lateness is measured on it. Empty on a cdc stream."""
     key: str | None = None
+    """The field `conveyor produce` uses as the Kafka message key (so one key's events keep
+    their order in one partition)."""
     dedup_key: Names = ()
+    """Fields that identify an event: a repeat of a key silver already holds is dropped
+    (counted as a duplicate). Empty: every event lands."""
     late_tolerance: Duration
+    """How late (by event time, against the newest seen) an event may arrive and still land in
+    silver; later ones go to quarantine (`too_late`). A day's partition closes for compaction
+    this long after the day ends."""
     max_event_bytes: Size = 1024 * 1024
+    """Larger events go to quarantine (`oversized`) unparsed."""
     unknown_fields: Literal["keep", "drop", "quarantine"] = "keep"
     """What happens to an event's fields the catalog does not declare: `keep` them in silver's
     `_unknown` column (JSON text), `drop` them, or `quarantine` the record (`unknown_field`)."""
@@ -147,14 +179,20 @@ class TopicConfigs(Spec):
     """Topic-level Kafka settings, under their Kafka names."""
 
     retention: Retention = Field(alias="retention.ms")
+    """`retention.ms`: how long Kafka keeps records (`7d`, or `-1` for ever); must cover the
+    stream's `max_downtime` and `backfill_window`."""
     cleanup_policy: Literal["delete", "compact", "compact,delete"] = Field(
         "delete", alias="cleanup.policy"
     )
+    """`cleanup.policy`."""
     min_insync_replicas: Count = Field(1, alias="min.insync.replicas")
+    """`min.insync.replicas`: at most the replication factor."""
     max_message_bytes: Size = Field(1048588, alias="max.message.bytes")
+    """`max.message.bytes`: at least the schema's `max_event_bytes`."""
     compression_type: Literal["producer", "uncompressed", "gzip", "snappy", "lz4", "zstd"] = Field(
         "producer", alias="compression.type"
     )
+    """`compression.type`."""
 
     def to_kafka(self) -> dict[str, str]:
         """The settings as the broker spells them (`retention.ms` in milliseconds)."""
@@ -177,63 +215,93 @@ class TopicAccess(Spec):
     """
 
     producers: Principals = ()
+    """Principals granted WRITE and DESCRIBE on the topic."""
     readers: Principals = ()
+    """Principals granted READ and DESCRIBE besides the ingest's own."""
 
 
 class TopicSpec(Spec):
     """The stream's Kafka topic (named after the stream unless given)."""
 
+    _derived_keys: ClassVar[frozenset[str]] = frozenset({"name"})
+
     name: TopicName
+    """The topic's name; default: the stream's."""
     partitions: Count
+    """Partitions of the topic; `topics apply` adds partitions, never removes them."""
     replication_factor: Count
+    """Copies of each partition; fixed once the topic exists."""
     configs: TopicConfigs
+    """Topic-level settings under their Kafka names."""
     access: TopicAccess = TopicAccess()
+    """Who may produce and read, on a cluster with ACLs."""
 
 
 class TableSpec(Spec):
     """One Delta table; name `<stream>_<layer>` and path `<stream>/<layer>` unless given.
     `properties` are Delta table properties over the layer's defaults (`table_properties`)."""
 
+    _derived_keys: ClassVar[frozenset[str]] = frozenset({"name", "path", "partition_by"})
+
     name: TableName
+    """The table's name (what `conveyor compact TABLE` takes); default `<stream>_<layer>`."""
     path: TablePath
+    """Its folder relative to the lake; default `<stream>/<layer>`."""
     partition_by: Names
+    """Partition columns: `ingest_date` for bronze and quarantine (default), a schema field,
+    `event_date` (default) or `ingest_date` for silver; none for a cdc stream's silver."""
     zorder_by: Names = ()
+    """Columns compaction Z-orders by (and keeps statistics on)."""
     properties: Annotated[
         Mapping[Annotated[str, Field(pattern=r"^delta\.[A-Za-z0-9_.]+$")], str],
         AfterValidator(freeze),
         AS_DICT,
     ] = Field(default_factory=dict)
+    """Delta table properties (`delta.*`) over Conveyor's defaults, set by `schema apply`."""
 
 
 class MaintenancePolicy(Spec):
     """When compaction is worth it, what to Z-order by, and how long VACUUM keeps old files."""
 
     target_file_size: Size = 128 * 1024 * 1024
+    """The file size compaction writes."""
     small_file_threshold: Size = 32 * 1024 * 1024
+    """Files below this count as small (must be below `target_file_size`)."""
     min_small_files: Count = 10
+    """A closed partition is compacted once it holds this many small files."""
     vacuum_retention: Duration = DELTA_MIN_VACUUM_RETENTION
+    """History VACUUM keeps at least (never below Delta's 7 days or `max_downtime`; the
+    ledger's stream lag can raise it)."""
 
 
 class TablesSpec(Spec):
     """The stream's bronze, silver and quarantine tables and their maintenance policy."""
 
     bronze: TableSpec
+    """Every record as read from Kafka, with its coordinates."""
     silver: TableSpec
+    """The typed, checked, de-duplicated events (a cdc stream: the mirrored table)."""
     quarantine: TableSpec
+    """The records that failed a check, with the reason."""
     maintenance: MaintenancePolicy = MaintenancePolicy()
+    """Compaction and VACUUM of all the stream's tables."""
 
 
 class ServiceLevels(Spec):
     """What the stream must survive: `retention.ms` has to cover both."""
 
     max_downtime: Duration
+    """The longest the ingest may be stopped and still catch up from Kafka."""
     backfill_window: Duration
+    """How far back a replay from Kafka must be able to reach."""
 
 
 class AnalyticsSpec(Spec):
     """Knobs of the batch analytics over the stream."""
 
     session_gap: Duration = timedelta(minutes=30)
+    """Inactivity that ends a user's session; a day's analytics wait until the stream's
+    watermark passes the day's end plus this."""
 
 
 @dataclass(frozen=True)
@@ -270,6 +338,7 @@ class CdcSpec(Spec):
     source_table: Annotated[str, AfterValidator(_source_table)]
     """`schema.table` in the connector's database (`public` when no schema is given)."""
     primary_key: Annotated[Names, Field(min_length=1)]
+    """The source table's primary key columns (declared, required fields): silver's MERGE key."""
     deletes: Literal["hard", "soft"] = "hard"
     """`hard`: a deleted row leaves silver; `soft`: it stays with `_deleted` = true and
     `_deleted_at` = the source's commit time."""
@@ -294,14 +363,24 @@ class StreamSpec(Spec):
     _internal_keys: ClassVar[frozenset[str]] = frozenset({"name"})
 
     name: StreamName
+    """The stream's name: the key it is declared under."""
     kind: Literal["append", "cdc"] = "append"
+    """`append`: events land in silver once each; `cdc`: a database table's changes are
+    merged into silver (needs the `cdc` block)."""
     cdc: CdcSpec | None = None
+    """The mirrored table (streams of kind cdc only)."""
     description: str = ""
+    """What the stream carries, for people."""
     topic: TopicSpec
+    """Its Kafka topic."""
     event_schema: EventSchema = Field(alias="schema")
+    """`schema`: the event's fields and their roles."""
     tables: TablesSpec
+    """Its Delta tables and their maintenance; `{}` takes every default."""
     service_levels: ServiceLevels
+    """What the stream must survive."""
     analytics: AnalyticsSpec | None = None
+    """Knobs of the daily analytics (the clickstream DAG)."""
 
     @model_validator(mode="before")
     @classmethod
@@ -445,12 +524,14 @@ class Catalog(Spec):
     """Every stream Conveyor runs, by name. Load with `load_catalog`."""
 
     version: Literal[1] = 1
+    """The catalog format's version."""
     streams: Annotated[
         Mapping[StreamName, StreamSpec],
         Field(min_length=1),
         AfterValidator(freeze),
         AS_DICT,
     ]
+    """Every stream, by name (lower case, digits, `_`)."""
     _source: Path = PrivateAttr(default=Path("conveyor.yaml"))
 
     @model_validator(mode="before")

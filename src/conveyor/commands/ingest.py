@@ -91,10 +91,17 @@ def produce(
     rate: Annotated[
         float | None, typer.Option("--rate", min=0.1, help="Records per second (default: max).")
     ] = None,
-    bad_fraction: Annotated[float, typer.Option(min=0, max=1)] = 0.0,
-    duplicate_fraction: Annotated[float, typer.Option(min=0, max=1)] = 0.0,
-    late_fraction: Annotated[float, typer.Option(min=0, max=1)] = 0.0,
-    seed: Annotated[int, typer.Option()] = 7,
+    bad_fraction: Annotated[
+        float, typer.Option(min=0, max=1, help="Share of malformed records (for quarantine).")
+    ] = 0.0,
+    duplicate_fraction: Annotated[
+        float, typer.Option(min=0, max=1, help="Share of records sent twice (for dedup).")
+    ] = 0.0,
+    late_fraction: Annotated[
+        float,
+        typer.Option(min=0, max=1, help="Share of events older than the late-data tolerance."),
+    ] = 0.0,
+    seed: Annotated[int, typer.Option(help="Seed of the generator (same seed, same events).")] = 7,
     catalog: CatalogOption = None,
 ) -> None:
     """Send realistic sample events (users, sessions, funnels) to a stream's topic."""
@@ -136,7 +143,7 @@ def produce(
 
 @friendly
 def status(
-    as_json: Annotated[bool, typer.Option("--json")] = False,
+    as_json: Annotated[bool, typer.Option("--json", help="Print JSON instead of a table.")] = False,
     catalog: CatalogOption = None,
 ) -> None:
     """Per stream: lag per partition, last batch time, rows/s, quarantined in the last hour;
