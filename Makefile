@@ -6,12 +6,13 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 
-.PHONY: help setup jars tools demo test check lint stop status lock clean compose-config
+.PHONY: help setup jars tools demo test check lint docs stop status lock clean compose-config
 
 help:
 	@echo "make demo   - install everything, start the embedded stack, run the pipeline end to end"
 	@echo "make test   - install everything, lint, type-check and run every test"
 	@echo "make check  - lint, type-check, the unit tests and the pure-Spark tier (no servers): the inner loop"
+	@echo "make docs   - build the documentation site into site/ (reference pages generated from the code)"
 	@echo "make stop   - stop the embedded stack (data is kept; 'conveyor stack up --fresh' wipes it)"
 
 setup: $(STAMP) jars tools
@@ -55,14 +56,22 @@ demo: setup
 
 lint: $(STAMP)
 	$(BIN)/conveyor render-config --target compose --out docker/config --check
-	$(BIN)/ruff check src tests dags jobs plugins benchmarks
-	$(BIN)/ruff format --check src tests dags jobs plugins benchmarks
+	$(BIN)/ruff check src tests dags jobs plugins benchmarks docs
+	$(BIN)/ruff format --check src tests dags jobs plugins benchmarks docs
 	$(BIN)/mypy
+
+# The documentation site (mkdocs-material); the reference pages are generated from the code at
+# build time (docs/gen_reference.py). `make check` builds it with --strict: a broken link or
+# anchor, or a setting, catalog key or ledger column without a description, fails it.
+MKDOCS := NO_MKDOCS_2_WARNING=1 DISABLE_MKDOCS_2_WARNING=true $(BIN)/mkdocs
+docs: $(STAMP)
+	$(MKDOCS) build --quiet
 
 # Unit tests (no JVM, no servers) first, then the pure-Spark tier (one local SparkSession over
 # local files): a typo stops the run in seconds, a logic slip in a minute or two, not after the
 # stack tests.
 check: lint jars
+	$(MKDOCS) build --quiet --strict
 	$(BIN)/pytest -q -x --durations=5 tests/unit tests/spark
 
 # Each stack tier is its own pytest run with its own stack, one at a time: the single-node one,
@@ -89,4 +98,4 @@ lock: $(STAMP)
 	mv requirements.lock.new requirements.lock
 
 clean: stop
-	rm -rf $(VENV) .jars .conveyor
+	rm -rf $(VENV) .jars .conveyor site

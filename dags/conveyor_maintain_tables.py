@@ -14,7 +14,9 @@ Mapped over every table of the catalog (`conveyor.yaml`, or `CONVEYOR_CATALOG`):
   first holds the lock.
 - **vacuum** runs daily (in the 00:00 UTC run; trigger with `vacuum: now` to run it at once)
   at the safe retention: the largest of the catalog's `vacuum_retention`, Delta's 7 days and
-  the longest stream lag in the ledger plus a day.
+  the longest stream lag in the ledger plus a day. A cdc stream's history and delete-marker
+  tables are the stream's tables too; the vacuum of the markers' table first drops the markers
+  past the stream's `delete_marker_retention`.
 
 Every run is recorded in the maintenance log table (`<lake>/_conveyor/maintenance`);
 `conveyor tables` shows the state of each table. `max_active_runs=1`.

@@ -65,102 +65,126 @@ def project_root() -> Path:
 class Settings(BaseSettings):
     """Typed configuration. Explicit values win; unset endpoints fall back to the local stack."""
 
-    model_config = SettingsConfigDict(env_prefix="CONVEYOR_", extra="ignore", frozen=True)
+    model_config = SettingsConfigDict(
+        env_prefix="CONVEYOR_", extra="ignore", frozen=True, use_attribute_docstrings=True
+    )
 
     home: Path = Field(default_factory=lambda: project_root() / ".conveyor")
+    """The embedded stack's home: its state file, logs, data and secrets (default `.conveyor`
+    in the checkout)."""
     jars_dir: Path = Field(default_factory=lambda: project_root() / ".jars")
+    """Where `conveyor jars` puts the JVM jars Spark and the stack use (default `.jars`)."""
     jvm_artifacts_file: Path = Field(default_factory=lambda: project_root() / "jvm/artifacts.toml")
+    """The pinned list of JVM artifacts `conveyor jars` resolves with Maven."""
     catalog: Path = Field(default_factory=lambda: project_root() / "conveyor.yaml")
+    """The catalog file every command, job and DAG reads (default `conveyor.yaml`)."""
     dags_folder: Path = Field(default_factory=lambda: project_root() / "dags")
+    """The DAGs the embedded Airflow loads."""
     plugins_folder: Path = Field(default_factory=lambda: project_root() / "plugins")
+    """The Airflow plugins folder the embedded Airflow loads (the Conveyor page)."""
     jobs_folder: Path = Field(default_factory=lambda: project_root() / "jobs")
+    """The `spark-submit` entry points the DAGs run."""
 
-    # Endpoints. Unset means "the embedded stack's".
     kafka_bootstrap: str | None = None
+    """Kafka's bootstrap servers (`host:port[,host:port]`); unset: the embedded stack's."""
     hdfs_uri: str | None = None
+    """The file system URI (`hdfs://namenode:8020`); unset: the embedded stack's."""
     webhdfs_url: str | None = None
+    """The NameNode's WebHDFS base URL (`http://namenode:9870`); unset: the embedded stack's."""
     airflow_url: str | None = None
-    # Kafka Connect's REST API (the embedded stack's with `stack up --with cdc`).
+    """Airflow's API server (`http://host:8080`); unset: the embedded stack's."""
     connect_url: str | None = None
+    """Kafka Connect's REST API; unset: the embedded stack's (`stack up --with cdc`)."""
 
-    # The Postgres database CDC reads (`postgres_connection()`); unset means the embedded
-    # stack's. Its password is read from a file, never from the environment.
     postgres_host: str | None = None
+    """The Postgres database CDC reads; unset (all five): the embedded stack's."""
     postgres_port: int | None = None
+    """Its port."""
     postgres_database: str | None = None
+    """Its database."""
     postgres_user: str | None = None
+    """The user Debezium connects as."""
     postgres_password_file: Path | None = None
+    """A file holding that user's password (never the environment)."""
 
-    # Kafka client security; passed through to every Kafka client, never written in code.
-    # Unset (and no CONVEYOR_KAFKA_BOOTSTRAP) means the embedded stack's: on a stack started
-    # with --secure, SASL_SSL with its CA and one principal per role. Passwords come from a
-    # file, never the environment, where possible: CONVEYOR_KAFKA_CREDENTIALS_FILE (JSON,
-    # {"principal": "password"}) or CONVEYOR_KAFKA_SASL_PASSWORD_FILE (the password alone).
     kafka_security_protocol: str | None = None
+    """`PLAINTEXT`, `SASL_SSL`, ...; passed to every Kafka client. Unset with no
+    `CONVEYOR_KAFKA_BOOTSTRAP`: the embedded stack's (SASL_SSL on a `--secure` stack)."""
     kafka_sasl_mechanism: str | None = None
+    """`SCRAM-SHA-512`, `PLAIN`, ..."""
     kafka_sasl_username: str | None = None
+    """The ingest's principal (the default for every role)."""
     kafka_sasl_password: SecretStr | None = None
+    """The password of `kafka_sasl_username`; prefer one of the two files below."""
     kafka_sasl_password_file: Path | None = None
+    """A file holding the password of `kafka_sasl_username` alone."""
     kafka_credentials_file: Path | None = None
+    """A JSON file `{"principal": "password"}` with every role's password."""
     kafka_ssl_cafile: Path | None = None
-    # Principals of the other roles (default: kafka_sasl_username, the ingest principal).
+    """The CA that signed the brokers' certificates."""
     kafka_admin_username: str | None = None
+    """The admin role's principal (topics, ACLs); default `kafka_sasl_username`."""
     kafka_produce_username: str | None = None
+    """The produce role's principal (`conveyor produce`); default `kafka_sasl_username`."""
 
-    # With HDFS permissions on: the user who creates the lake's roots and hands them to
-    # Conveyor's user with mode 750 (the compose `init` service); unset, Conveyor creates them.
     hdfs_superuser: str | None = None
+    """With HDFS permissions on: the user who creates the lake's roots and hands them to
+    Conveyor's user with mode 750 (the compose `init` service); unset, Conveyor creates them."""
 
-    # Where the lake and the streaming checkpoints live inside the file system (never nested).
     lake_path: str = "/lake"
+    """Where the tables live in the file system (never inside `checkpoint_path`)."""
     checkpoint_path: str = "/checkpoints"
+    """Where the streams' checkpoints live in the file system (never inside `lake_path`)."""
 
-    # Spark.
     spark_master: str = "local[2]"
+    """The Spark master of every job and command."""
     spark_driver_memory: str = "1g"
+    """The driver's heap."""
     spark_shuffle_partitions: int = 2
+    """`spark.sql.shuffle.partitions`."""
     spark_extra_conf: dict[str, str] = Field(default_factory=dict)
-    # HotSpot's compilers for Spark's JVMs. "tiered" (the default) ends in C2's optimised code,
-    # which a long drain needs; "c1" (-XX:TieredStopAtLevel=1) skips C2, so a short run (a
-    # backfill of a batch or two, a demo, a test run) spends its cores on the work instead of on
-    # compiling: see README, Performance (measured there, both ways).
+    """Further Spark settings, as JSON (`{"spark.executor.memory": "2g"}`)."""
     spark_jit: Literal["tiered", "c1"] = "tiered"
-    # How often a running ingest looks for new records. A batch with nothing to read costs a
-    # Kafka offsets request only, so a short interval buys latency (a lone event is visible in
-    # about the interval's half plus one small batch) for little idle CPU; a backlog runs its
-    # batches back to back whatever the interval. See README, Performance (measured there).
+    """HotSpot's compilers for Spark's JVMs: `tiered` ends in C2's optimised code, which a long
+    drain needs; `c1` skips C2, so a short run (a backfill, a demo, a test) spends its cores on
+    the work instead of compiling."""
     trigger_interval: str = "1 second"
-    # Upper bound of records per micro-batch (available-now splits a backlog into batches of
-    # this size), so a large backlog never has to fit in the driver's memory at once. Each
-    # batch pays a fixed few seconds (four Delta commits on HDFS), so larger batches drain
-    # faster (on 2 cores: 100k batches 8.7k events/s, 500k 14.7k, at the same peak memory).
-    # With a 1g driver a batch of 1M clicks still fits: the default keeps a 2x margin.
+    """How often a running ingest looks for new records. An empty batch costs one Kafka offsets
+    request, so a short interval buys latency for little idle CPU; a backlog runs its batches
+    back to back whatever the interval."""
     max_offsets_per_trigger: int = 500_000
+    """Records per micro-batch at most, so a backlog never has to fit in the driver at once.
+    Each batch pays a fixed few seconds, so larger batches drain faster; a 1g driver holds a
+    batch of 1M clicks, and the default keeps a 2x margin."""
 
-    # How often Conveyor's sensors and triggers look again (the watermark sensor, for one).
     sensor_poke_interval_s: float = 300.0
+    """How often Conveyor's sensors and triggers look again (the watermark sensor, for one)."""
 
-    # Test-only: the least history `conveyor vacuum --i-know-this-is-a-test` may keep, as a
-    # duration (`0s`, `1h`). Unset, nothing can go below the safe retention. Never set it in
-    # production; Delta's own retention check stays on either way.
     test_only_min_vacuum_retention: str | None = None
+    """Tests only: the least history `conveyor vacuum --i-know-this-is-a-test` may keep (`0s`,
+    `1h`). Unset, nothing goes below the safe retention; Delta's own check stays on."""
 
-    # Embedded stack: fixed ports are optional; 0 means "pick a free one (reused on restart)".
     kafka_port: int = 0
+    """The embedded Kafka's port; 0 picks a free one (kept across restarts)."""
     hdfs_port: int = 0
+    """The embedded NameNode's port; 0 picks a free one (kept across restarts)."""
     airflow_port: int = 0
+    """The embedded Airflow's port; 0 picks a free one (kept across restarts)."""
     stack_start_timeout_s: float = 180.0
-    # Kafka nodes (each broker and controller) and HDFS DataNodes of the embedded stack; unset
-    # means as the stack was made (1 and 1 for a new one). `stack up --brokers 3 --datanodes 3`.
+    """How long `conveyor stack up` waits for each component to answer."""
     stack_brokers: int | None = Field(default=None, ge=1, le=5)
+    """Kafka nodes of the embedded stack (`stack up --brokers 3`); unset: as it was made."""
     stack_datanodes: int | None = Field(default=None, ge=1, le=5)
-    # `stack up --secure`: SASL_SSL Kafka with ACLs and HDFS permissions; unset means as made.
+    """HDFS DataNodes of the embedded stack (`stack up --datanodes 3`); unset: as it was made."""
     stack_secure: bool | None = None
-    # Optional component sets (`stack up --with cdc`: Postgres and Kafka Connect), comma
-    # separated; unset means as the stack was last started (none for a new one).
+    """`stack up --secure`: SASL_SSL Kafka with ACLs and HDFS permissions; unset: as made."""
     stack_with: str | None = None
+    """Optional component sets, comma separated (`cdc`: Postgres and Kafka Connect); unset: as
+    the stack was last started."""
     airflow_parallelism: int = 2
+    """Task slots of the embedded Airflow's scheduler."""
     airflow_user: str = "admin"
+    """The embedded Airflow's user for the UI and the API."""
 
     @property
     def state_file(self) -> Path:

@@ -7,7 +7,8 @@ Analytics reads it to recompute exactly the days that late events changed.
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+import types
+from collections.abc import Iterable, Mapping
 from dataclasses import asdict, dataclass, field
 from datetime import date, datetime
 from typing import TYPE_CHECKING, Any
@@ -179,6 +180,45 @@ LEDGER_FIELDS = (
 per step."""
 LEDGER_SCHEMA = ddl(LEDGER_FIELDS)
 LEDGER_COLUMNS = [name for name, _ in LEDGER_FIELDS]
+
+COLUMN_DOCS: Mapping[str, str] = types.MappingProxyType(
+    {
+        "stream": "The stream the row is about (the table is partitioned by it).",
+        "kind": "`batch` (a micro-batch landed), `gap` (offsets Kafka no longer held, skipped "
+        "with `--accept-data-loss`), `schema_change`, `replay` or `rebuild`.",
+        "app_id": "The ingest's checkpoint id (a new checkpoint is a new id); with `batch_id`, "
+        "the Delta app transaction every write of the batch carries.",
+        "batch_id": "The micro-batch's id within the checkpoint.",
+        "started_at": "When the batch (or the run) started.",
+        "ended_at": "When it ended.",
+        "offsets": "Per Kafka partition, the offsets the batch read: `[start_offset, end_offset)`.",
+        "gaps": "On `gap` rows: the offsets per partition that were skipped.",
+        "rows_read": "Records read from Kafka.",
+        "bronze_rows": "Rows appended to bronze.",
+        "silver_rows": "Rows appended to silver (a cdc stream: keys changed).",
+        "quarantined": "Rows appended to quarantine.",
+        "duplicates_dropped": "Repeats of the dedup key dropped (in the batch and against silver).",
+        "bronze_version": "The Delta version of bronze after the batch (null: nothing written).",
+        "silver_version": "The Delta version of silver after the batch.",
+        "quarantine_version": "The Delta version of quarantine after the batch.",
+        "event_dates": "The event dates of the rows the batch added to silver (what the "
+        "analytics recompute).",
+        "late_dates": "Those of them that were already closed (late arrivals).",
+        "max_event_time": "The newest event time the batch landed.",
+        "partition_event_times": "Per Kafka partition, the newest event time landed: the "
+        "lateness watermark.",
+        "backlog": "Records Kafka held beyond the batch when it ended (the lag).",
+        "schema_change": "On `schema_change` rows: the table, field, change and old and new type.",
+        "rework": "On `replay` and `rebuild` rows: what was chosen and what it did.",
+        "cdc": "On a cdc stream's batch rows: inserts, updates, no-ops, deletes, tombstones, "
+        "keys changed and history rows added.",
+        **{
+            f"{step}_ms": f"Milliseconds the batch spent in its `{step}` step (null on gap rows)."
+            for step in STEPS
+        },
+    }
+)
+"""What each ledger column holds (the reference pages are generated from it)."""
 
 
 def _arrow_type(ddl: str) -> pa.DataType:
