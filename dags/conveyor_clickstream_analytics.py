@@ -26,11 +26,11 @@ from datetime import datetime, timedelta
 
 from airflow.sdk import Asset, dag
 from airflow.timetables.interval import CronDataIntervalTimetable
-from conveyor_plugin.operators.spark import ConveyorSparkSubmitOperator
-from conveyor_plugin.sensors.watermark import StreamWatermarkSensor
 
 from conveyor.analytics.gold import GOLD_TABLES, AnalyticsStreams
 from conveyor.catalog import resolve_catalog
+from conveyor.provider.operators.spark import ConveyorSparkSubmitOperator
+from conveyor.provider.sensors.watermark import StreamWatermarkSensor
 from conveyor.settings import EndpointNotConfigured, get_settings
 
 SETTINGS = get_settings()

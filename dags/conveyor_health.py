@@ -29,7 +29,7 @@ def conveyor_health() -> None:
     @task
     def kafka_answers() -> list[str]:
         """List the broker's topics through the Airflow connection (SASL/TLS included)."""
-        from conveyor_plugin.hooks.kafka import ConveyorKafkaHook
+        from conveyor.provider.hooks.kafka import ConveyorKafkaHook
 
         with ConveyorKafkaHook(connections.KAFKA_ADMIN) as hook:
             return sorted(t for t in hook.admin.list_topics() if not t.startswith("__"))
@@ -37,9 +37,8 @@ def conveyor_health() -> None:
     @task
     def lake_answers() -> list[str]:
         """The lake and checkpoint roots exist on the file system."""
-        from conveyor_plugin.hooks.lake import ConveyorLakeHook
-
         from conveyor.lake import webhdfs
+        from conveyor.provider.hooks.lake import ConveyorLakeHook
 
         settings = ConveyorLakeHook(connections.LAKE).settings
         for path in (settings.lake_path, settings.checkpoint_path):

@@ -19,9 +19,9 @@ from __future__ import annotations
 from datetime import datetime, timedelta
 
 from airflow.sdk import dag
-from conveyor_plugin.operators.spark import ConveyorSparkSubmitOperator
 
 from conveyor.catalog import resolve_catalog
+from conveyor.provider.operators.spark import ConveyorSparkSubmitOperator
 from conveyor.settings import get_settings
 
 STREAMS = resolve_catalog(get_settings()).stream_names

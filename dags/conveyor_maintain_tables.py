@@ -27,10 +27,10 @@ from __future__ import annotations
 from datetime import datetime, timedelta
 
 from airflow.sdk import Param, dag, task_group
-from conveyor_plugin.operators.maintenance import CompactTableOperator, VacuumTableOperator
-from conveyor_plugin.sensors.maintenance import TableNeedsCompactionSensor
 
 from conveyor.catalog import resolve_catalog
+from conveyor.provider.operators.maintenance import CompactTableOperator, VacuumTableOperator
+from conveyor.provider.sensors.maintenance import TableNeedsCompactionSensor
 from conveyor.settings import get_settings
 
 TABLES = [ref.name for ref in resolve_catalog(get_settings()).tables()]

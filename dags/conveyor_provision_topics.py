@@ -20,9 +20,9 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from airflow.sdk import Param, dag, task
-from conveyor_plugin.operators.topics import TopicsApplyOperator, TopicsPlanOperator
 
 from conveyor import connections
+from conveyor.provider.operators.topics import TopicsApplyOperator, TopicsPlanOperator
 
 
 @dag(

@@ -24,10 +24,10 @@ from __future__ import annotations
 from datetime import datetime, timedelta
 
 from airflow.sdk import Param, dag
-from conveyor_plugin.operators.rework import ReworkOperator
 
 from conveyor.catalog import resolve_catalog
 from conveyor.ingest.quality import QuarantineReason
+from conveyor.provider.operators.rework import ReworkOperator
 from conveyor.settings import get_settings
 
 # append streams only: a cdc stream's silver follows its source table, not bronze

@@ -344,22 +344,22 @@ def operators_page() -> str:
 
     out = [
         "# Operators, sensors and hooks\n",
-        "The Airflow building blocks in `plugins/conveyor_plugin`, generated from their "
+        "The Airflow building blocks of the `conveyor.provider` package, generated from their "
         "docstrings and signatures. Each reads the catalog when it runs, not when its DAG is "
         "parsed.\n",
     ]
     for folder in ("operators", "sensors", "hooks", "triggers"):
-        for path in sorted((ROOT / "plugins/conveyor_plugin" / folder).glob("*.py")):
+        for path in sorted((ROOT / "src/conveyor/provider" / folder).glob("*.py")):
             if path.name == "__init__.py":
                 continue
-            module = importlib.import_module(f"conveyor_plugin.{folder}.{path.stem}")
+            module = importlib.import_module(f"conveyor.provider.{folder}.{path.stem}")
             for name, cls in sorted(vars(module).items()):
                 if not _public_class_of(cls, module, name):
                     continue
                 if folder in ("operators", "sensors") and not issubclass(cls, BaseOperator):
                     continue
                 out.append(f"## {name}\n")
-                out.append(f"`conveyor_plugin.{folder}.{path.stem}` ({folder[:-1]})\n")
+                out.append(f"`conveyor.provider.{folder}.{path.stem}` ({folder[:-1]})\n")
                 out.append(inspect.cleandoc(cls.__doc__ or "") + "\n")
                 arguments = _arguments(cls.__init__)
                 if arguments:

@@ -1,4 +1,5 @@
-"""Conveyor's Airflow plugin: hooks, operators, sensors and the Conveyor page in the UI.
+"""Conveyor's Airflow plugin: the Conveyor page in the UI. The hooks, operators, sensors and
+triggers are the installed package's provider (`conveyor.provider`).
 
 The page is a FastAPI app mounted at `/conveyor` (`conveyor_plugin.ui.app`), linked from
 Airflow's navigation as an external view. Importing this module stays light: FastAPI and

@@ -17,6 +17,7 @@ from collections.abc import Iterable, Mapping
 from pathlib import Path
 from typing import Any
 
+from conveyor.provider import KAFKA_CONN_TYPE, LAKE_CONN_TYPE, LEGACY_CONN_TYPES
 from conveyor.settings import KafkaRole, Settings, write_secret
 
 KAFKA_ADMIN = "conveyor_kafka_admin"
@@ -68,7 +69,7 @@ def kafka_connection(settings: Settings, role: KafkaRole) -> dict[str, Any]:
         "bootstrap.servers": settings.kafka_servers,
         "security.protocol": security.protocol,
     }
-    conn: dict[str, Any] = {"conn_type": "kafka", "extra": extra}
+    conn: dict[str, Any] = {"conn_type": KAFKA_CONN_TYPE, "extra": extra}
     if security.mechanism:
         extra["sasl.mechanism"] = security.mechanism
         conn["login"] = security.username
@@ -87,7 +88,7 @@ def airflow_connections(settings: Settings) -> dict[str, dict[str, Any]]:
         KAFKA_ADMIN: kafka_connection(settings, "admin"),
         KAFKA_INGEST: kafka_connection(settings, "ingest"),
         LAKE: {
-            "conn_type": "hdfs",
+            "conn_type": LAKE_CONN_TYPE,
             "host": settings.fs_uri,
             "extra": {
                 "lake_path": settings.lake_path,
@@ -101,8 +102,9 @@ def airflow_connections(settings: Settings) -> dict[str, dict[str, Any]]:
 
 def register(connections: Mapping[str, Mapping[str, Any]], *, replace: bool) -> list[str]:
     """Store connections in Airflow's metadata database (passwords encrypted with its fernet
-    key); an existing one is replaced, or kept as it is when replace is False. Runs where
-    Airflow is configured (its environment); returns a line per connection."""
+    key); an existing one is replaced, or kept as it is when replace is False (only moved from
+    the type Conveyor used before to its provider's, fields kept). Runs where Airflow is
+    configured (its environment); returns a line per connection."""
     from airflow.models import Connection
     from airflow.utils.session import create_session
 
@@ -111,7 +113,12 @@ def register(connections: Mapping[str, Mapping[str, Any]], *, replace: bool) -> 
         for conn_id, spec in connections.items():
             existing = session.query(Connection).filter(Connection.conn_id == conn_id).first()
             if existing is not None and not replace:
-                lines.append(f"connection {conn_id} exists (left as it is)")
+                moved = LEGACY_CONN_TYPES.get(existing.conn_type or "")
+                if moved is not None and moved == spec["conn_type"]:
+                    old, existing.conn_type = existing.conn_type, moved
+                    lines.append(f"connection {conn_id}: type {old} -> {moved} (fields kept)")
+                else:
+                    lines.append(f"connection {conn_id} exists (left as it is)")
                 continue
             if existing is not None:
                 session.delete(existing)

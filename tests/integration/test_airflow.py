@@ -93,3 +93,41 @@ def test_health_dag_runs_with_dag_test(stack: dict[str, Any]) -> None:
     assert run.state == "success"
     states = {ti.task_id: ti.state for ti in run.get_task_instances()}
     assert states == {"kafka_answers": "success", "lake_answers": "success"}
+
+
+def test_the_provider_registers_conveyors_connection_types(stack: dict[str, Any]) -> None:
+    """Conveyor is an Airflow provider: the API server's connection form offers its own types
+    with their fields and help; the stack registered its connections under them; and a
+    connection of the type Conveyor used before is moved to the new one, fields kept."""
+    from conveyor.connections import register
+
+    token = airflow_token(stack)
+    base = stack["airflow_url"]
+    meta = {m["connection_type"]: m for m in _call(f"{base}/ui/connections/hook_meta", token)}
+    kafka = meta["conveyor_kafka"]
+    assert kafka["hook_name"] == "Conveyor Kafka"
+    fields = kafka["extra_fields"]
+    assert set(fields) == {"bootstrap.servers", "security.protocol", "sasl.mechanism", "ssl.cafile"}
+    assert "host:port" in fields["bootstrap.servers"]["description"]
+    assert kafka["standard_fields"]["login"]["title"] == "SASL username"
+    assert set(meta["conveyor_lake"]["extra_fields"]) == {
+        "lake_path",
+        "checkpoint_path",
+        "webhdfs_url",
+    }
+    for conn_id, conn_type in (
+        ("conveyor_kafka_admin", "conveyor_kafka"),
+        ("conveyor_lake", "conveyor_lake"),
+    ):
+        assert _call(f"{base}/api/v2/connections/{conn_id}", token)["conn_type"] == conn_type
+
+    legacy = {"conn_type": "kafka", "extra": {"bootstrap.servers": "legacy:9092"}}
+    assert register({"cvt_legacy_kafka": legacy}, replace=True) == [
+        "connection cvt_legacy_kafka added"
+    ]
+    wanted = {"conn_type": "conveyor_kafka", "extra": {"bootstrap.servers": "new:9092"}}
+    lines = register({"cvt_legacy_kafka": wanted}, replace=False)
+    assert lines == ["connection cvt_legacy_kafka: type kafka -> conveyor_kafka (fields kept)"]
+    moved = _call(f"{base}/api/v2/connections/cvt_legacy_kafka", token)
+    assert moved["conn_type"] == "conveyor_kafka"
+    assert json.loads(moved["extra"])["bootstrap.servers"] == "legacy:9092"

@@ -37,9 +37,9 @@ def story(spark: Any, lake: Settings, tmp_path: Path) -> Catalog:
 def test_dag_waits_for_the_watermark_and_computes_the_day(
     spark: Any, lake: Settings, story: Catalog, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    import conveyor_plugin.triggers.watermark as triggers
     from airflow.dag_processing.dagbag import DagBag
 
+    import conveyor.provider.triggers.watermark as triggers
     from tests.conftest import REPO
 
     # at first the click stream has landed events up to D2 01:00 only: its watermark (minus the
@@ -65,7 +65,7 @@ def test_dag_waits_for_the_watermark_and_computes_the_day(
         return looks[-1]
 
     monkeypatch.setattr(triggers, "watermark_of", counted)
-    monkeypatch.setattr("conveyor_plugin.sensors.watermark.watermark_of", counted)
+    monkeypatch.setattr("conveyor.provider.sensors.watermark.watermark_of", counted)
 
     def stream_moves_on() -> None:
         # after the sensor looked and its trigger looked again, events up to D3 12:00 land

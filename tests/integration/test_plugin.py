@@ -211,7 +211,8 @@ def test_api_returns_the_numbers_of_the_known_pipeline(
 
 def test_lake_hook_reads_the_real_lake(stack: dict[str, Any], known: dict[str, Any]) -> None:
     from airflow.sdk import Connection
-    from conveyor_plugin.hooks.lake import (
+
+    from conveyor.provider.hooks.lake import (
         ConveyorLakeHook,
         LakeConnectionInvalid,
         settings_from_connection,

@@ -187,7 +187,7 @@ def test_loading_the_plugin_leaves_kafka_python_alone(stack: dict[str, Any]) -> 
 def test_hook_reads_the_stack_connection_and_lists_topics(
     stack: dict[str, Any], settings: Settings, admin: KafkaAdminClient
 ) -> None:
-    from conveyor_plugin.hooks.kafka import ConveyorKafkaHook
+    from conveyor.provider.hooks.kafka import ConveyorKafkaHook
 
     topic = f"cvh-{uuid.uuid4().hex[:8]}"
     admin.create_topics({topic: {"num_partitions": 1, "replication_factor": 1}})
@@ -208,7 +208,7 @@ def test_hook_reads_the_stack_connection_and_lists_topics(
 def test_connection_without_bootstrap_servers_is_named_in_the_error(
     stack: dict[str, Any], monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    from conveyor_plugin.hooks.kafka import ConveyorKafkaHook, KafkaConnectionInvalid
+    from conveyor.provider.hooks.kafka import ConveyorKafkaHook, KafkaConnectionInvalid
 
     monkeypatch.setenv(
         "AIRFLOW_CONN_CVT_NO_SERVERS",
@@ -234,7 +234,7 @@ def test_sasl_password_never_shows_in_repr_or_logs(
     caplog: pytest.LogCaptureFixture,
     capfd: pytest.CaptureFixture[str],
 ) -> None:
-    from conveyor_plugin.hooks.kafka import ConveyorKafkaHook
+    from conveyor.provider.hooks.kafka import ConveyorKafkaHook
 
     password = f"pw-{uuid.uuid4().hex}"
     conn = {

@@ -48,7 +48,7 @@ def plugin(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
 
 
 def test_settings_come_from_each_roles_connection(plugin: None) -> None:
-    from conveyor_plugin.hooks.connections import pipeline_settings
+    from conveyor.provider.hooks.connections import pipeline_settings
 
     settings = pipeline_settings(
         kafka_conn_id="cvt_kafka", lake_conn_id="cvt_lake", spark_conn_id="cvt_spark"
@@ -69,7 +69,7 @@ def test_settings_come_from_each_roles_connection(plugin: None) -> None:
 def test_spark_job_gets_its_connections_as_environment_and_the_password_as_a_file(
     plugin: None, tmp_path: Path
 ) -> None:
-    from conveyor_plugin.operators.spark import ConveyorSparkSubmitOperator
+    from conveyor.provider.operators.spark import ConveyorSparkSubmitOperator
 
     task = ConveyorSparkSubmitOperator(
         task_id="ingest",
@@ -92,18 +92,18 @@ def test_spark_job_gets_its_connections_as_environment_and_the_password_as_a_fil
 
 
 def test_every_operator_sensor_and_trigger_defaults_to_the_roles_ids(plugin: None) -> None:
-    from conveyor_plugin.hooks.kafka import ConveyorKafkaHook
-    from conveyor_plugin.hooks.lake import ConveyorLakeHook
-    from conveyor_plugin.operators.maintenance import (
+    from conveyor.provider.hooks.kafka import ConveyorKafkaHook
+    from conveyor.provider.hooks.lake import ConveyorLakeHook
+    from conveyor.provider.operators.maintenance import (
         CompactTableOperator,
         VacuumTableOperator,
         _TableOperator,
     )
-    from conveyor_plugin.operators.spark import ConveyorSparkSubmitOperator
-    from conveyor_plugin.operators.topics import TopicsApplyOperator, TopicsPlanOperator
-    from conveyor_plugin.sensors.maintenance import TableNeedsCompactionSensor
-    from conveyor_plugin.sensors.watermark import StreamWatermarkSensor
-    from conveyor_plugin.triggers.watermark import StreamWatermarkTrigger
+    from conveyor.provider.operators.spark import ConveyorSparkSubmitOperator
+    from conveyor.provider.operators.topics import TopicsApplyOperator, TopicsPlanOperator
+    from conveyor.provider.sensors.maintenance import TableNeedsCompactionSensor
+    from conveyor.provider.sensors.watermark import StreamWatermarkSensor
+    from conveyor.provider.triggers.watermark import StreamWatermarkTrigger
 
     def defaults(cls: type[Any]) -> dict[str, Any]:
         found = {}

@@ -28,7 +28,7 @@ def _overview() -> dict[str, Any]:
     from conveyor import connections
     from conveyor.catalog import resolve_catalog
     from conveyor.overview import pipeline_overview
-    from conveyor_plugin.hooks.connections import pipeline_settings
+    from conveyor.provider.hooks.connections import pipeline_settings
 
     settings = pipeline_settings(
         kafka_conn_id=connections.KAFKA_ADMIN, lake_conn_id=connections.LAKE

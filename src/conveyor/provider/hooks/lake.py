@@ -1,6 +1,6 @@
 """`ConveyorLakeHook`: the lake (Delta tables on HDFS) through an Airflow connection.
 
-The connection (type `hdfs`, default id `conveyor_lake`) names the file system and the lake:
+The connection (type `conveyor_lake`, or `hdfs` as before; default id `conveyor_lake`) names the file system and the lake:
 
 - host and port: the NameNode (`hdfs://host:port`); for an HA nameservice, the host alone is
   the nameservice (`hdfs://lake`) and the cluster's `hdfs-site.xml` comes from HADOOP_CONF_DIR;
@@ -21,6 +21,7 @@ from airflow.sdk import BaseHook
 
 from conveyor import connections
 from conveyor.errors import ConveyorError
+from conveyor.provider import LAKE_CONN_TYPE
 from conveyor.settings import Settings
 
 if TYPE_CHECKING:
@@ -39,7 +40,7 @@ class ConveyorLakeHook(BaseHook):
 
     conn_name_attr = "lake_conn_id"
     default_conn_name = connections.LAKE
-    conn_type = "hdfs"
+    conn_type = LAKE_CONN_TYPE
     hook_name = "Conveyor lake"
 
     def __init__(self, lake_conn_id: str = default_conn_name) -> None:

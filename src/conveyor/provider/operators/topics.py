@@ -16,7 +16,7 @@ from airflow.sdk import BaseOperator
 from airflow.sdk.exceptions import AirflowException, AirflowFailException
 
 from conveyor import connections
-from conveyor_plugin.hooks.kafka import ConveyorKafkaHook
+from conveyor.provider.hooks.kafka import ConveyorKafkaHook
 
 if TYPE_CHECKING:
     from airflow.sdk import Context

@@ -41,7 +41,7 @@ class StreamWatermarkTrigger(BaseTrigger):
 
     def serialize(self) -> tuple[str, dict[str, Any]]:
         return (
-            "conveyor_plugin.triggers.watermark.StreamWatermarkTrigger",
+            "conveyor.provider.triggers.watermark.StreamWatermarkTrigger",
             {
                 "stream": self.stream,
                 "target": self.target,
@@ -54,7 +54,7 @@ class StreamWatermarkTrigger(BaseTrigger):
     async def run(self) -> AsyncIterator[TriggerEvent]:
         from airflow.sdk import BaseHook
 
-        from conveyor_plugin.hooks.lake import settings_from_connection
+        from conveyor.provider.hooks.lake import settings_from_connection
 
         target = datetime.fromisoformat(self.target)
         # the async lookup: a synchronous one from the triggerer's event loop is refused

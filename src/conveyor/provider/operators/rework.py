@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
-from conveyor_plugin.operators.spark import ConveyorSparkSubmitOperator
+from conveyor.provider.operators.spark import ConveyorSparkSubmitOperator
 
 if TYPE_CHECKING:
     from airflow.sdk import Context

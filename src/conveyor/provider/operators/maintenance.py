@@ -68,7 +68,7 @@ class _TableOperator(BaseOperator):
 
     def resolve(self) -> tuple[Settings, Catalog, TableRef]:
         """Settings from the task's connections, the catalog and the task's table."""
-        from conveyor_plugin.hooks.connections import pipeline_settings
+        from conveyor.provider.hooks.connections import pipeline_settings
 
         settings = pipeline_settings(
             lake_conn_id=self.lake_conn_id, spark_conn_id=self.spark_conn_id

@@ -46,8 +46,8 @@ class TableNeedsCompactionSensor(BaseSensorOperator):
 
     def poke(self, context: Context) -> PokeReturnValue:
         from conveyor.maintenance import plan_compaction, table_stats
-        from conveyor_plugin.hooks.connections import pipeline_settings
-        from conveyor_plugin.operators.maintenance import resolve_table
+        from conveyor.provider.hooks.connections import pipeline_settings
+        from conveyor.provider.operators.maintenance import resolve_table
 
         settings = pipeline_settings(lake_conn_id=self.lake_conn_id)
         catalog, ref = resolve_table(self.table, self.catalog_path, settings)

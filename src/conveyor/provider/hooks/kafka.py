@@ -1,6 +1,6 @@
 """`ConveyorKafkaHook`: a kafka-python admin client built from an Airflow connection.
 
-The connection (type `kafka`; default id `conveyor_kafka_admin`, the admin role; the ingest job
+The connection (type `conveyor_kafka`, or `kafka` as before; default id `conveyor_kafka_admin`, the admin role; the ingest job
 uses `conveyor_kafka_ingest`, see `conveyor.connections`) holds everything the client needs:
 
 - bootstrap servers: extra `bootstrap.servers` (`host:port[,host:port]`), else host and port;
@@ -23,6 +23,7 @@ from pydantic import SecretStr
 
 from conveyor import connections
 from conveyor.errors import ConveyorError
+from conveyor.provider import KAFKA_CONN_TYPE
 from conveyor.settings import Settings
 
 if TYPE_CHECKING:
@@ -50,7 +51,7 @@ class ConveyorKafkaHook(BaseHook):
 
     conn_name_attr = "kafka_conn_id"
     default_conn_name = connections.KAFKA_ADMIN
-    conn_type = "kafka"
+    conn_type = KAFKA_CONN_TYPE
     hook_name = "Conveyor Kafka"
 
     def __init__(
@@ -70,18 +71,6 @@ class ConveyorKafkaHook(BaseHook):
 
     def __exit__(self, *exc: object) -> None:
         self.close()
-
-    @classmethod
-    def get_ui_field_behaviour(cls) -> dict[str, Any]:
-        """How the connection form shows this type (when a provider registers it)."""
-        return {
-            "hidden_fields": ["schema"],
-            "relabeling": {"login": "SASL username", "password": "SASL password"},
-            "placeholders": {
-                "extra": '{"bootstrap.servers": "broker1:9092,broker2:9092", '
-                '"security.protocol": "SASL_SSL", "sasl.mechanism": "SCRAM-SHA-512"}',
-            },
-        }
 
     @cached_property
     def settings(self) -> Settings:

@@ -27,9 +27,9 @@ def pipeline_settings(
     from airflow.sdk import BaseHook
 
     from conveyor.connections import KAFKA_FIELDS, LAKE_FIELDS
+    from conveyor.provider.hooks.kafka import ConveyorKafkaHook
+    from conveyor.provider.hooks.lake import ConveyorLakeHook
     from conveyor.settings import get_settings
-    from conveyor_plugin.hooks.kafka import ConveyorKafkaHook
-    from conveyor_plugin.hooks.lake import ConveyorLakeHook
 
     values = get_settings().model_dump()
     if kafka_conn_id:

@@ -47,7 +47,7 @@ class ConveyorSparkSubmitOperator(SparkSubmitOperator):
 
     def job_settings(self) -> Settings:
         """The worker's settings with the Kafka and lake parts of the task's connections."""
-        from conveyor_plugin.hooks.connections import pipeline_settings
+        from conveyor.provider.hooks.connections import pipeline_settings
 
         return pipeline_settings(kafka_conn_id=self.kafka_conn_id, lake_conn_id=self.lake_conn_id)
 

@@ -16,8 +16,8 @@ from typing import TYPE_CHECKING, Any
 from airflow.sdk.bases.sensor import BaseSensorOperator
 
 from conveyor import connections
+from conveyor.provider.triggers.watermark import StreamWatermarkTrigger, watermark_of
 from conveyor.units import as_utc
-from conveyor_plugin.triggers.watermark import StreamWatermarkTrigger, watermark_of
 
 if TYPE_CHECKING:
     from datetime import datetime
@@ -60,7 +60,7 @@ class StreamWatermarkSensor(BaseSensorOperator):
         return as_utc(datetime.fromisoformat(str(self.passed))) + self.margin
 
     def poke(self, context: Context) -> bool:
-        from conveyor_plugin.hooks.lake import ConveyorLakeHook
+        from conveyor.provider.hooks.lake import ConveyorLakeHook
 
         settings = ConveyorLakeHook(self.lake_conn_id).settings
         watermark = watermark_of(self.stream, settings, self.catalog_path)
