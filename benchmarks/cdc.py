@@ -99,7 +99,7 @@ def _drain(env: dict[str, str], stream: str) -> dict[str, Any]:
 
 
 def _topic_records(settings: Any, topic: str) -> int:
-    from conveyor.ingest.offsets import kafka_bounds
+    from conveyor.kafka.offsets import kafka_bounds
 
     return sum(end - start for start, end in kafka_bounds(settings, topic).values())
 
@@ -157,7 +157,7 @@ def _lag_run(env: dict[str, str], settings: Any, conn: Any, rate: float, seconds
     """p50/p99/max seconds from a change's commit in Postgres to the end of the batch that
     landed it in silver, under the continuous ingest and a steady writer."""
     from conveyor.catalog import ledger_uri, load_catalog
-    from conveyor.lakeview import read_rows
+    from conveyor.delta_rs import read_rows
 
     catalog = load_catalog(Path(env["CONVEYOR_CATALOG"]))
     stream = catalog.stream("mirror")
@@ -261,7 +261,7 @@ def _lags(settings: Any, stream: Any, ledger: list[dict], since: datetime) -> li
     import pyarrow.dataset as ds
 
     from conveyor.catalog import Layer, table_uri
-    from conveyor.lakeview import open_table
+    from conveyor.delta_rs import open_table
 
     table = open_table(table_uri(settings, stream.table(Layer.BRONZE)))
     if table is None:
@@ -379,7 +379,7 @@ def _run(env: dict[str, str], settings: Any, args: argparse.Namespace, commit: s
 
 def _silver_equals_source(settings: Any, conn: Any) -> bool:
     from conveyor.catalog import Layer, load_catalog, table_uri
-    from conveyor.lakeview import read_rows
+    from conveyor.delta_rs import read_rows
 
     stream = load_catalog(Path(os.environ["CONVEYOR_CATALOG"])).stream("mirror")
     silver = sorted(

@@ -275,7 +275,7 @@ def medallion(args: argparse.Namespace) -> None:
 
 def _is_delta(spark: Any, uri: str) -> bool:
     """Whether the table's first commit (with its schema) has landed."""
-    from conveyor.lakeview import open_table
+    from conveyor.delta_rs import open_table
 
     return open_table(uri) is not None
 

@@ -77,7 +77,7 @@ def _spark_load_s(spark: Any, uri: str) -> float:
 
 
 def _deltars_load_s(uri: str) -> float:
-    from conveyor.lakeview import open_table
+    from conveyor.delta_rs import open_table
 
     began = time.perf_counter()
     table = open_table(uri)

@@ -57,7 +57,7 @@ spark.stop()
 
 def run_once(with_archive: bool, table: str) -> dict[str, float]:
     """One driver process appending to `table` (created if absent), wall seconds of its parts."""
-    from conveyor.spark.class_archive import JVM_OPTIONS
+    from conveyor.spark.jvm_options import JVM_OPTIONS
 
     env = dict(os.environ)
     if not with_archive:  # the settings' extra conf replaces the driver's options
@@ -75,7 +75,7 @@ def run_once(with_archive: bool, table: str) -> dict[str, float]:
 
 def main(argv: list[str] | None = None) -> int:
     from conveyor.settings import Settings
-    from conveyor.spark.class_archive import archive_file
+    from conveyor.spark.jvm_options import archive_file
 
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--rounds", type=int, default=4)

@@ -247,7 +247,7 @@ def _producer(settings: Any) -> Any:
 def create_topic(settings: Any, name: str, partitions: int = PARTITIONS) -> None:
     from kafka.admin import NewTopic
 
-    from conveyor.kafka.topics import admin_client
+    from conveyor.kafka.clients import admin_client
 
     with admin_client(settings) as admin:
         admin.create_topics([NewTopic(name, partitions, 1)])
@@ -296,7 +296,7 @@ def table_rows(uri: str) -> int:
     """Rows in a Delta table, from its log's per-file stats (0 before the first commit)."""
     import pyarrow as pa
 
-    from conveyor.lakeview import open_table
+    from conveyor.delta_rs import open_table
 
     table = open_table(uri)
     if table is None:
@@ -310,7 +310,7 @@ def table_figures(uri: str) -> dict[str, Any]:
     import pyarrow as pa
     import pyarrow.compute as pc
 
-    from conveyor.lakeview import open_table
+    from conveyor.delta_rs import open_table
 
     table = open_table(uri)
     if table is None:
@@ -336,7 +336,7 @@ def layer_figures(uri: str) -> dict[str, int]:
     """Rows, bytes and files of one of Conveyor's tables, from its Delta log."""
     import pyarrow as pa
 
-    from conveyor.lakeview import open_table
+    from conveyor.delta_rs import open_table
 
     table = open_table(uri)
     if table is None:
@@ -369,7 +369,7 @@ class VisibilityPoller:
         return self
 
     def _poll(self) -> None:
-        from conveyor.lakeview import open_table
+        from conveyor.delta_rs import open_table
 
         table = open_table(self.uri)
         if table is None or table.version() == self._version:
@@ -597,8 +597,8 @@ def drain(
 def ledger_batches(bench: Bench, tag: str) -> list[dict[str, Any]]:
     """Conveyor's own account of the run: per batch its rows, duration and step times."""
     from conveyor.catalog import ledger_uri
-    from conveyor.ingest.ledger import STEPS
-    from conveyor.lakeview import read_rows
+    from conveyor.delta_rs import read_rows
+    from conveyor.ledger import STEPS
 
     steps = [f"{step}_ms" for step in STEPS]
     rows = read_rows(
@@ -744,7 +744,7 @@ def write_history(
     from pyspark.sql import functions as F
 
     from conveyor.catalog import ledger_uri
-    from conveyor.ingest.ledger import LedgerEntry, append_entry
+    from conveyor.ledger import LedgerEntry, append_entry
 
     _, silver = bench.conveyor_catalog(f"bench_{bench.run_id}_{tag}", tag)
     start = end - timedelta(hours=STEADY_HOURS)

@@ -37,8 +37,8 @@ def conveyor_health() -> None:
     @task
     def lake_answers() -> list[str]:
         """The lake and checkpoint roots exist on the file system."""
-        from conveyor.lake import webhdfs
         from conveyor.provider.hooks.lake import ConveyorLakeHook
+        from conveyor.webhdfs import webhdfs
 
         settings = ConveyorLakeHook(connections.LAKE).settings
         for path in (settings.lake_path, settings.checkpoint_path):

@@ -252,7 +252,7 @@ def _setting_type(hint: Any) -> str:
 
 
 def ledger_page() -> str:
-    from conveyor.ingest.ledger import COLUMN_DOCS, LEDGER_FIELDS
+    from conveyor.ledger import COLUMN_DOCS, LEDGER_FIELDS
 
     rows = []
     for name, kind in LEDGER_FIELDS:

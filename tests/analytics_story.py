@@ -24,7 +24,7 @@ from typing import Any
 from conveyor.analytics import GOLD_TABLES
 from conveyor.analytics.runs import runs_uri
 from conveyor.catalog import Catalog, Layer, ledger_uri, table_uri
-from conveyor.ingest.ledger import LedgerEntry, append_entry
+from conveyor.ledger import LedgerEntry, append_entry
 from conveyor.settings import Settings
 from tests.catalogs import catalog_variant, stream_named
 

@@ -42,7 +42,8 @@ def catalog_variant(
 
 def provision(settings: Settings, catalog: Catalog) -> None:
     """Create the catalog's topics on the broker (what `conveyor topics apply` does)."""
-    from conveyor.kafka.topics import admin_client, apply_plan, plan_topics
+    from conveyor.kafka.clients import admin_client
+    from conveyor.kafka.topics import apply_plan, plan_topics
 
     with admin_client(settings) as admin:
         apply_plan(plan_topics(catalog, admin), admin)

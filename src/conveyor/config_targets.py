@@ -15,7 +15,7 @@ from pathlib import Path
 from conveyor import jars
 from conveyor.errors import ConveyorError
 from conveyor.settings import Settings
-from conveyor.stack import cdc, config_files, security
+from conveyor.stack import change_capture, config_files, security
 
 SPARK_DEFAULTS = "spark/spark-defaults.conf"
 
@@ -146,7 +146,7 @@ def compose_files(topology: ComposeTopology = COMPOSE) -> list[ConfigFile]:
         "permissions": "false",
     }
     secured_kafka = {**kafka, **security.listener_values(True)}
-    connect = cdc.connect_values(
+    connect = change_capture.connect_values(
         f"{t.kafka_host}:{t.kafka_port}",
         replication=1,
         rest_port=t.connect_port,

@@ -7,7 +7,7 @@ import os
 import sys
 import time
 from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import ExitStack, contextmanager
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -102,7 +102,8 @@ def run_demo(settings: Settings, *, events: int, console: Console) -> None:
     )
 
     with _step(console, "2. Kafka topics from the catalog (conveyor topics apply)"):
-        from conveyor.kafka.topics import admin_client, apply_plan, plan_topics
+        from conveyor.kafka.clients import admin_client
+        from conveyor.kafka.topics import apply_plan, plan_topics
 
         with admin_client(settings) as admin:
             result = apply_plan(plan_topics(catalog, admin), admin)
@@ -111,17 +112,15 @@ def run_demo(settings: Settings, *, events: int, console: Console) -> None:
     with _step(console, "3. produce sample events (2% bad, 1% duplicates, 2% late)"):
         produced = _produce(settings, catalog, events, console)
 
-    from conveyor.spark.session import build_session
+    from conveyor.spark.session import spark_session
 
-    with _output_to(spark_log):
-        spark = build_session(settings, "conveyor-demo")
-    try:
+    with ExitStack() as held:
+        with _output_to(spark_log):  # the session's start prints to the log, not the terminal
+            spark = held.enter_context(spark_session(settings, "conveyor-demo"))
         with _step(console, "4. Spark: ingest every stream, exactly once (available-now)"):
             summaries = _ingest(spark, settings, catalog, produced, console)
         _maintain(spark, settings, catalog, console)
         _analytics(spark, settings, catalog, summaries, console)
-    finally:
-        spark.stop()
     with _step(console, "7. Airflow: the provisioning, ingest and maintenance DAGs, run once"):
         _produce(settings, catalog, max(10, events // 10), console)
         _run_dags(status, console)

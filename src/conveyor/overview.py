@@ -8,7 +8,7 @@ ledger: rows ingested per second and the backlog Kafka held after each batch, in
 The newest schema changes applied to silver tables (ledger rows of kind `schema_change`). A
 quarantine panel per stream: records quarantined in the last 24 hours and not replayed, counted
 by reason, with the newest few of each (raw value truncated; the page shows it as text).
-Everything is read without Spark (`conveyor.lakeview`), so a request costs well under a second.
+Everything is read without Spark (`conveyor.delta_rs`), so a request costs well under a second.
 """
 
 from __future__ import annotations
@@ -17,8 +17,8 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from conveyor.catalog import Catalog, Layer, ledger_uri, table_uri
+from conveyor.delta_rs import read_rows
 from conveyor.ingest.monitor import stream_status
-from conveyor.lakeview import read_rows
 from conveyor.maintenance.report import table_reports
 from conveyor.settings import Settings
 

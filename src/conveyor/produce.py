@@ -17,6 +17,7 @@ from typing import Any
 
 from conveyor.catalog import StreamSpec
 from conveyor.errors import ConveyorError
+from conveyor.kafka.clients import client_options
 from conveyor.settings import Settings
 
 PAGES = (
@@ -162,7 +163,7 @@ def send_events(
     if not checked:
         require_writable(settings, topic)
     producer = KafkaProducer(
-        **settings.kafka_client_options("produce"),
+        **client_options(settings, "produce"),
         acks="all",
         enable_idempotence=True,
         linger_ms=20,

@@ -10,8 +10,6 @@ This module is the ground floor: it imports only `conveyor.errors`.
 from __future__ import annotations
 
 import json
-import logging
-from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
@@ -23,34 +21,6 @@ from conveyor.errors import ConveyorError
 
 LOOPBACK = "127.0.0.1"
 STATE_FILE_NAME = "stack.json"
-
-
-REDACTED = "[redacted]"
-SECRET_CLIENT_OPTIONS = ("sasl_plain_password", "ssl_password")
-# kafka-python logs a client's whole configuration (password included) at DEBUG
-KAFKA_CLIENT_LOGGERS = ("kafka.admin.client", "kafka.producer.kafka", "kafka.consumer.group")
-
-
-class RedactClientSecrets(logging.Filter):
-    """Blanks secrets in client configurations that libraries log whole."""
-
-    def filter(self, record: logging.LogRecord) -> bool:
-        if isinstance(record.args, Mapping):
-            record.args = {
-                k: REDACTED if k in SECRET_CLIENT_OPTIONS else v for k, v in record.args.items()
-            }
-        elif isinstance(record.args, tuple):
-            record.args = tuple(_redacted(arg) for arg in record.args)
-        return True
-
-
-def _redacted(value: object) -> object:
-    if isinstance(value, Mapping) and any(key in value for key in SECRET_CLIENT_OPTIONS):
-        return {k: REDACTED if k in SECRET_CLIENT_OPTIONS else v for k, v in value.items()}
-    return value
-
-
-_REDACT = RedactClientSecrets()
 
 
 def project_root() -> Path:
@@ -301,51 +271,6 @@ class Settings(BaseSettings):
             cafile=cafile,
         )
 
-    def kafka_client_options(self, role: KafkaRole = "ingest") -> dict[str, Any]:
-        """Keyword arguments for role's kafka-python clients (security included, secrets
-        unwrapped: never log them)."""
-        security = self.kafka_security(role)
-        options: dict[str, Any] = {
-            "bootstrap_servers": self.kafka_servers.split(","),
-            "security_protocol": security.protocol,
-        }
-        if security.mechanism:
-            options["sasl_mechanism"] = security.mechanism
-            options["sasl_plain_username"] = security.username
-            if security.password is not None:
-                options["sasl_plain_password"] = security.password.get_secret_value()
-                for name in KAFKA_CLIENT_LOGGERS:
-                    logging.getLogger(name).addFilter(_REDACT)
-        if security.cafile:
-            options["ssl_cafile"] = str(security.cafile)
-        return options
-
-    def spark_kafka_options(self, role: KafkaRole = "ingest") -> dict[str, str]:
-        """`kafka.*` options for Spark's Kafka source. A SASL password never appears in them:
-        it is written to a 0600 file under `$CONVEYOR_HOME/secrets/` that Kafka's
-        FileConfigProvider reads when each consumer starts (on a cluster, that path must
-        exist on every executor)."""
-        security = self.kafka_security(role)
-        options = {"kafka.security.protocol": security.protocol}
-        if security.mechanism:
-            options["kafka.sasl.mechanism"] = security.mechanism
-            module = _JAAS_MODULES.get(security.mechanism, _JAAS_MODULES["PLAIN"])
-            password = security.password.get_secret_value() if security.password else ""
-            jaas = f'{module} required username="{security.username}" password="{password}";'
-            secret = write_secret(
-                self.home / "secrets" / f"kafka-{role}.properties",
-                "sasl.jaas.config=" + jaas.replace("\\", "\\\\") + "\n",
-            )
-            options["kafka.config.providers"] = "conveyorfile"
-            options["kafka.config.providers.conveyorfile.class"] = (
-                "org.apache.kafka.common.config.provider.FileConfigProvider"
-            )
-            options["kafka.sasl.jaas.config"] = f"${{conveyorfile:{secret}:sasl.jaas.config}}"
-        if security.cafile:
-            options["kafka.ssl.truststore.type"] = "PEM"
-            options["kafka.ssl.truststore.location"] = str(security.cafile)
-        return options
-
 
 KafkaRole = Literal["admin", "ingest", "produce"]
 """Conveyor's Kafka roles: provisioning (topics, ACLs), ingest (read, monitoring groups),
@@ -392,13 +317,6 @@ class PostgresConnection:
             "user": self.user,
             "password": self.password,
         }
-
-
-_JAAS_MODULES = {
-    "PLAIN": "org.apache.kafka.common.security.plain.PlainLoginModule",
-    "SCRAM-SHA-256": "org.apache.kafka.common.security.scram.ScramLoginModule",
-    "SCRAM-SHA-512": "org.apache.kafka.common.security.scram.ScramLoginModule",
-}
 
 
 def write_secret(path: Path, text: str) -> Path:

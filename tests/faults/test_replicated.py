@@ -26,7 +26,8 @@ from typing import Any
 import pytest
 
 from conveyor.catalog import Catalog, Layer, ledger_uri, load_catalog, table_uri
-from conveyor.lakeview import read_rows
+from conveyor.delta_rs import read_rows
+from conveyor.kafka.clients import client_options
 from conveyor.settings import Settings, project_root
 from conveyor.stack.local import LocalStack
 from conveyor.stack.process import process_state, wait_for, wait_until
@@ -84,7 +85,7 @@ class Load:
         from kafka import KafkaProducer
 
         producer = KafkaProducer(
-            **self.settings.kafka_client_options(),
+            **client_options(self.settings),
             acks="all",
             enable_idempotence=True,
             linger_ms=20,
@@ -188,7 +189,7 @@ class Belt:
     def in_kafka(self) -> int:
         from kafka import KafkaConsumer, TopicPartition
 
-        consumer = KafkaConsumer(**self.settings.kafka_client_options())
+        consumer = KafkaConsumer(**client_options(self.settings))
         try:
             partitions = [
                 TopicPartition(self.topic, p) for p in consumer.partitions_for_topic(self.topic)
@@ -298,7 +299,7 @@ def _stack() -> LocalStack:
 
 def _leaders(settings: Settings, topic: str) -> dict[int, tuple[int, list[int]]]:
     """partition -> (leader node id, in-sync node ids)."""
-    from conveyor.kafka.topics import admin_client
+    from conveyor.kafka.clients import admin_client
 
     with admin_client(settings) as admin:
         described = admin.describe_topics([topic])[0]
@@ -381,12 +382,12 @@ def test_a_compaction_killed_mid_optimize_is_taken_over(belt: Belt, tmp_path: Pa
     import sys
 
     from conveyor.maintenance.lock import lock_uri
-    from conveyor.spark.jvm import LakeFiles
+    from conveyor.spark.jvm import HadoopFiles
 
     silver = belt.catalog.stream(belt.name).table(Layer.SILVER).name
     belt.load.resume()
     lock = lock_uri(belt.settings, silver, "compact")
-    files = LakeFiles(belt.spark)
+    files = HadoopFiles(belt.spark)
     log = tmp_path / "compact.log"
     env = {**os.environ, "CONVEYOR_CATALOG": str(belt.catalog.source)}
     command = [sys.executable, "-m", "conveyor.cli", "compact", silver, "--force", "--include-open"]
@@ -430,9 +431,9 @@ def test_a_compaction_killed_mid_optimize_is_taken_over(belt: Belt, tmp_path: Pa
 
 def _lease(belt: Belt) -> dict[str, Any] | None:
     from conveyor.maintenance.lock import lock_uri
-    from conveyor.spark.jvm import LakeFiles
+    from conveyor.spark.jvm import HadoopFiles
 
-    text = LakeFiles(belt.spark).read_text(lock_uri(belt.settings, belt.name, "checkpoint"))
+    text = HadoopFiles(belt.spark).read_text(lock_uri(belt.settings, belt.name, "checkpoint"))
     return json.loads(text) if text else None
 
 

@@ -9,7 +9,7 @@ from dataclasses import dataclass
 import pytest
 from kafka import KafkaAdminClient
 
-from conveyor.kafka.topics import admin_client
+from conveyor.kafka.clients import admin_client
 from conveyor.settings import PostgresConnection, Settings
 
 

@@ -23,9 +23,9 @@ from typing import Any
 import pytest
 
 from conveyor.catalog import Catalog, CdcTable, Layer, table_uri
-from conveyor.cdc import apply_connectors, connector_name, plan_connectors
+from conveyor.debezium import apply_connectors, connector_name, plan_connectors
+from conveyor.delta_rs import read_rows
 from conveyor.ingest.stream import ingest_stream
-from conveyor.lakeview import read_rows
 from conveyor.settings import Settings, project_root
 from conveyor.stack.process import wait_until
 from tests.catalogs import catalog_variant, provision
@@ -289,7 +289,7 @@ def _drop_connector(cdc: CdcStack, stream: Any) -> None:
     keeps WAL for a slot until it is dropped)."""
     import urllib.request
 
-    from conveyor.cdc import slot_name
+    from conveyor.debezium import slot_name
 
     request = urllib.request.Request(
         f"{cdc.connect_url}/connectors/{connector_name(stream)}", method="DELETE"
@@ -319,7 +319,7 @@ def _connect(settings: Settings, catalog: Catalog, name: str, source: Source) ->
     """Register the connector and wait until its snapshot of the table is in the topic, so
     the workload's first changes come after it (a row changed before the snapshot reads it
     would skip a version the audit holds)."""
-    from conveyor.ingest.offsets import kafka_bounds
+    from conveyor.kafka.offsets import kafka_bounds
 
     apply_connectors(settings, catalog, [name])
     rows = len(source.keys())

@@ -12,7 +12,7 @@ from pathlib import Path
 import psycopg
 
 from conveyor.settings import Settings
-from conveyor.stack.cdc import CDC_COMPONENTS, DEBEZIUM_POSTGRES, connector_plugins
+from conveyor.stack.change_capture import CDC_COMPONENTS, DEBEZIUM_POSTGRES, connector_plugins
 from conveyor.stack.local import LocalStack
 from conveyor.stack.process import group_members, wait_until
 from tests.integration.conftest import CdcStack

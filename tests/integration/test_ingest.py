@@ -20,10 +20,11 @@ import pytest
 import yaml
 
 from conveyor.catalog import Catalog, Layer, ledger_uri, load_catalog, table_uri
-from conveyor.ingest.batch import silver_schema
 from conveyor.ingest.crash import KILL_POINT_ENV
-from conveyor.ingest.offsets import DataLossError
+from conveyor.ingest.silver import silver_schema
 from conveyor.ingest.stream import ingest_stream
+from conveyor.kafka.clients import client_options
+from conveyor.kafka.offsets import DataLossError
 from conveyor.produce import BAD_KINDS, Event, bad_event, click_events, encode, send_events
 from conveyor.settings import Settings
 from conveyor.stack.process import wait_until
@@ -286,10 +287,10 @@ def test_lost_offsets_stop_the_job_until_accepted(
     ingest_stream(spark, settings, catalog, name, available_now=True)
     send_events(settings, topic, (encode(e, "user_id") for e in click_events(40, seed=31)))
 
-    consumer = KafkaConsumer(**settings.kafka_client_options())
+    consumer = KafkaConsumer(**client_options(settings))
     ends = consumer.end_offsets([TopicPartition(topic, p) for p in (0, 1)])
     consumer.close()
-    admin = KafkaAdminClient(**settings.kafka_client_options())
+    admin = KafkaAdminClient(**client_options(settings))
     admin.delete_records(ends)  # everything in partitions 0 and 1 is gone, read or not
     admin.close()
     landed_before = _table(spark, settings, catalog, name, Layer.SILVER).count()
@@ -328,7 +329,7 @@ def _start_job(
 
 
 def _commits(settings: Settings, name: str) -> int:
-    from conveyor.lake import list_dir
+    from conveyor.webhdfs import list_dir
 
     try:
         return len(

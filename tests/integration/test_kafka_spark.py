@@ -9,6 +9,7 @@ import uuid
 from pathlib import Path
 from typing import Any
 
+from conveyor.kafka.clients import client_options
 from conveyor.produce import click_events, encode, log_events, send_events
 from conveyor.settings import Settings
 from conveyor.spark.session import spark_submit_args
@@ -22,7 +23,7 @@ def _topic(settings: Settings, partitions: int = 2) -> str:
     from kafka.admin import NewTopic
 
     name = f"t-{uuid.uuid4().hex[:10]}"
-    admin = KafkaAdminClient(**settings.kafka_client_options())
+    admin = KafkaAdminClient(**client_options(settings))
     try:
         admin.create_topics([NewTopic(name, partitions, 1)])
     finally:
@@ -40,7 +41,7 @@ def test_produce_and_consume_through_the_broker(settings: Settings) -> None:
         topic,
         auto_offset_reset="earliest",
         consumer_timeout_ms=10_000,
-        **settings.kafka_client_options(),
+        **client_options(settings),
     )
     seen = []
     for record in consumer:

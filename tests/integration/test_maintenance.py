@@ -42,7 +42,7 @@ from conveyor.maintenance.lock import (
 )
 from conveyor.produce import click_events, encode, send_events
 from conveyor.settings import Settings
-from conveyor.spark.jvm import LakeFiles
+from conveyor.spark.jvm import HadoopFiles
 from conveyor.stack.process import wait_until
 from tests.catalogs import catalog_variant, provision, stream_named
 from tests.conftest import REPO
@@ -104,7 +104,7 @@ def _assert_rewrite_only(spark: Any, uri: str, version: int) -> None:
 def _commits_spanning(spark: Any, uri: str, version: int) -> int:
     """Commits after `version` whose transaction read the table before it: they were under
     way while `version` committed (Delta checked them against it for conflicts)."""
-    files = LakeFiles(spark)
+    files = HadoopFiles(spark)
     spanning = 0
     for later in range(version + 1, version + 4):
         path = f"{uri}/_delta_log/{later:020d}.json"
@@ -200,7 +200,7 @@ def test_compactions_never_disturb_a_running_stream(
         return bool(plan.partitions)  # a closed partition with MIN_SMALL_FILES small files
 
     checkpoint = checkpoint_uri(settings, name, "ingest")
-    lake = LakeFiles(spark)
+    lake = HadoopFiles(spark)
 
     def silver_files() -> set[str]:
         return {f.uri for f in lake.data_files(uri)}
@@ -347,7 +347,7 @@ def test_two_compactions_at_once_end_cleanly(
     print(json.dumps([{"status": r.status.value, "attempts": r.attempts} for r in runs]))
 
 
-def _beats(files: LakeFiles, path: str, what: str) -> None:
+def _beats(files: HadoopFiles, path: str, what: str) -> None:
     """The lease's holder beats: the lease file's modification time moves on."""
     began = files.modified_at(path)
     assert began is not None
@@ -357,7 +357,7 @@ def _beats(files: LakeFiles, path: str, what: str) -> None:
 
 
 def test_a_lock_names_its_holder_and_expires(settings: Settings, spark: Any) -> None:
-    files = LakeFiles(spark)
+    files = HadoopFiles(spark)
     table = f"locktest_{os.getpid()}"
     with table_lock(spark, settings, table, "compact") as lease:
         with pytest.raises(LockHeld) as held, table_lock(spark, settings, table, "compact"):
@@ -423,7 +423,7 @@ def test_checkpoint_lease_keeps_a_second_ingest_off_and_yields_to_no_dead_holder
     catalog = catalog_variant(tmp_path / "catalog")
     provision(settings, catalog)
     stream = stream_named(catalog, "clicks")
-    files = LakeFiles(spark)
+    files = HadoopFiles(spark)
     path = lock_uri(settings, stream, "checkpoint")
 
     # while a live ingest holds it (this process), a second one ends at once, naming the holder
@@ -488,7 +488,7 @@ def test_vacuum_keeps_the_safe_retention_and_the_stream_survives(
     rewritten = _files(spark, uri, before_compaction.version, partition)
     referenced = _files(spark, uri, compacted.version_after, partition)
 
-    lake = LakeFiles(spark)
+    lake = HadoopFiles(spark)
     folder = f"{uri}/{partition[0]}"
     sample = next(iter(rewritten))
     old_orphan, new_orphan = (

@@ -22,7 +22,7 @@ from typing import Any
 import pytest
 
 from conveyor.catalog import Catalog, Layer, ledger_uri, load_catalog, table_uri
-from conveyor.ingest.evolution import Change, SchemaChange, record
+from conveyor.evolution import Change, SchemaChange, record
 from conveyor.ingest.stream import ingest_stream
 from conveyor.maintenance import CompactOptions, compact_table
 from conveyor.produce import (

@@ -22,6 +22,7 @@ from kafka.admin import ConfigResource, ConfigResourceType
 
 from conveyor import connections
 from conveyor.catalog import Catalog
+from conveyor.kafka.clients import client_options
 from conveyor.settings import Settings
 from tests.catalogs import catalog_variant, stream_named
 from tests.conftest import REPO
@@ -260,7 +261,7 @@ def test_sasl_password_never_shows_in_repr_or_logs(
     from kafka import KafkaAdminClient
     from kafka.errors import KafkaError
 
-    options = hook.settings.kafka_client_options()
+    options = client_options(hook.settings)
     assert options["sasl_plain_password"] == password  # the password did reach the client
     with pytest.raises(KafkaError):
         KafkaAdminClient(**options, bootstrap_timeout_ms=3000)

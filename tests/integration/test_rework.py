@@ -19,16 +19,16 @@ import pytest
 
 from conveyor.analytics.runs import DayRun, record_run, stale_days
 from conveyor.catalog import Catalog, Layer, ledger_uri, table_uri
+from conveyor.delta_rs import open_table, read_rows
 from conveyor.ingest.crash import KILL_POINT_ENV
-from conveyor.ingest.rework import (
+from conveyor.ingest.stream import ingest_stream
+from conveyor.produce import Event, click_events, encode, send_events
+from conveyor.rework import (
     rebuild,
     rebuild_range,
     replay,
     replay_selection,
 )
-from conveyor.ingest.stream import ingest_stream
-from conveyor.lakeview import open_table, read_rows
-from conveyor.produce import Event, click_events, encode, send_events
 from conveyor.settings import Settings
 from tests.catalogs import catalog_variant, provision, stream_named
 from tests.polling import eventually

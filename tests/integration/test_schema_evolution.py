@@ -15,8 +15,8 @@ from typing import Any
 import pytest
 
 from conveyor.catalog import Catalog, Layer, ledger_uri, table_uri
+from conveyor.delta_rs import open_table, read_rows
 from conveyor.ingest.stream import ingest_stream
-from conveyor.lakeview import open_table, read_rows
 from conveyor.produce import click_events, encode, send_events
 from conveyor.settings import Settings
 from tests.catalogs import catalog_variant, provision, stream_named

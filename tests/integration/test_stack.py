@@ -11,8 +11,9 @@ from pathlib import Path
 
 import pytest
 
+from conveyor.kafka.clients import client_options
 from conveyor.settings import Settings
-from conveyor.stack.cdc import CDC_COMPONENTS
+from conveyor.stack.change_capture import CDC_COMPONENTS
 from conveyor.stack.components import AIRFLOW_PARTS
 from conveyor.stack.local import LocalStack
 from conveyor.stack.process import ComponentStartError, is_running
@@ -61,7 +62,7 @@ def test_up_twice_is_harmless(stack: dict[str, object]) -> None:
 
 
 def test_lake_and_checkpoint_roots_exist(settings: Settings) -> None:
-    from conveyor.lake import webhdfs
+    from conveyor.webhdfs import webhdfs
 
     for path in ("/lake", "/checkpoints"):
         assert webhdfs(settings, path, "GETFILESTATUS")["FileStatus"]["type"] == "DIRECTORY"
@@ -97,10 +98,10 @@ def test_down_then_up_keeps_topics_and_tables(stack: dict[str, object], settings
     from kafka import KafkaAdminClient
     from kafka.admin import NewTopic
 
-    from conveyor.lake import list_dir, webhdfs
+    from conveyor.webhdfs import list_dir, webhdfs
 
     topic = f"keep-{uuid.uuid4().hex[:8]}"
-    admin = KafkaAdminClient(**settings.kafka_client_options())
+    admin = KafkaAdminClient(**client_options(settings))
     admin.create_topics([NewTopic(topic, 1, 1)])
     admin.close()
     webhdfs(settings, f"/lake/{topic}", "MKDIRS", method="PUT")
@@ -112,7 +113,7 @@ def test_down_then_up_keeps_topics_and_tables(stack: dict[str, object], settings
     local.up()
 
     restarted = Settings()
-    admin = KafkaAdminClient(**restarted.kafka_client_options())
+    admin = KafkaAdminClient(**client_options(restarted))
     try:
         assert topic in admin.list_topics()
     finally:

@@ -25,7 +25,7 @@ from typing import Any
 import pytest
 
 from conveyor.catalog import Catalog, Layer, load_catalog, table_uri
-from conveyor.lakeview import read_rows
+from conveyor.delta_rs import read_rows
 from conveyor.settings import Settings
 from conveyor.stack import security
 from conveyor.stack.process import wait_for
@@ -288,7 +288,7 @@ def untouched(stack: dict[str, Any], tmp_path_factory: pytest.TempPathFactory) -
 
 def _traces(settings: Settings, catalog: Catalog) -> list[str]:
     """The stream's tables and checkpoint folders that exist on HDFS."""
-    from conveyor.lake import webhdfs
+    from conveyor.webhdfs import webhdfs
 
     found = []
     for stream in catalog.streams.values():
@@ -436,7 +436,7 @@ def test_anonymous_callers_are_refused_everywhere_but_health_and_login(
 
 
 def test_hdfs_refuses_another_users_write_to_the_lake(stack: dict[str, Any]) -> None:
-    from conveyor.lake import hdfs_user, webhdfs, webhdfs_at
+    from conveyor.webhdfs import hdfs_user, webhdfs, webhdfs_at
 
     settings = Settings()
     for path in (settings.lake_path, settings.checkpoint_path):

@@ -14,7 +14,7 @@ import pytest
 from conveyor.analytics import GOLD_TABLES, day_range, funnel_and_top_pages, run_analytics
 from conveyor.analytics.runs import last_read
 from conveyor.catalog import Catalog, load_catalog
-from conveyor.ingest.batch import silver_schema
+from conveyor.ingest.silver import silver_schema
 from conveyor.settings import Settings
 from tests.analytics_story import (
     CLICKS,

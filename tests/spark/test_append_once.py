@@ -8,7 +8,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from conveyor.lakeview import open_table
+from conveyor.delta_rs import open_table
 from conveyor.spark.jvm import append_once
 
 

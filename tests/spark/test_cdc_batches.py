@@ -12,8 +12,9 @@ from typing import Any
 import pytest
 
 from conveyor.catalog import CdcTable, Layer, load_catalog
-from conveyor.cdc import UNAVAILABLE
-from conveyor.ingest.batch import RunState, StreamTarget, process_batch
+from conveyor.debezium import UNAVAILABLE
+from conveyor.ingest.core import RunState, StreamTarget, process_batch
+from conveyor.ingest.landings import landing_for
 from conveyor.settings import Settings
 
 CATALOG = """
@@ -106,7 +107,9 @@ class Feed:
             "key BINARY, value BINARY, headers ARRAY<STRUCT<key: STRING, value: BINARY>>, "
             "topic STRING, partition INT, offset BIGINT, timestamp TIMESTAMP",
         )
-        return process_batch(self.spark, self.target, frame, batch_id, RunState(self.settings))
+        state = RunState(self.settings)
+        landing = landing_for(self.stream)
+        return process_batch(self.spark, self.target, frame, batch_id, state, landing)
 
     def table(self, path: str) -> list[dict[str, Any]]:
         uri = self.settings.lake_uri + "/" + path

@@ -2,7 +2,7 @@
 
 A batch of at most SMALL_BATCH records decides its duplicates on the driver (its keys
 collected, silver read for them alone, through `ActiveFiles` or Delta); a larger one in Spark
-(`_repeats`). Replay and rebuild rely on the decision being the table's, whichever path took it.
+(`repeats`). Replay and rebuild rely on the decision being the table's, whichever path took it.
 """
 
 from __future__ import annotations
@@ -16,14 +16,9 @@ import pytest
 
 from conveyor.catalog import Layer
 from conveyor.ingest import quality
-from conveyor.ingest.batch import (
-    RunState,
-    StreamTarget,
-    _decide_on_driver,
-    _repeats,
-    _silver_share,
-    silver_schema,
-)
+from conveyor.ingest.core import RunState, StreamTarget
+from conveyor.ingest.dedup import decide_on_driver, repeats, silver_share
+from conveyor.ingest.silver import silver_schema
 from conveyor.settings import Settings
 from tests.catalogs import catalog_variant, stream_named
 
@@ -113,29 +108,29 @@ def test_the_small_and_the_large_path_decide_the_same_duplicates(
     batch = _batch(spark, batch_events)
 
     state = RunState(lake)
-    large = _coordinates(_repeats(spark, batch, target, state, None))
+    large = _coordinates(repeats(spark, batch, target, state, None))
     # silver's slice small beside the batch (its size from the files' statistics): one
     # aggregation over both keys, the same decision
     index = RunState(lake).silver_files(target)
     assert index.refresh(spark) and index.records(lambda _: True) == len(history) + len(replayed)
-    shuffled = _repeats(spark, batch, target, RunState(lake), None, batch_rows=len(batch_events))
+    shuffled = repeats(spark, batch, target, RunState(lake), None, batch_rows=len(batch_events))
     assert _coordinates(shuffled) == large
     # silver read through Delta (a filter keeps the file index out of it): the same decision
-    through_delta = _repeats(spark, batch, target, RunState(lake), None, F.lit(True))
+    through_delta = repeats(spark, batch, target, RunState(lake), None, F.lit(True))
     assert _coordinates(through_delta) == large
-    small_frame, small_share = _decide_on_driver(spark, batch, target, RunState(lake))
+    small_frame, small_share = decide_on_driver(spark, batch, target, RunState(lake))
     assert _coordinates(small_frame) == large
     assert 100 < len(large) < len(batch_events)  # both kinds of repeats occur
 
-    large_share = _silver_share(batch, _repeats(spark, batch, target, state, None))
+    large_share = silver_share(batch, repeats(spark, batch, target, state, None))
     assert small_share == large_share
 
     # silver compacted since the index was built: the removed files are followed
     index_state = RunState(lake)
-    _decide_on_driver(spark, batch, target, index_state)
+    decide_on_driver(spark, batch, target, index_state)
     before = index_state.silver_files(target).version
     DeltaTable.forPath(spark, target.silver).optimize().executeCompaction()
-    again, _ = _decide_on_driver(spark, batch, target, index_state)
+    again, _ = decide_on_driver(spark, batch, target, index_state)
     assert index_state.silver_files(target).version > before
     assert index_state.silver_files(target).usable
     assert _coordinates(again) == large
@@ -143,12 +138,12 @@ def test_the_small_and_the_large_path_decide_the_same_duplicates(
 
 def test_the_scan_counts_the_share_of_a_batch_it_settled(spark: Any, target: StreamTarget) -> None:
     """A large batch whose records the certifier all settled, without repeats, takes its silver
-    share from the scan that fills its cache: the share `_silver_share` counts, the late records
+    share from the scan that fills its cache: the share `silver_share` counts, the late records
     (behind their partition's watermark) quarantined in both."""
     import json
 
     from conveyor.ingest import decode
-    from conveyor.ingest.batch import _classify, _scan
+    from conveyor.ingest.landings.append import classify, scan_batch
     from conveyor.produce import click_events
 
     schema = target.stream.event_schema
@@ -170,11 +165,11 @@ def test_the_scan_counts_the_share_of_a_batch_it_settled(spark: Any, target: Str
     # partition 1 has none: nothing is late there
     watermarks = {0: middle, 2: middle - timedelta(minutes=5), 3: START - timedelta(days=1)}
     decoded = decode.decode(frame, schema)
-    scan = _scan(decoded, schema, watermarks)
-    classified = _classify(
+    scan = scan_batch(decoded, schema, watermarks)
+    classified = classify(
         decode.settled(decoded, schema).transform(quality.with_event_time(schema)), watermarks
     )
     assert scan.unsettled == 0
-    assert scan.settled == _silver_share(classified, None)
+    assert scan.settled == silver_share(classified, None)
     assert 0 < scan.settled.quarantined < len(events)
     assert scan.settled.rows + scan.settled.quarantined == len(events)

@@ -6,8 +6,8 @@ from __future__ import annotations
 from datetime import UTC, date, datetime, timedelta, timezone
 from typing import Any
 
-from conveyor.ingest.ledger import LEDGER_SCHEMA, LedgerEntry
-from conveyor.ingest.offsets import PartitionRange
+from conveyor.kafka.offsets import PartitionRange
+from conveyor.ledger import LEDGER_SCHEMA, LedgerEntry
 from conveyor.spark.frames import local_frame
 
 MIXED = (

@@ -8,7 +8,7 @@ from pathlib import Path
 from typing import Any
 
 from conveyor.settings import Settings
-from conveyor.spark.class_archive import archive_file
+from conveyor.spark.jvm_options import archive_file
 
 
 def test_the_driver_maps_the_class_archive(spark: Any) -> None:

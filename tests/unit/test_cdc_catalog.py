@@ -9,7 +9,7 @@ from typing import Any
 import yaml
 
 from conveyor.catalog import CatalogError, Layer, load_catalog
-from conveyor.cdc import connector_config, slot_name
+from conveyor.debezium import connector_config, slot_name
 from conveyor.settings import PostgresConnection, project_root
 
 EXAMPLE = project_root() / "examples/conveyor.cdc.yaml"

@@ -6,7 +6,7 @@ from pathlib import Path
 
 from conveyor.jars import MARKER, MODULE, MODULE_JAR
 from conveyor.settings import Settings
-from conveyor.spark.class_archive import (
+from conveyor.spark.jvm_options import (
     C1_ONLY,
     JVM_OPTIONS,
     archive_file,

@@ -31,7 +31,7 @@ from conveyor.commands import config as config_command
 from conveyor.config_targets import COMPOSE, compose_files, spark_defaults, stale_files
 from conveyor.settings import Settings
 from conveyor.spark.session import spark_conf
-from conveyor.stack import cdc, components
+from conveyor.stack import change_capture, components
 from tests.conftest import REPO
 
 COMPOSE_FILE = REPO / "docker-compose.yml"
@@ -504,7 +504,7 @@ def _local_renders(tmp_path: Path) -> dict[str, str]:
     topology = components.Topology()
     components.kafka_launch(settings, ports, topology, 0, "unused-cluster-id")
     conf = components.hdfs_conf_dir(settings, ports, topology)
-    cdc.connect_launch(settings, {**ports, "connect": 41007}, topology)
+    change_capture.connect_launch(settings, {**ports, "connect": 41007}, topology)
     return {
         "kafka/server.properties": (home / "kafka" / "server.properties").read_text(),
         "kafka/log4j2.properties": (home / "kafka" / "log4j2.properties").read_text(),
@@ -685,7 +685,11 @@ def test_the_secure_override_passes_no_password_and_every_client_a_credentials_f
     assert "@/etc/conveyor/kafka-secrets/format.args" in command
     assert "--add-scram" not in command
     # the secrets service runs the module that makes the material, for the broker's host name
-    assert services["kafka-secrets"]["command"][:3] == ["python", "-m", "conveyor.stack.security"]
+    assert services["kafka-secrets"]["command"][:3] == [
+        "python",
+        "-m",
+        "conveyor.stack.compose_secrets",
+    ]
     assert "kafka" in services["kafka-secrets"]["command"]
     depends = services["kafka"]["depends_on"]["kafka-secrets"]
     assert depends == {"condition": "service_completed_successfully"}
@@ -704,7 +708,7 @@ def test_cdc_services_start_only_with_their_profile(services: dict[str, dict[str
 def test_cdc_postgres_decodes_logically_with_a_generated_password(
     services: dict[str, dict[str, Any]],
 ) -> None:
-    from conveyor.stack.cdc import POSTGRES_OPTIONS
+    from conveyor.stack.change_capture import POSTGRES_OPTIONS
 
     postgres = services["cdc-postgres"]
     command = " ".join(postgres["command"])

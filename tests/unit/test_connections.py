@@ -13,6 +13,7 @@ from typing import Any
 import pytest
 
 from conveyor import connections
+from conveyor.kafka.clients import client_options
 from conveyor.settings import Settings
 from conveyor.stack import components
 from tests.conftest import REPO
@@ -88,7 +89,7 @@ def test_spark_job_gets_its_connections_as_environment_and_the_password_as_a_fil
     assert env["CONVEYOR_LAKE_PATH"] == "/chosen/by/the/task"  # the task's own env_vars win
     # what the job makes of that environment
     job = Settings(**{k.removeprefix("CONVEYOR_").lower(): v for k, v in env.items()})
-    assert job.kafka_client_options()["sasl_plain_password"] == "s3cret"
+    assert client_options(job)["sasl_plain_password"] == "s3cret"
 
 
 def test_every_operator_sensor_and_trigger_defaults_to_the_roles_ids(plugin: None) -> None:

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from conveyor.ingest.stream import hdfs_failure
+from conveyor.hdfs_errors import hdfs_failure
 from conveyor.settings import Settings
 
 SETTINGS = Settings(hdfs_uri="hdfs://127.0.0.1:40123")

@@ -10,7 +10,7 @@ from pathlib import Path
 import pyarrow as pa
 from deltalake import write_deltalake
 
-from conveyor.ingest.ledger import (
+from conveyor.ledger import (
     LedgerEntry,
     PartitionRange,
     PartitionTime,

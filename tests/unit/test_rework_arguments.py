@@ -15,7 +15,7 @@ from typer.testing import CliRunner
 from conveyor.catalog import load_catalog
 from conveyor.commands import rework as rework_commands
 from conveyor.commands.rework import job_arguments
-from conveyor.ingest.rework import (
+from conveyor.rework import (
     REPLAYED_BY_DEFAULT,
     ReworkArgumentError,
     rebuild,

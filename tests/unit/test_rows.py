@@ -11,7 +11,7 @@ from datetime import date, datetime
 import pytest
 
 from conveyor.analytics.runs import RUNS_SCHEMA
-from conveyor.ingest.ledger import LEDGER_SCHEMA, LedgerEntry, arrow_schema
+from conveyor.ledger import LEDGER_SCHEMA, LedgerEntry, arrow_schema
 from conveyor.maintenance.log import LOG_SCHEMA
 from conveyor.rows import ddl, spark_fields, sql_type
 

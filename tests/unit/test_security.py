@@ -11,6 +11,7 @@ from pydantic import SecretStr
 
 from conveyor.kafka.access import _scram
 from conveyor.kafka.acls import AclEntry, wanted_acls
+from conveyor.kafka.clients import client_options, spark_source_options
 from conveyor.settings import Settings, SettingsError
 from conveyor.stack import security
 from tests.catalogs import catalog_variant
@@ -89,7 +90,7 @@ def test_each_role_logs_in_as_its_principal_on_the_secured_stack(tmp_path: Path)
         ("ingest", "conveyor", "c-pw"),
         ("produce", "producer", "p-pw"),
     ):
-        options = settings.kafka_client_options(role)  # type: ignore[arg-type]
+        options = client_options(settings, role)  # type: ignore[arg-type]
         assert options["security_protocol"] == "SASL_SSL"
         assert (options["sasl_plain_username"], options["sasl_plain_password"]) == (
             principal,
@@ -128,7 +129,7 @@ def test_a_password_file_is_read_and_a_missing_one_is_named(tmp_path: Path) -> N
 
 def test_spark_gets_the_password_through_a_0600_file_never_an_option(tmp_path: Path) -> None:
     _secured_stack(tmp_path)
-    options = Settings(home=tmp_path).spark_kafka_options()
+    options = spark_source_options(Settings(home=tmp_path))
     assert not any("c-pw" in value for value in options.values())
     assert options["kafka.security.protocol"] == "SASL_SSL"
     assert options["kafka.ssl.truststore.type"] == "PEM"

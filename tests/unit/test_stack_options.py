@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 
 from conveyor.settings import Settings
-from conveyor.stack.cdc import optional_components
+from conveyor.stack.change_capture import optional_components
 from conveyor.stack.local import LocalStack
 from conveyor.stack.process import ComponentStartError
 

@@ -86,7 +86,7 @@ def silver(
     """The stream's silver table; a stream with no silver table yet (declared, never ingested)
     reads as an empty one of the same shape. `exists`: whether the table exists, when the
     caller already looked (`has_silver`); looked up otherwise."""
-    from conveyor.ingest.batch import silver_schema
+    from conveyor.ingest.silver import silver_schema
 
     if exists is None:
         exists = has_silver(spark, settings, stream)

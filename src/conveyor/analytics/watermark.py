@@ -2,14 +2,14 @@
 stream's late-data tolerance. The ingest judges lateness per Kafka partition, so once this has
 passed a moment, only a partition behind the others can still land an event before it; such a
 batch lists the day in the ledger's `late_dates`, and analytics `--with-late` recomputes it.
-Read without Spark (`conveyor.lakeview`), so sensors and triggers can ask cheaply and often."""
+Read without Spark (`conveyor.delta_rs`), so sensors and triggers can ask cheaply and often."""
 
 from __future__ import annotations
 
 from datetime import datetime
 
 from conveyor.catalog import StreamSpec, ledger_uri
-from conveyor.lakeview import read_rows
+from conveyor.delta_rs import read_rows
 from conveyor.settings import Settings
 
 

@@ -333,7 +333,7 @@ def _source_table(value: Any) -> Any:
 
 class CdcSpec(Spec):
     """A database table mirrored through Debezium: the source, its key, how deletes land
-    and whether history is kept (see `conveyor.ingest.cdc`)."""
+    and whether history is kept (see `conveyor.ingest.landings.changes`)."""
 
     source_table: Annotated[str, AfterValidator(_source_table)]
     """`schema.table` in the connector's database (`public` when no schema is given)."""

@@ -21,6 +21,11 @@ catalog_app = typer.Typer(
 )
 
 
+def register(app: typer.Typer) -> None:
+    """Mount `conveyor catalog ...`."""
+    app.add_typer(catalog_app, name="catalog")
+
+
 def _path(catalog: Path | None) -> Path:
     return catalog or get_settings().catalog
 

@@ -14,6 +14,13 @@ cdc_app = typer.Typer(
     no_args_is_help=True,
     help="Debezium connectors on Kafka Connect for the catalog's cdc streams.",
 )
+
+
+def register(app: typer.Typer) -> None:
+    """Mount `conveyor cdc ...`."""
+    app.add_typer(cdc_app, name="cdc")
+
+
 StreamsArgument = Annotated[
     list[str] | None, typer.Argument(help="cdc streams (default: every cdc stream)")
 ]
@@ -27,7 +34,7 @@ def plan(
     as_json: Annotated[bool, typer.Option("--json", help="Print the plan as JSON.")] = False,
 ) -> None:
     """Show what each cdc stream's connector and source table need; changes nothing."""
-    from conveyor.cdc import plan_connectors
+    from conveyor.debezium import plan_connectors
 
     settings, spec = settings_and_catalog(catalog)
     connector_plan = plan_connectors(settings, spec, streams)
@@ -50,7 +57,7 @@ def plan(
 def apply(streams: StreamsArgument = None, catalog: CatalogOption = None) -> None:
     """Set REPLICA IDENTITY FULL on each source table, create or update its connector and wait
     until it runs (the stream's topic must exist: `conveyor topics apply`)."""
-    from conveyor.cdc import apply_connectors
+    from conveyor.debezium import apply_connectors
 
     settings, spec = settings_and_catalog(catalog)
     with console.status(f"applying connectors on {settings.connect_rest}"):

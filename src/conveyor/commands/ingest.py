@@ -42,10 +42,10 @@ def ingest(
     catalog: CatalogOption = None,
 ) -> None:
     """Stream a topic into its bronze, silver and quarantine tables, exactly once."""
-    from conveyor.ingest.evolution import plan_schema, require_no_refused
+    from conveyor.evolution import plan_schema, require_no_refused
     from conveyor.ingest.stream import ingest_stream
     from conveyor.kafka.topics import require_topic
-    from conveyor.spark.session import build_session
+    from conveyor.spark.session import spark_session
 
     settings, spec = settings_and_catalog(catalog)
     # fail fast on an unknown name, a missing topic or a refused schema change, before Spark
@@ -56,20 +56,21 @@ def ingest(
         needs=("DESCRIBE", "READ"),
         group=spec.stream(stream).monitoring_group,
     )
-    require_no_refused(plan_schema(settings, spec, [stream]), stream)
-    spark = build_session(settings, f"conveyor-ingest-{stream}")
-    try:
-        with console.status(f"ingesting '{stream}'"):
-            summary = ingest_stream(
-                spark,
-                settings,
-                spec,
-                stream,
-                available_now=available_now,
-                accept_data_loss=accept_data_loss,
-            )
-    finally:
-        spark.stop()
+    schema_plan = plan_schema(settings, spec, [stream])
+    require_no_refused(schema_plan, stream)
+    with (
+        spark_session(settings, f"conveyor-ingest-{stream}") as spark,
+        console.status(f"ingesting '{stream}'"),
+    ):
+        summary = ingest_stream(
+            spark,
+            settings,
+            spec,
+            stream,
+            available_now=available_now,
+            accept_data_loss=accept_data_loss,
+            schema_plan=schema_plan,
+        )
     totals = {
         name: summary.total(name)
         for name in ("rows_read", "bronze_rows", "silver_rows", "quarantined", "duplicates_dropped")

@@ -1,5 +1,5 @@
 """`conveyor replay | rebuild`: quarantined records and silver rows judged again with the
-catalog as it is now (see `conveyor.ingest.rework`).
+catalog as it is now (see `conveyor.rework`).
 
 Argument mistakes (an unknown stream or reason code, an empty or inverted range, a date in the
 future) get one line and exit 2 before Spark starts; nothing is written.
@@ -14,7 +14,7 @@ import typer
 from rich.table import Table
 
 from conveyor.commands import CatalogOption, console, friendly, out, settings_and_catalog
-from conveyor.ingest.rework import ReworkResult, reworkable
+from conveyor.rework import ReworkResult, reworkable
 
 StreamArgument = Annotated[str, typer.Argument(help="Stream name from the catalog.")]
 DryRunOption = Annotated[
@@ -52,8 +52,8 @@ def replay(
     """Re-validate quarantined records with the catalog as it is now: those that pass land in
     silver (or count as duplicates), at most once ever; those that fail stay, with their new
     reason. Quarantine rows are marked, not deleted; the run is a ledger row."""
-    from conveyor.ingest.rework import replay as run_replay
-    from conveyor.ingest.rework import replay_selection
+    from conveyor.rework import replay as run_replay
+    from conveyor.rework import replay_selection
     from conveyor.spark.session import spark_session
 
     settings, spec = settings_and_catalog(catalog)
@@ -84,8 +84,8 @@ def rebuild(
     """Re-derive silver and quarantine from bronze for the records ingested in a range of
     dates, with the catalog as it is now; duplicates are decided as the stream decides. A
     rerun writes nothing; the run is a ledger row."""
-    from conveyor.ingest.rework import rebuild as run_rebuild
-    from conveyor.ingest.rework import rebuild_range
+    from conveyor.rework import rebuild as run_rebuild
+    from conveyor.rework import rebuild_range
     from conveyor.spark.session import spark_session
 
     settings, spec = settings_and_catalog(catalog)

@@ -22,6 +22,11 @@ topics_app = typer.Typer(
 )
 
 
+def register(app: typer.Typer) -> None:
+    """Mount `conveyor topics ...`."""
+    app.add_typer(topics_app, name="topics")
+
+
 @topics_app.command("plan")
 @friendly
 def plan(
@@ -29,7 +34,8 @@ def plan(
     as_json: Annotated[bool, typer.Option("--json", help="Print the plan as JSON.")] = False,
 ) -> None:
     """Show how the cluster differs from the catalog; changes nothing."""
-    from conveyor.kafka.topics import admin_client, plan_topics
+    from conveyor.kafka.clients import admin_client
+    from conveyor.kafka.topics import plan_topics
 
     settings, spec = settings_and_catalog(catalog)
     ingest = settings.kafka_security("ingest").username
@@ -46,7 +52,8 @@ def plan(
 @friendly
 def apply(catalog: CatalogOption = None) -> None:
     """Create missing topics, add partitions, set topic configs; refuses what Kafka cannot do."""
-    from conveyor.kafka.topics import admin_client, apply_plan, plan_topics
+    from conveyor.kafka.clients import admin_client
+    from conveyor.kafka.topics import apply_plan, plan_topics
 
     settings, spec = settings_and_catalog(catalog)
     ingest = settings.kafka_security("ingest").username

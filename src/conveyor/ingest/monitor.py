@@ -9,9 +9,10 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from conveyor.catalog import Layer, StreamSpec, ledger_uri, table_uri
-from conveyor.ingest.offsets import kafka_bounds
+from conveyor.delta_rs import read_rows
+from conveyor.kafka.clients import open_admin
+from conveyor.kafka.offsets import kafka_bounds
 from conveyor.kafka.retry import while_retriable
-from conveyor.lakeview import read_rows
 from conveyor.settings import Settings
 
 CHANGE_KINDS = ("inserts", "updates", "deletes", "noops")
@@ -42,10 +43,8 @@ class StreamStatus:
 
 def partition_lag(settings: Settings, stream: StreamSpec) -> dict[int, int]:
     """Records in Kafka not yet landed, per partition (from the `conveyor.<stream>` group)."""
-    from kafka import KafkaAdminClient
-
     group = stream.monitoring_group
-    admin = KafkaAdminClient(**settings.kafka_client_options())
+    admin = open_admin(settings, "ingest", check=False)
     try:
         committed = while_retriable(lambda: admin.list_group_offsets({group: None})).get(group, {})
     finally:

@@ -2,35 +2,40 @@
 
 This is where the I/O is wired: the checkpoint (outside every table folder), the data-loss check
 before starting, the Kafka source with explicit starting offsets, the trigger, and the
-`foreachBatch` sink that lands each micro-batch exactly once (`conveyor.ingest.batch`).
+`foreachBatch` sink that lands each micro-batch exactly once (`conveyor.ingest.core` with the
+stream's landing).
 """
 
 from __future__ import annotations
 
 import logging
-import re
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING
 
 from conveyor.catalog import Catalog, StreamSpec, checkpoint_uri
 from conveyor.errors import ConveyorError, first_line
-from conveyor.ingest.batch import RunState, StreamTarget, process_batch
+from conveyor.hdfs_errors import hdfs_failure
 from conveyor.ingest.bronze import read_kafka
-from conveyor.ingest.ledger import Gap, LedgerEntry, append_entry, recorded_gaps
-from conveyor.ingest.offsets import (
+from conveyor.ingest.core import RunState, StreamTarget, process_batch
+from conveyor.ingest.landings import landing_for
+from conveyor.kafka.clients import spark_source_options
+from conveyor.kafka.offsets import (
     DataLossError,
     checkpoint_app_id,
     expected_start,
     find_gaps,
     kafka_bounds,
 )
+from conveyor.ledger import Gap, LedgerEntry, append_entry, recorded_gaps
 from conveyor.maintenance.lock import checkpoint_lease
 from conveyor.settings import Settings
 
 if TYPE_CHECKING:
     from pyspark.sql import DataFrame, SparkSession
     from pyspark.sql.streaming import StreamingQuery
+
+    from conveyor.evolution import SchemaPlan
 
 log = logging.getLogger(__name__)
 CHECKPOINT_NAME = "ingest"
@@ -60,8 +65,11 @@ def ingest_stream(
     available_now: bool = False,
     accept_data_loss: bool = False,
     max_offsets_per_trigger: int | None = None,
+    schema_plan: SchemaPlan | None = None,
 ) -> IngestSummary:
     """Run stream `name` until the backlog is landed (available_now) or until stopped.
+    `schema_plan`: the stream's schema plan when the caller already made and checked it
+    (`conveyor ingest` does, before Spark starts), so it is not made twice.
 
     One ingest per checkpoint: raises CheckpointHeld at once while another live run holds the
     stream's checkpoint lease (conveyor.maintenance.lock). Silver first takes the catalog's
@@ -88,6 +96,7 @@ def ingest_stream(
             available_now=available_now,
             accept_data_loss=accept_data_loss,
             max_offsets_per_trigger=max_offsets_per_trigger,
+            schema_plan=schema_plan,
         )
 
 
@@ -101,20 +110,22 @@ def _run(
     available_now: bool,
     accept_data_loss: bool,
     max_offsets_per_trigger: int | None,
+    schema_plan: SchemaPlan | None,
 ) -> IngestSummary:
     from pyspark.errors import StreamingQueryException
 
     name = stream.name
-    _evolve_silver(spark, settings, catalog, name)
+    _evolve_silver(spark, settings, catalog, name, schema_plan)
     checkpoint = checkpoint_uri(settings, name, CHECKPOINT_NAME)
     target = StreamTarget.resolve(settings, stream, checkpoint_app_id(spark, checkpoint, name))
     _check_for_gaps(spark, settings, target, checkpoint, accept_data_loss)
     source = _kafka_source(spark, settings, stream, accept_data_loss, max_offsets_per_trigger)
     summary = IngestSummary(stream=name)
     state = RunState(settings)
+    landing = landing_for(stream)
 
     def land(batch: DataFrame, batch_id: int) -> None:
-        entry = process_batch(spark, target, batch, batch_id, state)
+        entry = process_batch(spark, target, batch, batch_id, state, landing)
         if entry is not None:
             summary.batches.append(entry)
             log.info(
@@ -160,51 +171,22 @@ def _run(
     return summary
 
 
-_CONNECTION_LOST = (
-    "java.net.ConnectException",
-    "java.io.EOFException",
-    "Connection reset",
-    "java.net.SocketTimeoutException",
-)
-_QUOTA = re.compile(r"The (?:NameSpace|DiskSpace) quota .*? is exceeded: [^\n]*")
+def _evolve_silver(
+    spark: SparkSession,
+    settings: Settings,
+    catalog: Catalog,
+    name: str,
+    plan: SchemaPlan | None,
+) -> None:
+    """The catalog's allowed schema changes on silver (planned and checked here unless the
+    caller did), and quarantine's replay marks on a table created before them (the batches
+    write them)."""
+    from conveyor.evolution import apply_changes, plan_schema, require_no_refused
+    from conveyor.rework import ensure_replay_columns
 
-
-def hdfs_failure(settings: Settings, error: str) -> str | None:
-    """What an HDFS failure inside a query's error text means for the user, or None when the
-    error is not one of HDFS's: a quota reached, or the NameNode unreachable. Either way the
-    batch did not commit, and a restart lands it again from the checkpoint."""
-    quota = _QUOTA.search(error)
-    if quota:
-        return (
-            f"HDFS refused a write, a quota was reached: {quota.group(0).strip()}. Raise the "
-            "quota (hdfs dfsadmin -setQuota / -setSpaceQuota) and start the stream again; the "
-            "batch that failed lands then, nothing is lost."
-        )
-    namenode = settings.fs_uri.removeprefix("hdfs://").split("/", 1)[0]
-    port = namenode.rpartition(":")[2]
-    # Hadoop names the NameNode by the host name it resolved (localhost for 127.0.0.1): a
-    # refused connection, or one dropped mid-call (EOF, reset) when the NameNode died under it
-    if (
-        port
-        and any(sign in error for sign in _CONNECTION_LOST)
-        and re.search(rf"[\w.\-]+\"?:{port}\b", error)
-    ):
-        return (
-            f"HDFS is unreachable: the NameNode at {namenode} refused or dropped the "
-            "connection. Start it and the stream again; the stream resumes from its "
-            "checkpoint, nothing is lost."
-        )
-    return None
-
-
-def _evolve_silver(spark: SparkSession, settings: Settings, catalog: Catalog, name: str) -> None:
-    """The catalog's allowed schema changes on silver, and quarantine's replay marks on a
-    table created before them (the batches write them)."""
-    from conveyor.ingest.evolution import apply_changes, plan_schema, require_no_refused
-    from conveyor.ingest.rework import ensure_replay_columns
-
-    plan = plan_schema(settings, catalog, [name])
-    require_no_refused(plan, name)
+    if plan is None:
+        plan = plan_schema(settings, catalog, [name])
+        require_no_refused(plan, name)
     apply_changes(spark, settings, plan.allowed, catalog)
     ensure_replay_columns(spark, settings, catalog.stream(name))
     _set_properties(spark, settings, catalog, name)
@@ -246,7 +228,7 @@ def _kafka_source(
         settings.kafka_servers,
         stream.topic.name,
         options=options,
-        kafka_options=settings.spark_kafka_options(),
+        kafka_options=spark_source_options(settings),
     )
 
 

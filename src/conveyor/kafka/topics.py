@@ -9,8 +9,7 @@ Nothing is ever deleted: topics the catalog does not name are reported as drift.
 from __future__ import annotations
 
 import logging
-from collections.abc import Iterator, Mapping
-from contextlib import contextmanager
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -27,49 +26,13 @@ from rich.table import Table
 from conveyor.catalog import Catalog, CatalogError
 from conveyor.errors import ConveyorError
 from conveyor.kafka.acls import NO_ACLS, AclPlan, create_acls, plan_acls
+from conveyor.kafka.clients import KafkaAdminFailed, admin_client
 from conveyor.kafka.internal import CONNECT_INTERNAL_TOPICS
 from conveyor.settings import KafkaRole, Settings
 
 log = logging.getLogger(__name__)
 
 INTERNAL_PREFIX = "__"
-
-
-class KafkaAdminFailed(ConveyorError):
-    """Kafka could not be reached, or refused an admin request."""
-
-
-def open_admin(settings: Settings, role: KafkaRole = "admin", **overrides: Any) -> KafkaAdminClient:
-    """An admin client for role (security included) after a quick access check, so a wrong
-    password or CA file is one clear line (KafkaAccessError); the caller closes it."""
-    from conveyor.kafka.access import check_access
-
-    check_access(settings, role)
-    options: dict[str, Any] = {
-        **settings.kafka_client_options(role),
-        "client_id": "conveyor-topics",
-        "bootstrap_timeout_ms": 15000,
-        **overrides,
-    }
-    try:
-        return KafkaAdminClient(**options)
-    except KafkaError as exc:
-        raise KafkaAdminFailed(
-            f"cannot reach Kafka at {settings.kafka_servers}: {exc} "
-            "(set CONVEYOR_KAFKA_BOOTSTRAP or start the stack with `conveyor stack up`)"
-        ) from None
-
-
-@contextmanager
-def admin_client(
-    settings: Settings, role: KafkaRole = "admin", **overrides: Any
-) -> Iterator[KafkaAdminClient]:
-    """`open_admin` as a context manager that closes the client."""
-    admin = open_admin(settings, role, **overrides)
-    try:
-        yield admin
-    finally:
-        admin.close()
 
 
 class TopicMissing(ConveyorError):

@@ -37,7 +37,7 @@ from typing import TYPE_CHECKING, Any
 
 from conveyor.errors import ConveyorError, first_line
 from conveyor.settings import Settings
-from conveyor.spark.jvm import LakeFiles
+from conveyor.spark.jvm import HadoopFiles
 from conveyor.stack.process import process_state
 
 if TYPE_CHECKING:
@@ -159,7 +159,7 @@ def table_lock(
     that only looks now and then: with `queue` the waiter announces itself next
     (`<lock>.next`), and a taker with `defer` does not take the lock while a live waiter is
     announced."""
-    files = LakeFiles(spark)
+    files = HadoopFiles(spark)
     path = lock_uri(settings, table, operation)
     deadline = time.monotonic() + wait.total_seconds()
     announced: Lease | None = None
@@ -230,7 +230,7 @@ def checkpoint_lease(
     """Hold the stream's checkpoint lease for the block, renewing it every `heartbeat_s`;
     raises CheckpointHeld at once when a live holder has it. Should the lease be lost (taken
     over after missed beats), `on_lost` is called (the ingest stops its query)."""
-    files = LakeFiles(spark)
+    files = HadoopFiles(spark)
     path = lock_uri(settings, stream, "checkpoint")
     lease, holder = _try_acquire(files, path, DEFAULT_TTL, heartbeat_s=heartbeat_s)
     if lease is None:
@@ -242,7 +242,7 @@ def checkpoint_lease(
 
 @contextmanager
 def _beating(
-    files: LakeFiles,
+    files: HadoopFiles,
     lease: Lease,
     what: str,
     on_lost: Callable[[], None] | None,
@@ -282,14 +282,14 @@ def _beating(
             )
 
 
-def _announce(files: LakeFiles, path: str, ttl: timedelta) -> Lease | None:
+def _announce(files: HadoopFiles, path: str, ttl: timedelta) -> Lease | None:
     """Announce ourselves as the next taker; None when another live waiter already is."""
     lease, _ = _try_acquire(files, path, ttl)
     return lease
 
 
 def _try_acquire(
-    files: LakeFiles, path: str, ttl: timedelta, *, heartbeat_s: float | None = None
+    files: HadoopFiles, path: str, ttl: timedelta, *, heartbeat_s: float | None = None
 ) -> tuple[Lease | None, Lease | None]:
     """(our lease, None) or (None, the current holder's lease)."""
     for _ in range(5):  # a holder may vanish or expire between our steps: look again
@@ -327,7 +327,7 @@ def _try_acquire(
 HALF_WRITTEN_GRACE = timedelta(seconds=15)
 
 
-def _read(files: LakeFiles, path: str, ttl: timedelta) -> Lease | None:
+def _read(files: HadoopFiles, path: str, ttl: timedelta) -> Lease | None:
     try:
         text = files.read_text(path)
     except Exception:  # HDFS cannot tell the length of a file whose writer was killed
@@ -353,7 +353,7 @@ def _read(files: LakeFiles, path: str, ttl: timedelta) -> Lease | None:
         return Lease(path, "an unknown owner", "", modified, modified + HALF_WRITTEN_GRACE)
 
 
-def _release(files: LakeFiles, lease: Lease) -> None:
+def _release(files: HadoopFiles, lease: Lease) -> None:
     text = files.read_text(lease.path)
     if text is not None and lease.token in text:
         files.delete(lease.path)

@@ -127,7 +127,7 @@ def record_run(spark: SparkSession, settings: Settings, run: MaintenanceRun) -> 
 def last_done(settings: Settings) -> dict[tuple[str, str], datetime]:
     """When each (table, operation) last completed, from the log (read without Spark); {}
     before the first run."""
-    from conveyor.lakeview import read_rows
+    from conveyor.delta_rs import read_rows
 
     done: dict[tuple[str, str], datetime] = {}
     for row in read_rows(

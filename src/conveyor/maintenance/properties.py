@@ -42,7 +42,7 @@ class PropertyChange:
 
 def _live(uri: str) -> Mapping[str, str] | None:
     """The table's properties from its Delta log (delta-rs, no JVM); None when no table."""
-    from conveyor.lakeview import open_table
+    from conveyor.delta_rs import open_table
 
     table = open_table(uri)
     return None if table is None else dict(table.metadata().configuration)

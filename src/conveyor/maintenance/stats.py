@@ -1,7 +1,7 @@
 """How a table's files are spread over its partitions, at one Delta version.
 
 The file list and sizes come from the Delta log (referenced files only, no data read, no Spark:
-`conveyor.lakeview`). Unreferenced files (rewritten but not yet vacuumed) are not counted.
+`conveyor.delta_rs`). Unreferenced files (rewritten but not yet vacuumed) are not counted.
 """
 
 from __future__ import annotations
@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING
 
 from conveyor.catalog import TableRef, table_uri
 from conveyor.settings import Settings
-from conveyor.spark.jvm import LakeFiles
+from conveyor.spark.jvm import HadoopFiles
 
 if TYPE_CHECKING:
     from pyspark.sql import SparkSession
@@ -115,7 +115,7 @@ def table_exists(spark: SparkSession, uri: str) -> bool:
 
     if DeltaTable.isDeltaTable(spark, uri):
         return True
-    names = LakeFiles(spark).files_in(f"{uri}/_delta_log")
+    names = HadoopFiles(spark).files_in(f"{uri}/_delta_log")
     if not any(_COMMIT_FILE.fullmatch(name) for name in names):
         return False
     spark.read.format("delta").load(uri).schema  # noqa: B018 - refreshes the cached snapshot
@@ -134,7 +134,7 @@ def table_stats(
 ) -> TableStats | None:
     """Files per partition at `version` (default: the latest), from the Delta log alone (no
     Spark, no data read); None when the table does not exist yet."""
-    from conveyor.lakeview import data_files, open_table
+    from conveyor.delta_rs import data_files, open_table
 
     uri = table_uri(settings, ref)
     table = open_table(uri, version=version)

@@ -35,7 +35,7 @@ from conveyor.maintenance.retention import (
 )
 from conveyor.maintenance.stats import latest_version, table_exists
 from conveyor.settings import Settings
-from conveyor.spark.jvm import LakeFiles
+from conveyor.spark.jvm import HadoopFiles
 from conveyor.units import parse_duration
 
 if TYPE_CHECKING:
@@ -157,7 +157,7 @@ def _vacuum(
 ) -> None:
     from delta.tables import DeltaTable
 
-    files = LakeFiles(spark)
+    files = HadoopFiles(spark)
     before = list(files.data_files(uri))
     run.version_before = latest_version(spark, uri)
     hours = int(run.retention_hours or 0)

@@ -15,7 +15,9 @@ from __future__ import annotations
 import logging
 import queue
 import threading
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
+
+from conveyor.spark import delta_internals
 
 if TYPE_CHECKING:
     from pyspark.sql import SparkSession
@@ -28,24 +30,13 @@ EVERY = 10
 
 def _last_checkpoint(spark: SparkSession, uri: str) -> int:
     """The version of the table's last checkpoint, -1 when it has none."""
-    jvm: Any = spark._jvm
-    delta_log = jvm.org.apache.spark.sql.delta.DeltaLog.forTable(spark._jsparkSession, uri)
-    segment = delta_log.unsafeVolatileSnapshot().logSegment()
-    checkpoint = segment.checkpointProvider().version()
-    return int(checkpoint)
+    return delta_internals.last_checkpoint(spark, uri)
 
 
 def checkpoint_now(spark: SparkSession, uri: str) -> int:
     """Write the table's checkpoint at its latest version (and clean up expired log files);
     the version checkpointed."""
-    jvm: Any = spark._jvm
-    none = jvm.scala.Option.empty()
-    delta_log = jvm.org.apache.spark.sql.delta.DeltaLog.forTable(spark._jsparkSession, uri)
-    snapshot = delta_log.update(False, none, none)
-    version = int(snapshot.version())
-    if version > 0:
-        delta_log.checkpoint(snapshot, none)
-    return version
+    return delta_internals.checkpoint(spark, uri)
 
 
 class Checkpointer:

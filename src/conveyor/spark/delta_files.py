@@ -4,7 +4,7 @@ Reading a Delta table through Spark at a new version makes Delta rebuild that ve
 (a shuffle over the log, several Spark jobs: about a second each time here), and the ingest's
 dedup decision reads silver after every batch's commit. `ActiveFiles` has Delta rebuild the state
 once, then applies each later commit's `add` and `remove` actions, read from its JSON file in
-the log (through Hadoop's FileSystem, `LakeFiles`). It reads only where that is exactly what
+the log (through Hadoop's FileSystem, `HadoopFiles`). It reads only where that is exactly what
 Delta would read: no deletion vectors, no column mapping, the metadata and protocol it started
 from. On anything else (a schema change, a gap in the log) it starts over from Delta, and
 `scan` returns None where it cannot stand in for Delta at all; the caller then reads through
@@ -21,8 +21,9 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 from urllib.parse import unquote
 
+from conveyor.spark import delta_internals
 from conveyor.spark.frames import local_frame
-from conveyor.spark.jvm import LakeFiles
+from conveyor.spark.jvm import HadoopFiles
 
 if TYPE_CHECKING:
     from pyspark.sql import DataFrame, SparkSession
@@ -77,10 +78,8 @@ class ActiveFiles:
     def refresh(self, spark: SparkSession) -> bool:
         """Bring the file list to the table's latest version; False when the table does not
         exist or cannot be read this way (then `scan` returns None)."""
-        jvm: Any = spark._jvm
-        none = jvm.scala.Option.empty()
-        delta_log = jvm.org.apache.spark.sql.delta.DeltaLog.forTable(spark._jsparkSession, self.uri)
-        snapshot = delta_log.update(False, none, none)
+        table_log = delta_internals.delta_log(spark, self.uri)
+        snapshot = delta_internals.latest_snapshot(spark, table_log)
         latest = int(snapshot.version())
         if latest < 0:
             self.version, self.files, self.usable = -1, {}, False
@@ -133,7 +132,7 @@ class ActiveFiles:
         table's first commit, whose metadata the snapshot's already says."""
         if self.version < 0 and not replaying:
             return False
-        files = LakeFiles(spark)
+        files = HadoopFiles(spark)
         root = self.uri.rstrip("/")
         for version in range(self.version + 1, latest + 1):
             text = files.read_text(f"{root}/_delta_log/{version:020d}.json")

@@ -1,18 +1,19 @@
-"""The one module that reaches into Spark's private Python API (`spark._jvm`, `_jsc`,
-`_jsparkSession`, `SparkContext._active_spark_context`), for what neither PySpark's public API
-nor delta-rs offers: Hadoop's FileSystem on any URI the session can reach (file sizes, exclusive
-creation for locks and checkpoint ids, listings), the Delta version a commit just made, an
-idempotent Delta append that reads the table's app transactions from its checksum file
-(`append_once`, `append_idempotent`), and whether a SparkContext is already running."""
+"""Spark's JVM from Python, for what neither PySpark's public API nor delta-rs offers: Hadoop's
+FileSystem on any URI the session can reach (file sizes, exclusive creation for locks and
+checkpoint ids, listings), the Delta version a commit just made, an idempotent Delta append that
+reads the table's app transactions from its checksum file (`append_once`, `append_idempotent`),
+and whether a SparkContext is already running. Delta's internals themselves are driven only
+through `conveyor.spark.delta_internals`."""
 
 from __future__ import annotations
 
 import logging
-import time
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
+
+from conveyor.spark import delta_internals
 
 if TYPE_CHECKING:
     from pyspark.sql import DataFrame, SparkSession
@@ -37,7 +38,7 @@ def _info(status: Any) -> FileInfo:
     )
 
 
-class LakeFiles:
+class HadoopFiles:
     """File operations on any URI the session's Hadoop configuration can reach."""
 
     def __init__(self, spark: SparkSession) -> None:
@@ -146,10 +147,7 @@ class LakeFiles:
 def delta_version(spark: SparkSession, uri: str) -> int | None:
     """The table's version as the session's Delta log knows it (a commit of this session just
     updated it), without a Spark job; None when the table has no commit."""
-    jvm: Any = spark._jvm
-    session: Any = spark._jsparkSession
-    delta_log = jvm.org.apache.spark.sql.delta.DeltaLog.forTable(session, uri)
-    version = int(delta_log.unsafeVolatileSnapshot().version())
+    version = delta_internals.known_version(spark, uri)
     return version if version >= 0 else None
 
 
@@ -167,37 +165,20 @@ def append_once(frame: DataFrame, uri: str, app_id: str, version: int) -> int | 
     Unlike the writer, the commit does not guard against a concurrent writer with the same app
     id: one streaming query per checkpoint (and so per app id) is what rules that out."""
     spark = frame.sparkSession
-    jvm: Any = spark._jvm
-    delta = jvm.org.apache.spark.sql.delta
-    none = jvm.scala.Option.empty()
-    delta_log = delta.DeltaLog.forTable(spark._jsparkSession, uri)
-    snapshot = delta_log.update(False, none, none)
+    table_log = delta_internals.delta_log(spark, uri)
+    snapshot = delta_internals.latest_snapshot(spark, table_log)
     if snapshot.version() < 0:
         return None
-    checksum = snapshot.checksumOpt()
-    if checksum.isEmpty() or checksum.get().setTransactions().isEmpty():
+    known = delta_internals.transactions(snapshot)
+    if known is None:
         log.debug("%s: no transactions in the checksum of version %d", uri, snapshot.version())
         return None
     if snapshot.schema().simpleString() != frame._jdf.schema().simpleString():
         log.debug("%s: the frame's schema is not the table's; the writer evolves it", uri)
         return None
-    transactions = checksum.get().setTransactions().get().iterator()
-    while transactions.hasNext():
-        known = transactions.next()
-        if known.appId() == app_id and known.version() >= version:
-            return int(snapshot.version())
-    txn = delta_log.startTransaction(none, jvm.scala.Option.apply(snapshot))
-    marker = delta.actions.SetTransaction(
-        app_id, version, jvm.scala.Option.apply(jvm.java.lang.Long.valueOf(int(time.time() * 1000)))
-    )
-    actions = txn.writeFiles(frame._jdf).appended(marker)
-    write = getattr(getattr(delta, "DeltaOperations$Write$"), "MODULE$")
-    operation = write.apply(
-        jvm.org.apache.spark.sql.SaveMode.Append,
-        jvm.scala.Option.apply(snapshot.metadata().partitionColumns()),
-        *(getattr(write, f"apply$default${i}")() for i in range(3, 10)),
-    )
-    return int(txn.commit(actions, operation))
+    if known.get(app_id, -1) >= version:
+        return int(snapshot.version())
+    return delta_internals.commit_append(spark, table_log, snapshot, frame._jdf, app_id, version)
 
 
 def append_idempotent(

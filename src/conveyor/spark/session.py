@@ -16,7 +16,8 @@ from typing import TYPE_CHECKING
 
 from conveyor import jars
 from conveyor.settings import LOOPBACK, Settings
-from conveyor.spark.class_archive import driver_java_options, jvm_options
+from conveyor.spark import delta_internals
+from conveyor.spark.jvm_options import driver_java_options, jvm_options
 
 if TYPE_CHECKING:
     from pyspark.sql import SparkSession
@@ -75,7 +76,8 @@ def spark_conf(settings: Settings) -> dict[str, str]:
 
 
 def build_session(settings: Settings, app_name: str) -> SparkSession:
-    """Create (or reuse) the SparkSession for app_name. Callers stop it when done."""
+    """Create (or reuse) the SparkSession for app_name. Callers stop it when done. Raises
+    DeltaInternalsChanged when the Delta jar lacks an internal Conveyor drives."""
     from pyspark.sql import SparkSession
 
     # Bind the driver to loopback unless told otherwise (the host name may resolve elsewhere).
@@ -89,6 +91,7 @@ def build_session(settings: Settings, app_name: str) -> SparkSession:
         builder = builder.config(key, value)
     session = builder.getOrCreate()
     session.sparkContext.setLogLevel("WARN")
+    delta_internals.check_members(session)  # one line, before any work, if Delta changed
     return session
 
 

@@ -19,7 +19,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from conveyor import connections, jars, lake
+from conveyor import connections, jars, webhdfs
 from conveyor.settings import LOOPBACK, Settings, write_secret
 from conveyor.stack import config_files, security
 from conveyor.stack.process import ComponentStartError, log_tail
@@ -45,7 +45,7 @@ def java() -> str:
     return str(found)
 
 
-def _classpath(settings: Settings, name: str, *extra: Path) -> str:
+def jvm_classpath(settings: Settings, name: str, *extra: Path) -> str:
     entries = [str(p) for p in extra]
     entries.append(str(jars.classpath_dir(settings.jars_dir, name) / "*"))
     jars.jar_files(settings.jars_dir, name)  # raises a clear error when not resolved
@@ -169,7 +169,7 @@ def kafka_launch(
     # the secured node's file holds the admin and keystore passwords
     server = write_secret(root / "server.properties", text)
     log4j = config_files.write("kafka-log4j2.properties", {}, root / "log4j2.properties")
-    classpath = _classpath(settings, "kafka")
+    classpath = jvm_classpath(settings, "kafka")
     # three brokers share the machine with HDFS, Airflow and Spark: small heaps
     heap = "512m" if topology.brokers == 1 else "256m"
     base = [
@@ -256,7 +256,7 @@ def hdfs_conf_dir(
         "datanode_http_port": ports[f"datanode_http_{datanode}"],
         "datanode_ipc_port": ports[f"datanode_ipc_{datanode}"],
         "data_dir": data_dir,
-        "user": lake.hdfs_user(),
+        "user": webhdfs.hdfs_user(),
         "replication": topology.hdfs_replication,
         "permissions": str(topology.secure).lower(),
     }
@@ -289,7 +289,7 @@ def _hadoop_command(settings: Settings, conf: Path, main: str, heap: str) -> lis
         "-XX:+UseSerialGC",
         "-Dhadoop.log.dir=" + str(settings.home / "logs"),
         "-cp",
-        _classpath(settings, "hdfs", conf),
+        jvm_classpath(settings, "hdfs", conf),
         main,
     ]
 
@@ -377,7 +377,7 @@ def datanode_registered(http: str) -> bool:
 def hdfs_mkdirs(http: str, path: str, user: str, owner: str | None = None) -> None:
     """Create a directory (and parents) through WebHDFS as user; with owner, hand it to owner
     and this process's group with mode 750 (user must be the HDFS superuser then)."""
-    webhdfs_at = lake.webhdfs_at
+    webhdfs_at = webhdfs.webhdfs_at
     if not webhdfs_at(http, path, "MKDIRS", method="PUT", user=user).get("boolean"):
         raise ComponentStartError(f"hdfs: could not create {path}")
     if owner:

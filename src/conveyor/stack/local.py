@@ -18,9 +18,9 @@ from collections.abc import Callable, Iterable, Iterator
 from pathlib import Path
 from typing import Any
 
-from conveyor import lake
+from conveyor import webhdfs
 from conveyor.settings import LOOPBACK, Settings, write_secret
-from conveyor.stack import cdc, components, security
+from conveyor.stack import change_capture, components, security
 from conveyor.stack.components import Launch, Topology
 from conveyor.stack.process import (
     ComponentStartError,
@@ -101,8 +101,8 @@ class LocalStack:
         wanted = self.optional_sets(state) + [
             s for s in asked if s not in self.optional_sets(state)
         ]
-        cdc.optional_components(wanted)  # names an unknown set
-        if cdc.CDC in wanted and topology.secure:
+        change_capture.optional_components(wanted)  # names an unknown set
+        if change_capture.CDC in wanted and topology.secure:
             raise ComponentStartError(
                 "the CDC components (--with cdc) run on the plaintext stack only for now: "
                 "start them on a stack made without --secure"
@@ -123,7 +123,7 @@ class LocalStack:
         names = [
             *topology.port_names(),
             *AIRFLOW_PORT_NAMES,
-            *cdc.optional_components(state["with"]),
+            *change_capture.optional_components(state["with"]),
         ]
         if not running:
             state["ports"] = self._choose_ports(state.get("ports", {}), names)
@@ -136,8 +136,8 @@ class LocalStack:
         state.setdefault("kafka_cluster_id", components.kafka_cluster_id())
         ports = state["ports"]
         state["endpoints"] = self._endpoints(ports, topology)
-        if cdc.CDC in state["with"]:
-            state["endpoints"].update(cdc.endpoints(self.settings, ports))
+        if change_capture.CDC in state["with"]:
+            state["endpoints"].update(change_capture.endpoints(self.settings, ports))
         self._write_state(state)
         started: list[str] = []
         try:
@@ -182,7 +182,7 @@ class LocalStack:
             )
             for part in components.AIRFLOW_PARTS:
                 yield [components.airflow_launch(self.settings, env, part)]
-        for name in cdc.optional_components(self.optional_sets(state)):
+        for name in change_capture.optional_components(self.optional_sets(state)):
             yield [self._launch(name, state)]
 
     def _launch(self, name: str, state: dict[str, Any]) -> Launch:
@@ -207,11 +207,11 @@ class LocalStack:
         parts = {f"airflow-{part}": part for part in components.AIRFLOW_PARTS}
         if name in parts:
             return components.airflow_launch(self.settings, self.airflow_env(state), parts[name])
-        optional = cdc.optional_components(self.optional_sets(state))
+        optional = change_capture.optional_components(self.optional_sets(state))
         if name == "postgres" and name in optional:
-            return cdc.postgres_launch(self.settings, ports)
+            return change_capture.postgres_launch(self.settings, ports)
         if name == "connect" and name in optional:
-            return cdc.connect_launch(self.settings, ports, topology)
+            return change_capture.connect_launch(self.settings, ports, topology)
         known = [*topology.kafka_names(), "namenode", *topology.datanode_names(), *parts]
         known += optional
         raise ComponentStartError(
@@ -352,7 +352,7 @@ class LocalStack:
         """/lake and /checkpoints; on the secured stack made by the HDFS superuser and handed
         to Conveyor's user with mode 750."""
         http = f"http://{LOOPBACK}:{ports['namenode_http']}"
-        user = lake.hdfs_user()
+        user = webhdfs.hdfs_user()
         for path in (self.settings.lake_path, self.settings.checkpoint_path):
             if topology.secure:
                 components.hdfs_mkdirs(http, path, components.HDFS_SUPERUSER, owner=user)

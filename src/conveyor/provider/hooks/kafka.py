@@ -80,7 +80,7 @@ class ConveyorKafkaHook(BaseHook):
     @cached_property
     def admin(self) -> KafkaAdminClient:
         """The admin client, connected on first access; raises KafkaAdminFailed."""
-        from conveyor.kafka.topics import open_admin
+        from conveyor.kafka.clients import open_admin
 
         settings = self.settings
         self.log.info(

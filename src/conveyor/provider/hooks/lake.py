@@ -65,8 +65,8 @@ class ConveyorLakeHook(BaseHook):
     def ledger_batches(self, stream: str, since: datetime | None = None) -> list[dict[str, Any]]:
         """The ledger's batch rows of `stream` (ended at or after `since`), oldest first."""
         from conveyor.catalog import ledger_uri
-        from conveyor.ingest.ledger import LEDGER_COLUMNS
-        from conveyor.lakeview import read_rows
+        from conveyor.delta_rs import read_rows
+        from conveyor.ledger import LEDGER_COLUMNS
 
         rows = read_rows(
             ledger_uri(self.settings), LEDGER_COLUMNS, partitions=[("stream", "=", stream)]
@@ -79,7 +79,7 @@ class ConveyorLakeHook(BaseHook):
     def test_connection(self) -> tuple[bool, str]:
         """(True, what answered) when the lake's ledger or root can be read, else (False, why)."""
         from conveyor.catalog import ledger_uri
-        from conveyor.lakeview import open_table
+        from conveyor.delta_rs import open_table
 
         try:
             table = open_table(ledger_uri(self.settings))

@@ -1,7 +1,7 @@
 """Wait until a catalog table needs compaction: a closed partition crossed its small-file
 thresholds (from the table's statistics, not the clock).
 
-The statistics come from the Delta log, read without Spark (`conveyor.lakeview`), so a poke costs
+The statistics come from the Delta log, read without Spark (`conveyor.delta_rs`), so a poke costs
 milliseconds. The maintenance DAG checks once per run (`timeout=0`, `soft_fail=True`): a table
 that does not need compaction is skipped, and so is its compaction task. With a longer timeout
 and `mode="reschedule"` it waits instead, releasing its worker slot between pokes.

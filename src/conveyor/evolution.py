@@ -29,8 +29,8 @@ from typing import TYPE_CHECKING, Any
 from conveyor.catalog import Catalog, Layer, StreamSpec, ledger_uri, table_uri
 from conveyor.catalog.types import from_spark, spark_type, widening
 from conveyor.errors import ConveyorError
-from conveyor.ingest.ledger import LedgerEntry, SchemaChangeRecord, append_entry
 from conveyor.ingest.quality import UNKNOWN
+from conveyor.ledger import LedgerEntry, SchemaChangeRecord, append_entry
 from conveyor.settings import Settings
 from conveyor.spark.conflicts import retry_conflicts
 from conveyor.spark.jvm import delta_version
@@ -38,7 +38,6 @@ from conveyor.spark.sql import identifier
 
 if TYPE_CHECKING:
     from pyspark.sql import SparkSession
-    from rich.table import Table
 
 log = logging.getLogger(__name__)
 
@@ -106,26 +105,6 @@ class SchemaPlan:
             "not_landed": self.not_landed,
         }
 
-    def to_table(self) -> Table:
-        from rich.table import Table
-
-        table = Table(title="schema plan: catalog -> silver")
-        for column in ("stream", "table", "field", "change", "old", "new", "", "why / way out"):
-            table.add_column(column)
-        for c in self.changes:
-            verdict = "[green]allowed[/]" if c.allowed else "[red]refused[/]"
-            table.add_row(
-                c.stream,
-                c.table,
-                c.field,
-                c.kind.value,
-                c.old_type or "-",
-                c.new_type or "-",
-                verdict,
-                c.reason,
-            )
-        return table
-
     def summary(self) -> str:
         if not self.changes:
             text = "silver matches the catalog"
@@ -147,8 +126,8 @@ _WAY_OUT = (
 def live_fields(settings: Settings, stream: StreamSpec) -> dict[str, str] | None:
     """Silver's event columns and their catalog types (the columns Conveyor adds itself left
     out); None when silver does not exist yet. Read from the Delta log, no JVM."""
-    from conveyor.ingest.batch import silver_extra_columns
-    from conveyor.lakeview import open_table
+    from conveyor.delta_rs import open_table
+    from conveyor.ingest.silver import silver_extra_columns
 
     table = open_table(table_uri(settings, stream.table(Layer.SILVER)))
     if table is None:

@@ -3,7 +3,7 @@
 `replay` re-validates quarantined records of a stream (chosen by reason code and by the time
 they were quarantined). A record that now passes lands in silver, or counts as a duplicate
 when silver already holds its dedup key within the late-data tolerance (decided by the
-stream's own code, `batch._repeats`); one that still fails stays, with its new reason.
+stream's own code, `conveyor.ingest.dedup.repeats`); one that still fails stays, with its new reason.
 Quarantine rows are marked (`replayed_at`, `replay_run`, `replay_outcome`), never deleted,
 so every bronze record is in exactly one of silver, the duplicates, or quarantine unmarked.
 A replayed row keeps its original `ingest_time` (silver's ingest time is always bronze's).
@@ -40,20 +40,13 @@ from typing import TYPE_CHECKING, Any
 from conveyor.catalog import Catalog, Layer, StreamSpec
 from conveyor.catalog.models import UnknownStream
 from conveyor.errors import ConveyorError
-from conveyor.ingest import decode, quality
-from conveyor.ingest.batch import (
-    KAFKA_COORDINATES,
-    REPLAY_COLUMNS,
-    RunState,
-    StreamTarget,
-    _quarantine_rows,
-    _repeats,
-    _valid,
-    silver_columns,
-)
+from conveyor.ingest import decode, dedup, quality
+from conveyor.ingest.core import KAFKA_COORDINATES, RunState, StreamTarget
 from conveyor.ingest.crash import kill_point
-from conveyor.ingest.ledger import LedgerEntry, ReworkRecord, append_entry, table_exists
 from conveyor.ingest.quality import QuarantineReason
+from conveyor.ingest.quarantine import REPLAY_COLUMNS, no_problems, quarantine_rows
+from conveyor.ingest.silver import silver_columns
+from conveyor.ledger import LedgerEntry, ReworkRecord, append_entry, table_exists
 from conveyor.settings import Settings
 from conveyor.spark.conflicts import retry_conflicts
 from conveyor.spark.jvm import delta_version
@@ -219,7 +212,7 @@ def _new_run(kind: str) -> str:
 def ensure_replay_columns(spark: SparkSession, settings: Settings, stream: StreamSpec) -> None:
     """Add quarantine's replay marks to a table created before they existed (a no-op after)."""
     from conveyor.catalog import table_uri
-    from conveyor.lakeview import open_table
+    from conveyor.delta_rs import open_table
 
     uri = table_uri(settings, stream.table(Layer.QUARANTINE))
     table = open_table(uri)
@@ -341,11 +334,11 @@ def _replay(
     assessed = assessed.persist(StorageLevel.MEMORY_AND_DISK)
     held = [assessed]
     try:
-        repeats = _repeats(spark, assessed, target, RunState(settings), None)
-        landed = _in_silver(spark, target, assessed.where(_valid()))
+        repeats = dedup.repeats(spark, assessed, target, RunState(settings), None)
+        landed = _in_silver(spark, target, assessed.where(no_problems()))
         marked = _flag(_flag(assessed, landed, "_landed"), repeats, "_repeat")
         outcome = (
-            F.when(~_valid(), F.lit("still_failing"))
+            F.when(~no_problems(), F.lit("still_failing"))
             .when(F.col("_landed"), F.lit("already_landed"))
             .when(F.col("_repeat"), F.lit("duplicate"))
             .otherwise(F.lit("silver"))
@@ -550,15 +543,15 @@ def _rebuild(
     try:
         # against silver outside the range only: the range's own rows are being re-derived
         outside = F.lit(False) if in_range is None else ~F.expr(in_range)
-        repeats = _repeats(spark, assessed, target, RunState(settings), None, outside)
+        repeats = dedup.repeats(spark, assessed, target, RunState(settings), None, outside)
         if repeats is not None:
             held.append(repeats)
-        valid = assessed.where(_valid())
+        valid = assessed.where(no_problems())
         if repeats is not None:
             valid = valid.join(F.broadcast(repeats), on=list(KAFKA_COORDINATES), how="left_anti")
         columns = silver_columns(stream)
         new_silver = valid.select(*columns).persist(StorageLevel.MEMORY_AND_DISK)
-        new_quarantine = _quarantine_rows(assessed.where(~_valid())).persist(
+        new_quarantine = quarantine_rows(assessed.where(~no_problems())).persist(
             StorageLevel.MEMORY_AND_DISK
         )
         held += [new_silver, new_quarantine]
@@ -624,9 +617,9 @@ def _keep_too_late(assessed: DataFrame, quarantine: DataFrame) -> DataFrame:
     ).select(*KAFKA_COORDINATES, F.col("reason").alias("_late_reason"))
     joined = assessed.join(F.broadcast(late), on=list(KAFKA_COORDINATES), how="left")
     too_late = quality.problem(QuarantineReason.TOO_LATE, F.col("_late_reason"))
-    problems = F.when(_valid() & F.col("_late_reason").isNotNull(), F.array(too_late)).otherwise(
-        F.col(quality.PROBLEMS)
-    )
+    problems = F.when(
+        no_problems() & F.col("_late_reason").isNotNull(), F.array(too_late)
+    ).otherwise(F.col(quality.PROBLEMS))
     return joined.withColumn(quality.PROBLEMS, problems).drop("_late_reason")
 
 

@@ -7,7 +7,7 @@ left out as an unchanged TOAST value) and creates or updates the connector, then
 its task runs. Both are idempotent.
 
 The connector writes the stream's own topic (a RegexRouter renames Debezium's
-`<prefix>.<schema>.<table>`), in plain JSON, with the settings `conveyor.ingest.cdc` reads
+`<prefix>.<schema>.<table>`), in plain JSON, with the settings `conveyor.ingest.landings.changes` reads
 exactly: decimals as strings, timestamps in microseconds, bytes as base64. The database
 password never enters the connector's config (Connect stores that in a topic): the config
 refers to the password file (`postgres_password_file`, a path the worker sees too), which the

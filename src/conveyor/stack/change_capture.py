@@ -23,7 +23,7 @@ from pathlib import Path
 
 from conveyor.settings import LOOPBACK, PostgresConnection, Settings, write_secret
 from conveyor.stack import config_files
-from conveyor.stack.components import Launch, Topology, _classpath, java, kafka_bootstrap
+from conveyor.stack.components import Launch, Topology, java, jvm_classpath, kafka_bootstrap
 from conveyor.stack.process import ComponentStartError
 
 CDC = "cdc"
@@ -265,7 +265,7 @@ def connect_launch(settings: Settings, ports: Mapping[str, int], topology: Topol
             "-XX:+UseSerialGC",
             f"-Dlog4j2.configurationFile={log4j}",
             "-cp",
-            _classpath(settings, "connect"),
+            jvm_classpath(settings, "connect"),
             "org.apache.kafka.connect.cli.ConnectDistributed",
             str(properties),
         ],

@@ -293,7 +293,7 @@ def append_entry(
     import pyarrow as pa
     from deltalake import CommitProperties, Transaction, write_deltalake
 
-    from conveyor.lakeview import open_table
+    from conveyor.delta_rs import open_table
 
     existing = open_table(uri)
     if txn and existing is not None:
@@ -324,7 +324,7 @@ def table_exists(spark: SparkSession, uri: str) -> bool:
 
 
 def _stream_rows(uri: str, stream: str, kind: str, columns: list[str]) -> list[dict[str, Any]]:
-    from conveyor.lakeview import read_rows
+    from conveyor.delta_rs import read_rows
 
     rows = read_rows(uri, ["kind", *columns], partitions=[("stream", "=", stream)])
     return [r for r in rows if r["kind"] == kind]

@@ -5,7 +5,7 @@ Debezium's JSON envelope (`op` c/u/d/r, `before`, `after`, `source.lsn`, `source
 with the after- and before-images as text maps, so every column is typed from its text by the
 catalog's type (decimals come as strings, dates as days, timestamps without a zone as epoch
 microseconds, timestamptz as ISO text, bytes as base64: the connector settings
-`conveyor.cdc.connector` writes). A record that is not an envelope, has no LSN or image, an
+`conveyor.debezium.connector` writes). A record that is not an envelope, has no LSN or image, an
 unknown `op`, a key column missing, or a value its column's type cannot read goes to
 quarantine with its reason; a tombstone (null value) is counted and skipped.
 
@@ -31,24 +31,18 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable, Iterator
-from contextlib import ExitStack, contextmanager
+from contextlib import contextmanager
 from dataclasses import dataclass
-from datetime import UTC, datetime
-from functools import partial
 from typing import TYPE_CHECKING
 
 from conveyor.catalog import CdcTable, FieldSpec, Layer, StreamSpec, TableRef, table_uri, types
-from conveyor.cdc import UNAVAILABLE
+from conveyor.debezium import UNAVAILABLE
 from conveyor.ingest import quality
-from conveyor.ingest.batch import (
-    RunState,
-    StepClock,
-    StreamTarget,
-    record_batch,
-    silver_columns,
-)
 from conveyor.ingest.bronze import BRONZE_COLUMNS, kafka_columns, stamp_ingest
-from conveyor.ingest.ledger import ChangeCounts, LedgerEntry, PartitionRange
+from conveyor.ingest.core import Batch, Landed, RunState, StreamTarget
+from conveyor.ingest.quarantine import quarantine_rows
+from conveyor.ingest.silver import silver_columns
+from conveyor.ledger import ChangeCounts, PartitionRange
 from conveyor.spark.conflicts import retry_conflicts
 from conveyor.spark.jvm import append_idempotent, delta_version
 
@@ -270,6 +264,10 @@ class ChangeScan:
     quarantined: int
     counts: ChangeCounts
 
+    @property
+    def rows(self) -> int:
+        return self.records
+
 
 def _scan(parsed: DataFrame) -> ChangeScan:
     from pyspark.sql import functions as F
@@ -314,129 +312,80 @@ def _scan(parsed: DataFrame) -> ChangeScan:
     )
 
 
-def process_change_batch(
-    spark: SparkSession,
-    target: StreamTarget,
-    batch: DataFrame,
-    batch_id: int,
-    state: RunState,
-) -> LedgerEntry | None:
-    """Land one micro-batch of a cdc stream; None for an empty batch."""
-    from pyspark import StorageLevel
-
-    from conveyor.maintenance.lock import stream_lock
-
-    stream = target.stream
-    started = datetime.now(UTC)
-    clock = StepClock()
-    held: list[DataFrame] = []
-    try:
-        with clock.step("parse"):
-            parsed = parse_changes(kafka_columns(batch), stream)
-            cache = parsed.persist(StorageLevel.MEMORY_AND_DISK)
-            held.append(cache)
-            changes = stamp_ingest(cache, started)
-            scan = _scan(changes)
-        if not scan.ranges:
-            return None
-        with clock.step("monitor"):
-            backlog = state.backlog(target, scan.ranges)
-        with ExitStack() as lease:
-            with clock.step("lock"):
-                lease.enter_context(stream_lock(spark, state.settings, stream.name, batch=True))
-            land = _ChangeLanding(spark, target, batch_id, state, clock)
-            versions, counts = land.run(changes, scan, held)
-            entry = LedgerEntry(
-                stream=stream.name,
-                kind="batch",
-                app_id=target.app_id,
-                batch_id=batch_id,
-                started_at=started,
-                ended_at=datetime.now(UTC),
-                offsets=scan.ranges,
-                rows_read=scan.records,
-                bronze_rows=scan.records,
-                silver_rows=counts.keys_changed,
-                quarantined=scan.quarantined,
-                bronze_version=versions[Layer.BRONZE],
-                silver_version=versions[Layer.SILVER],
-                quarantine_version=versions[Layer.QUARANTINE],
-                backlog=backlog,
-                step_ms=clock.ms,
-                cdc=counts,
-            )
-            record_batch(spark, target, entry, clock)
-    finally:
-        for frame in held:
-            frame.unpersist()
-    state.next_batch = batch_id + 1
-    state.commit_offsets(target, scan.ranges)
-    return entry
-
-
 @dataclass
-class _ChangeLanding:
-    spark: SparkSession
-    target: StreamTarget
-    batch_id: int
-    state: RunState
-    clock: StepClock
+class ChangeLanding:
+    """One batch of a cdc stream: `parse` (the envelopes, typed and checked; one pass counts
+    them by kind), then `land` (bronze, quarantine, the newest change per key merged into
+    silver behind the delete markers, the markers, the history)."""
+
+    batch: Batch
+    changes: DataFrame | None = None
 
     @property
     def stream(self) -> StreamSpec:
-        return self.target.stream
+        return self.batch.target.stream
+
+    @property
+    def spark(self) -> SparkSession:
+        return self.batch.spark
+
+    @property
+    def target(self) -> StreamTarget:
+        return self.batch.target
+
+    @property
+    def state(self) -> RunState:
+        return self.batch.state
+
+    @property
+    def batch_id(self) -> int:
+        return self.batch.batch_id
 
     def _uri(self, table: TableRef) -> str:
-        return table_uri(self.state.settings, table)
+        return table_uri(self.batch.state.settings, table)
 
-    def run(
-        self, changes: DataFrame, scan: ChangeScan, held: list[DataFrame]
-    ) -> tuple[dict[Layer, int | None], ChangeCounts]:
+    def parse(self, raw: DataFrame) -> ChangeScan:
+        from pyspark import StorageLevel
+
+        batch = self.batch
+        parsed = parse_changes(kafka_columns(raw), self.stream)
+        cache = batch.hold(parsed.persist(StorageLevel.MEMORY_AND_DISK))
+        self.changes = stamp_ingest(cache, batch.started)
+        return _scan(self.changes)
+
+    def land(self, scan: ChangeScan) -> Landed:
         from pyspark import StorageLevel
         from pyspark.sql import functions as F
 
-        from conveyor.ingest.batch import _quarantine_rows
-
-        spark, target, state = self.spark, self.target, self.state
+        batch = self.batch
+        spark, target, state, clock = batch.spark, batch.target, batch.state, batch.clock
+        assert self.changes is not None, "parse() comes first"
+        changes = self.changes
         versions: dict[Layer, int | None] = dict.fromkeys(Layer)
-        versions[Layer.BRONZE] = self.clock.timed(
-            "bronze", partial(self._append, changes.select(*BRONZE_COLUMNS), Layer.BRONZE)
-        )
+        versions[Layer.BRONZE] = batch.append(changes.select(*BRONZE_COLUMNS), Layer.BRONZE)
         if scan.quarantined or not state.exists(spark, target, Layer.QUARANTINE):
             bad = changes.where(~F.col(TOMBSTONE) & ~_valid_change())
-            versions[Layer.QUARANTINE] = self.clock.timed(
-                "quarantine", partial(self._append, _quarantine_rows(bad), Layer.QUARANTINE)
-            )
+            versions[Layer.QUARANTINE] = batch.append(quarantine_rows(bad), Layer.QUARANTINE)
         valid = changes.where(_valid_change())
         keys = list(self.stream.cdc_spec.primary_key)
-        with self.clock.step("dedup"):
-            latest = latest_per_key(valid, keys).persist(StorageLevel.MEMORY_AND_DISK)
-            held.append(latest)
+        with clock.step("dedup"):
+            latest = batch.hold(latest_per_key(valid, keys).persist(StorageLevel.MEMORY_AND_DISK))
             latest = self._not_behind_markers(latest, keys)
-        with self.clock.step("silver"):
+        with clock.step("silver"):
             versions[Layer.SILVER], changed = self._merge_silver(latest, keys)
-        state.written.update(layer for layer, version in versions.items() if version is not None)
-        if self.stream.cdc_spec.deletes == "hard" and scan.counts.deletes:
-            with self.clock.step("markers"):
+        state.existing.update(layer for layer, version in versions.items() if version is not None)
+        if CdcTable.DELETE_MARKERS in self.stream.cdc_tables and scan.counts.deletes:
+            with clock.step("markers"):
                 self._merge_markers(latest, keys)
         history_rows = 0
-        if self.stream.cdc_spec.history == "scd2":
-            with self.clock.step("history"):
+        if CdcTable.HISTORY in self.stream.cdc_tables:
+            with clock.step("history"):
                 history_rows = self._merge_history(valid, keys)
         counts = ChangeCounts(
-            **{
-                **scan.counts.__dict__,
-                "keys_changed": changed,
-                "history_rows": history_rows,
-            }
+            **{**scan.counts.__dict__, "keys_changed": changed, "history_rows": history_rows}
         )
-        return versions, counts
-
-    def _append(self, frame: DataFrame, layer: Layer) -> int | None:
-        partition_by = list(self.target.table(layer).partition_by)
-        return append_idempotent(
-            frame, self.target.uri(layer), self.target.app_id, self.batch_id, partition_by
-        )
+        ledger = {"silver_rows": changed, "quarantined": scan.quarantined, "cdc": counts}
+        return Landed(versions, ledger)
 
     def _not_behind_markers(self, latest: DataFrame, keys: list[str]) -> DataFrame:
         """Drop the changes no newer than their key's delete marker (hard deletes)."""
@@ -671,7 +620,7 @@ def _idempotent_writes(spark: SparkSession, app_id: str, version: int) -> Iterat
 
 
 def _exists(spark: SparkSession, uri: str) -> bool:
-    from conveyor.ingest.ledger import table_exists
+    from conveyor.ledger import table_exists
 
     return table_exists(spark, uri)
 

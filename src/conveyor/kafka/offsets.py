@@ -12,9 +12,10 @@ import json
 from typing import TYPE_CHECKING
 
 from conveyor.errors import ConveyorError
-from conveyor.ingest.ledger import Gap, PartitionRange
+from conveyor.kafka.clients import client_options, open_admin
+from conveyor.ledger import Gap, PartitionRange
 from conveyor.settings import Settings
-from conveyor.spark.jvm import LakeFiles
+from conveyor.spark.jvm import HadoopFiles
 
 if TYPE_CHECKING:
     from pyspark.sql import SparkSession
@@ -41,7 +42,7 @@ def checkpoint_app_id(spark: SparkSession, checkpoint: str, stream: str) -> str:
     """The Delta txnAppId of this checkpoint: created with it, so a new checkpoint gets a new id."""
     import uuid
 
-    files = LakeFiles(spark)
+    files = HadoopFiles(spark)
     marker = f"{checkpoint.rstrip('/')}/_conveyor_app_id"
     files.create_new(marker, f"conveyor-{stream}-{uuid.uuid4()}")  # the first writer's id wins
     text = files.read_text(marker)
@@ -52,7 +53,7 @@ def checkpoint_app_id(spark: SparkSession, checkpoint: str, stream: str) -> str:
 
 def expected_start(spark: SparkSession, checkpoint: str) -> dict[tuple[str, int], int]:
     """Offsets the next batch starts from, per (topic, partition); {} for a new checkpoint."""
-    files = LakeFiles(spark)
+    files = HadoopFiles(spark)
     root = checkpoint.rstrip("/")
     batches = sorted(int(n) for n in files.files_in(f"{root}/offsets") if n.isdigit())
     if not batches:
@@ -82,7 +83,7 @@ def kafka_bounds(settings: Settings, topic: str) -> dict[int, tuple[int, int]]:
     """(earliest, next) offsets Kafka holds for each partition of topic."""
     from kafka import KafkaConsumer, TopicPartition
 
-    consumer = KafkaConsumer(**settings.kafka_client_options(), enable_auto_commit=False)
+    consumer = KafkaConsumer(**client_options(settings), enable_auto_commit=False)
     try:
         partitions = consumer.partitions_for_topic(topic) or set()
         tps = [TopicPartition(topic, p) for p in sorted(partitions)]
@@ -115,10 +116,8 @@ class MonitoringGroup:
     offsets are committed after each batch over one admin client kept for the run."""
 
     def __init__(self, settings: Settings, group: str) -> None:
-        from kafka import KafkaAdminClient
-
         self.group = group
-        self._admin = KafkaAdminClient(**settings.kafka_client_options())
+        self._admin = open_admin(settings, "ingest", check=False)
 
     def commit(self, ranges: list[PartitionRange]) -> None:
         """Record that everything before each range's end offset is processed. Kafka answers
