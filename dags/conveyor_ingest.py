@@ -1,8 +1,9 @@
 """
 ### Conveyor: ingest every stream (available-now)
 
-One mapped task per catalog stream runs `jobs/stream_ingest.py STREAM --available-now` through
-`spark-submit`: it lands everything Kafka holds beyond the stream's checkpoint in the bronze,
+`streams` reads the catalog when the run starts (`conveyor.yaml`, or `CONVEYOR_CATALOG`), so a
+stream added since is ingested by the next run without a new parse; then one mapped task per
+stream runs `jobs/stream_ingest.py STREAM --available-now` through `spark-submit`: it lands everything Kafka holds beyond the stream's checkpoint in the bronze,
 silver and quarantine tables, exactly once, and writes a ledger row per micro-batch.
 
 - Runs every 15 minutes; `max_active_runs=1`, so two runs never share a checkpoint.
@@ -18,13 +19,9 @@ from __future__ import annotations
 
 from datetime import datetime, timedelta
 
-from airflow.sdk import dag
+from airflow.sdk import dag, task
 
-from conveyor.catalog import resolve_catalog
 from conveyor.provider.operators.spark import ConveyorSparkSubmitOperator
-from conveyor.settings import get_settings
-
-STREAMS = resolve_catalog(get_settings()).stream_names
 
 
 @dag(
@@ -38,13 +35,21 @@ STREAMS = resolve_catalog(get_settings()).stream_names
     doc_md=__doc__,
 )
 def conveyor_ingest() -> None:
+    @task
+    def streams() -> list[list[str]]:
+        """Each catalog stream's job arguments, from the catalog as it is when the run starts."""
+        from conveyor.catalog import resolve_catalog
+        from conveyor.settings import get_settings
+
+        return [[name, "--available-now"] for name in resolve_catalog(get_settings()).stream_names]
+
     ConveyorSparkSubmitOperator.partial(
         task_id="ingest_stream",
         job="stream_ingest.py",
         name="conveyor-ingest",
         max_active_tis_per_dagrun=1,
         execution_timeout=timedelta(hours=1),
-    ).expand(application_args=[[name, "--available-now"] for name in STREAMS])
+    ).expand(application_args=streams())
 
 
 conveyor_ingest()

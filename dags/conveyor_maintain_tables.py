@@ -1,7 +1,8 @@
 """
 ### Conveyor: maintain tables (compaction hourly, VACUUM daily)
 
-Mapped over every table of the catalog (`conveyor.yaml`, or `CONVEYOR_CATALOG`):
+`tables` reads the catalog when the run starts (`conveyor.yaml`, or `CONVEYOR_CATALOG`); the
+tasks are mapped over its tables:
 
 - **compaction.needs_compaction** reads the table's statistics once: does a *closed* partition
   (its day ended more than the stream's late-data tolerance ago) hold at least
@@ -26,14 +27,10 @@ from __future__ import annotations
 
 from datetime import datetime, timedelta
 
-from airflow.sdk import Param, dag, task_group
+from airflow.sdk import Param, dag, task, task_group
 
-from conveyor.catalog import resolve_catalog
 from conveyor.provider.operators.maintenance import CompactTableOperator, VacuumTableOperator
 from conveyor.provider.sensors.maintenance import TableNeedsCompactionSensor
-from conveyor.settings import get_settings
-
-TABLES = [ref.name for ref in resolve_catalog(get_settings()).tables()]
 
 
 @dag(
@@ -61,6 +58,16 @@ TABLES = [ref.name for ref in resolve_catalog(get_settings()).tables()]
     doc_md=__doc__,
 )
 def conveyor_maintain_tables() -> None:
+    @task
+    def tables() -> list[str]:
+        """Every catalog table, from the catalog as it is when the run starts."""
+        from conveyor.catalog import resolve_catalog
+        from conveyor.settings import get_settings
+
+        return [ref.name for ref in resolve_catalog(get_settings()).tables()]
+
+    names = tables()
+
     @task_group(group_id="compaction")
     def compaction(table: str) -> None:
         needs = TableNeedsCompactionSensor(
@@ -87,9 +94,9 @@ def conveyor_maintain_tables() -> None:
         trigger_rule="all_done",
         max_active_tis_per_dagrun=1,
         execution_timeout=timedelta(hours=1),
-    ).expand(table=TABLES)
+    ).expand(table=names)
 
-    compaction.expand(table=TABLES) >> vacuum
+    compaction.expand(table=names) >> vacuum
 
 
 conveyor_maintain_tables()
