@@ -383,6 +383,37 @@ def _arguments(init: Callable[..., Any]) -> str:
     return ", ".join(shown)
 
 
+# --- modules -----------------------------------------------------------------------------------
+
+
+def modules_page() -> str:
+    """Every module of the package with the first paragraph of its docstring: its one job."""
+    import ast
+
+    rows = []
+    source = ROOT / "src"
+    for path in sorted((source / "conveyor").rglob("*.py")):
+        parts = list(path.relative_to(source).with_suffix("").parts)
+        if parts[-1] == "__init__":
+            parts.pop()
+        doc = ast.get_docstring(ast.parse(path.read_text()))
+        if not doc:
+            if path.name == "__init__.py" and path.stat().st_size < 200:
+                continue  # an empty package marker
+            raise Undocumented(f"module {'.'.join(parts)} has no docstring")
+        rows.append((f"`{'.'.join(parts)}`", doc.split("\n\n")[0]))
+    return "\n".join(
+        [
+            "# Modules\n",
+            "Every module of the `conveyor` package and its one job, from its docstring. "
+            "The layering is checked in `make check` (`tests/unit/test_layering.py`): no import "
+            "circle, no module importing another's private names, and the ingest's batch core "
+            "(`conveyor.ingest.core`) reaching no landing.\n",
+            _table(("module", "its job"), rows),
+        ]
+    )
+
+
 # --- build -------------------------------------------------------------------------------------
 
 PAGES: dict[str, Callable[[], str]] = {
@@ -392,6 +423,7 @@ PAGES: dict[str, Callable[[], str]] = {
     "reference/ledger.md": ledger_page,
     "reference/dags.md": dags_page,
     "reference/operators.md": operators_page,
+    "reference/modules.md": modules_page,
 }
 
 

@@ -115,10 +115,9 @@ def spark_defaults(settings: Settings) -> ConfigFile:
     )
 
 
-def compose_files(topology: ComposeTopology = COMPOSE) -> list[ConfigFile]:
-    """Every file docker-compose.yml mounts from docker/config/."""
-    t = topology
-    kafka = {
+def _compose_kafka(t: ComposeTopology) -> dict[str, object]:
+    """The compose broker's template values (plaintext listeners)."""
+    return {
         "bind_host": "0.0.0.0",
         "advertised_host": t.kafka_host,
         "controller_host": t.kafka_host,
@@ -131,7 +130,11 @@ def compose_files(topology: ComposeTopology = COMPOSE) -> list[ConfigFile]:
         "internal_min_isr": 1,
         **security.listener_values(False),
     }
-    hdfs = {
+
+
+def _compose_hdfs(t: ComposeTopology) -> dict[str, object]:
+    """The compose NameNode's and DataNode's template values (permissions off)."""
+    return {
         "bind_host": "0.0.0.0",
         "namenode_host": t.namenode_host,
         "datanode_host": t.datanode_host,
@@ -145,6 +148,12 @@ def compose_files(topology: ComposeTopology = COMPOSE) -> list[ConfigFile]:
         "replication": 1,
         "permissions": "false",
     }
+
+
+def compose_files(topology: ComposeTopology = COMPOSE) -> list[ConfigFile]:
+    """Every file docker-compose.yml mounts from docker/config/."""
+    t = topology
+    kafka, hdfs = _compose_kafka(t), _compose_hdfs(t)
     secured_kafka = {**kafka, **security.listener_values(True)}
     connect = change_capture.connect_values(
         f"{t.kafka_host}:{t.kafka_port}",

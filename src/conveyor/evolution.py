@@ -143,78 +143,70 @@ def live_fields(settings: Settings, stream: StreamSpec) -> dict[str, str] | None
 def compare(stream: StreamSpec, live: dict[str, str]) -> list[SchemaChange]:
     """The changes that make silver (with `live` event columns) match the catalog's fields."""
     table = stream.table(Layer.SILVER).name
-    changes: list[SchemaChange] = []
+    changes = [
+        SchemaChange(stream.name, table, name, kind, old, new, allowed, why)
+        for name, kind, old, new, allowed, why in [
+            *_declared_changes(stream, live),
+            *_undeclared_changes(stream, live),
+        ]
+    ]
+    return changes
 
-    def change(
-        name: str, kind: Change, old: str | None, new: str | None, allowed: bool, why: str
-    ) -> None:
-        changes.append(SchemaChange(stream.name, table, name, kind, old, new, allowed, why))
 
+_Found = tuple[str, "Change", str | None, str | None, bool, str]
+
+
+def _declared_changes(stream: StreamSpec, live: dict[str, str]) -> list[_Found]:
+    """Each catalog field silver lacks or holds with another type."""
+    found: list[_Found] = []
     for name, spec in stream.event_schema.fields.items():
         old = live.get(name)
         if old is None and spec.required:
-            change(
-                name,
-                Change.ADD_REQUIRED_FIELD,
-                None,
-                spec.type,
-                False,
+            why = (
                 "rows already landed have no value for it; declare it optional (required: "
-                "false), or land the new shape in a new stream",
+                "false), or land the new shape in a new stream"
             )
+            found.append((name, Change.ADD_REQUIRED_FIELD, None, spec.type, False, why))
         elif old is None:
-            change(
-                name,
-                Change.ADD_FIELD,
-                None,
-                spec.type,
-                True,
-                "a column is added; old rows read null"
-                + (
-                    " (`conveyor schema apply --backfill` fills it where they kept a value in "
-                    f"{UNKNOWN})"
-                    if UNKNOWN in live
-                    else ""
-                ),
+            backfill = (
+                " (`conveyor schema apply --backfill` fills it where they kept a value in "
+                f"{UNKNOWN})"
+                if UNKNOWN in live
+                else ""
             )
+            why = "a column is added; old rows read null" + backfill
+            found.append((name, Change.ADD_FIELD, None, spec.type, True, why))
         elif old != spec.type:
-            why = widening(old, spec.type)
-            if why is None:
-                change(
-                    name,
-                    Change.WIDEN_TYPE,
-                    old,
-                    spec.type,
-                    True,
-                    "widened by rewriting silver once with the new type; old rows read as the new type",
-                )
+            refused = widening(old, spec.type)
+            if refused is None:
+                why = "widened by rewriting silver once with the new type; old rows read as the new type"
+                found.append((name, Change.WIDEN_TYPE, old, spec.type, True, why))
             else:
-                change(name, Change.CHANGE_TYPE, old, spec.type, False, f"{why}; {_WAY_OUT}")
-    keeps_unknown = stream.event_schema.unknown_fields == "keep"
-    if keeps_unknown and UNKNOWN not in live:
-        change(
-            UNKNOWN,
-            Change.ADD_FIELD,
-            None,
-            "string",
-            True,
+                why = f"{refused}; {_WAY_OUT}"
+                found.append((name, Change.CHANGE_TYPE, old, spec.type, False, why))
+    return found
+
+
+def _undeclared_changes(stream: StreamSpec, live: dict[str, str]) -> list[_Found]:
+    """The `_unknown` column a stream that keeps undeclared fields needs, and each silver
+    column the catalog no longer declares."""
+    found: list[_Found] = []
+    if stream.event_schema.unknown_fields == "keep" and UNKNOWN not in live:
+        why = (
             "a column is added for the fields the catalog does not declare (unknown_fields: "
-            "keep); old rows read null",
+            "keep); old rows read null"
         )
+        found.append((UNKNOWN, Change.ADD_FIELD, None, "string", True, why))
     for name, old in live.items():
         if name == UNKNOWN:
             continue  # kept or not, the column stays: it may hold what was sent
         if name not in stream.event_schema.fields:
-            change(
-                name,
-                Change.REMOVE_FIELD,
-                old,
-                None,
-                False,
+            why = (
                 "silver would keep a column the catalog no longer declares (a rename is a "
-                f"removal and an addition); {_WAY_OUT}",
+                f"removal and an addition); {_WAY_OUT}"
             )
-    return changes
+            found.append((name, Change.REMOVE_FIELD, old, None, False, why))
+    return found
 
 
 def plan_schema(

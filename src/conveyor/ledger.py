@@ -263,33 +263,40 @@ def append_entry(
     seen in a thread dump), so a job never depends on it per batch. Returns whether the row was
     written (always True with `spark`: Delta skips a replayed transaction silently)."""
     if spark is not None:
-        from conveyor.spark.conflicts import retry_conflicts
-        from conveyor.spark.jvm import append_idempotent
-
-        frame = local_frame(spark, [entry.as_row()], LEDGER_SCHEMA)
-
-        def append() -> None:
-            if txn:
-                append_idempotent(
-                    frame,
-                    uri,
-                    entry.app_id,
-                    entry.batch_id,
-                    ["stream"],
-                    merge_schema=True,
-                    properties=LEDGER_PROPERTIES,
-                )
-                return
-            writer = frame.write.format("delta").mode("append").option("mergeSchema", "true")
-            for key, value in LEDGER_PROPERTIES.items():
-                writer = writer.option(key, value)
-            writer.partitionBy("stream").save(uri)
-
-        # every stream appends here, and `schema apply` may set its properties meanwhile: a
-        # row that met a concurrent metadata commit is appended again (idempotent per batch)
-        retry_conflicts(append, "the ledger's append", max_pause_s=20.0)
+        _append_with_spark(spark, uri, entry, txn)
         return True
+    return _append_with_delta_rs(uri, entry, txn)
 
+
+def _append_with_spark(spark: SparkSession, uri: str, entry: LedgerEntry, txn: bool) -> None:
+    from conveyor.spark.conflicts import retry_conflicts
+    from conveyor.spark.jvm import append_idempotent
+
+    frame = local_frame(spark, [entry.as_row()], LEDGER_SCHEMA)
+
+    def append() -> None:
+        if txn:
+            append_idempotent(
+                frame,
+                uri,
+                entry.app_id,
+                entry.batch_id,
+                ["stream"],
+                merge_schema=True,
+                properties=LEDGER_PROPERTIES,
+            )
+            return
+        writer = frame.write.format("delta").mode("append").option("mergeSchema", "true")
+        for key, value in LEDGER_PROPERTIES.items():
+            writer = writer.option(key, value)
+        writer.partitionBy("stream").save(uri)
+
+    # every stream appends here, and `schema apply` may set its properties meanwhile: a row
+    # that met a concurrent metadata commit is appended again (idempotent per batch)
+    retry_conflicts(append, "the ledger's append", max_pause_s=20.0)
+
+
+def _append_with_delta_rs(uri: str, entry: LedgerEntry, txn: bool) -> bool:
     import pyarrow as pa
     from deltalake import CommitProperties, Transaction, write_deltalake
 

@@ -151,8 +151,6 @@ def compute_day(
     """Replace `day` in every gold table; returns the run-log row (not yet recorded).
     `present`: the streams whose silver table exists, when the caller already looked;
     `written` gets the name of each gold table once its day is replaced."""
-    from pyspark.sql import functions as F
-
     replaced = written if written is not None else []
 
     def write(table: gold.GoldTable, rows: DataFrame) -> None:
@@ -163,24 +161,8 @@ def compute_day(
         return None if present is None else stream.name in present
 
     read_at = _now()
-    gap = streams.session_gap
     clicks = gold.silver(spark, settings, streams.clicks, exists=exists(streams.clicks))
-    clicks = clicks.select(*CLICK_COLUMNS)
-    start, end = session_window(day, gap)
-    window = gold.between_days(clicks, start.date(), end.date()).persist()
-    try:
-        day_events = window.where(F.col("event_date") == F.lit(day))
-        click_events = day_events.count()
-        day_sessions = sessions_on(window, day, gap).persist()
-        sessions = day_sessions.count()
-        earlier = clicks.where(F.col("event_date") < F.lit(day)).select("user_id")
-        write(gold.SESSIONS, day_sessions)
-        write(gold.DAILY_PAGE_STATS, daily.daily_page_stats(day_events, day_sessions, day))
-        write(gold.DAILY_USERS, daily.daily_users(day_events, earlier, day))
-        write(gold.DAILY_FUNNEL, daily.daily_funnel(day_events, day))
-        day_sessions.unpersist()
-    finally:
-        window.unpersist()
+    click_events, sessions = _click_tables(clicks, streams.session_gap, day, write)
     log_lines = _service_errors(
         spark, settings, streams, day, exists(streams.logs) if streams.logs else None, write
     )
@@ -205,6 +187,36 @@ def compute_day(
         log_lines=log_lines,
         written=list(replaced),
     )
+
+
+def _click_tables(
+    silver: DataFrame,
+    gap: timedelta,
+    day: date,
+    write: Callable[[gold.GoldTable, DataFrame], None],
+) -> tuple[int, int]:
+    """Replace `day` in the gold tables computed from clicks (sessions, page stats, users,
+    funnel), reading silver once for the days the day's sessions can span; the day's click
+    events and sessions."""
+    from pyspark.sql import functions as F
+
+    clicks = silver.select(*CLICK_COLUMNS)
+    start, end = session_window(day, gap)
+    window = gold.between_days(clicks, start.date(), end.date()).persist()
+    try:
+        day_events = window.where(F.col("event_date") == F.lit(day))
+        click_events = day_events.count()
+        day_sessions = sessions_on(window, day, gap).persist()
+        sessions = day_sessions.count()
+        earlier = clicks.where(F.col("event_date") < F.lit(day)).select("user_id")
+        write(gold.SESSIONS, day_sessions)
+        write(gold.DAILY_PAGE_STATS, daily.daily_page_stats(day_events, day_sessions, day))
+        write(gold.DAILY_USERS, daily.daily_users(day_events, earlier, day))
+        write(gold.DAILY_FUNNEL, daily.daily_funnel(day_events, day))
+        day_sessions.unpersist()
+    finally:
+        window.unpersist()
+    return click_events, sessions
 
 
 def _failed(

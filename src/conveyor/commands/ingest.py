@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import json
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
@@ -11,6 +11,9 @@ from rich.table import Table
 
 from conveyor.commands import CatalogOption, console, friendly, out, settings_and_catalog
 from conveyor.errors import ConveyorError
+
+if TYPE_CHECKING:
+    from conveyor.ingest.stream import IngestSummary
 
 
 def register(app: typer.Typer) -> None:
@@ -71,14 +74,21 @@ def ingest(
             accept_data_loss=accept_data_loss,
             schema_plan=schema_plan,
         )
+    _print_totals(summary, as_json)
+
+
+def _print_totals(summary: IngestSummary, as_json: bool) -> None:
+    """The run's totals: a table, or one JSON line."""
     totals = {
         name: summary.total(name)
         for name in ("rows_read", "bronze_rows", "silver_rows", "quarantined", "duplicates_dropped")
     }
     if as_json:
-        typer.echo(json.dumps({"stream": stream, "batches": len(summary.batches), **totals}))
+        typer.echo(
+            json.dumps({"stream": summary.stream, "batches": len(summary.batches), **totals})
+        )
         return
-    table = Table(title=f"stream {stream}: {len(summary.batches)} micro-batch(es)")
+    table = Table(title=f"stream {summary.stream}: {len(summary.batches)} micro-batch(es)")
     for column in ("read", "bronze", "silver", "quarantined", "duplicates dropped"):
         table.add_column(column, justify="right")
     table.add_row(*(str(n) for n in totals.values()))

@@ -95,19 +95,9 @@ def repeats(
     existing, slice_rows = found_slice if found_slice is not None else (None, None)
     # keys renamed: a join condition over two columns of one lineage resolves to one
     renamed = [F.col(k).alias(f"_crowded{i}") for i, k in enumerate(keys)]
-    if existing is not None and _shuffle_slice(slice_rows, batch_rows):
-        # silver's slice about the batch's size: one aggregation over both keys
-        sides = valid.select(*keys, F.lit(1).alias("_batch")).unionByName(
-            existing.select(*keys, F.lit(0).alias("_batch"))
-        )
-        counted = sides.groupBy(*keys).agg(
-            F.count(F.lit(1)).alias("_n"), F.sum("_batch").alias("_in_batch")
-        )
-        crowded = counted.where((F.col("_n") > 1) & (F.col("_in_batch") > 0)).select(*renamed)
-    else:
-        counted = valid.groupBy(*keys).agg(F.count(F.lit(1)).alias("_n"))
-        crowded = counted.where(F.col("_n") > 1).select(*renamed)
-    if existing is not None and not _shuffle_slice(slice_rows, batch_rows):
+    shuffled = existing is not None and _shuffle_slice(slice_rows, batch_rows)
+    crowded = _crowded(valid, existing if shuffled else None, keys).select(*renamed)
+    if existing is not None and not shuffled:
         # a larger (or unknown) slice is scanned against the batch's keys, broadcast, never
         # shuffled: it can hold millions of rows (null keys match nothing, as in `_seen`)
         known = existing.join(F.broadcast(valid.select(*keys)), on=keys, how="left_semi")
@@ -135,6 +125,23 @@ def repeats(
             wanted = [tuple(r) for r in found]
             return _repeats_of_keys(spark, valid, wanted, target, state)
     return _repeats_in_spark(valid, existing, crowded, target)
+
+
+def _crowded(valid: DataFrame, existing: DataFrame | None, keys: list[str]) -> DataFrame:
+    """The keys the batch holds more than once, or (with silver's slice about the batch's
+    size, `existing`) once in the batch and again in the slice: one aggregation."""
+    from pyspark.sql import functions as F
+
+    if existing is None:
+        counted = valid.groupBy(*keys).agg(F.count(F.lit(1)).alias("_n"))
+        return counted.where(F.col("_n") > 1).select(*keys)
+    sides = valid.select(*keys, F.lit(1).alias("_batch")).unionByName(
+        existing.select(*keys, F.lit(0).alias("_batch"))
+    )
+    counted = sides.groupBy(*keys).agg(
+        F.count(F.lit(1)).alias("_n"), F.sum("_batch").alias("_in_batch")
+    )
+    return counted.where((F.col("_n") > 1) & (F.col("_in_batch") > 0)).select(*keys)
 
 
 def _narrow(frame: DataFrame, keys: list[str], *extra: Column) -> DataFrame:

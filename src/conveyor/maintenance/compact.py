@@ -141,7 +141,7 @@ def _compact(
 ) -> MaintenanceRun:
     """Plan against the latest version and OPTIMIZE; a conflict with another rewrite backs
     off (exponential, jittered) and plans again."""
-    from conveyor.spark.conflicts import is_conflict, retry_conflicts
+    from conveyor.spark.conflicts import retry_conflicts
 
     tolerance = catalog.stream(ref.stream).event_schema.late_tolerance
 
@@ -177,23 +177,34 @@ def _compact(
             max_pause_s=BACKOFF_S * 2**options.attempts,
         )
     except Exception as exc:
-        if not is_conflict(exc):
-            _finish(run, RunStatus.FAILED, f"{type(exc).__name__}: {first_line(exc)}")
-            record_run(spark, settings, run)
-            raise
-        message = (
-            f"compaction of {ref.name} conflicted with concurrent rewrites {options.attempts} "
-            f"times; last: {first_line(exc)}. Run it again later."
-        )
-        _finish(run, RunStatus.FAILED, message)
-        record_run(spark, settings, run)
-        raise CompactionConflict(message) from exc
+        _failed(spark, settings, run, exc, options.attempts)
+        raise  # _failed raised CompactionConflict instead for a conflict
     if done is None:
         return run
     plan, metrics = done
     _fill_outcome(spark, settings, ref, run, plan, metrics)
     record_run(spark, settings, run)
     return run
+
+
+def _failed(
+    spark: SparkSession, settings: Settings, run: MaintenanceRun, exc: Exception, attempts: int
+) -> None:
+    """Log the run as failed; for a conflict that outlasted every attempt, raise
+    CompactionConflict saying to run it again later (the caller re-raises anything else)."""
+    from conveyor.spark.conflicts import is_conflict
+
+    if not is_conflict(exc):
+        _finish(run, RunStatus.FAILED, f"{type(exc).__name__}: {first_line(exc)}")
+        record_run(spark, settings, run)
+        return
+    message = (
+        f"compaction of {run.table} conflicted with concurrent rewrites {attempts} "
+        f"times; last: {first_line(exc)}. Run it again later."
+    )
+    _finish(run, RunStatus.FAILED, message)
+    record_run(spark, settings, run)
+    raise CompactionConflict(message) from exc
 
 
 def _optimize(

@@ -1,5 +1,6 @@
-"""One micro-batch of a cdc stream: Debezium change events -> bronze, a MERGE into silver (the
-source table's current state), delete markers, the scd2 history, quarantine and the ledger.
+"""The changes landing: one micro-batch of a cdc stream, Debezium change events -> bronze, a
+MERGE into silver (the source table's current state), delete markers, the scd2 history,
+quarantine, and what the batch adds to its ledger row.
 
 Debezium's JSON envelope (`op` c/u/d/r, `before`, `after`, `source.lsn`, `source.ts_ms`) is read
 with the after- and before-images as text maps, so every column is typed from its text by the
@@ -106,49 +107,83 @@ def _typed(text: Column, spec: FieldSpec) -> Column:
 
 
 def _cdc_problem(stream: StreamSpec) -> Column:
-    """The first problem of a change event (null when it has none or is a tombstone)."""
+    """The first problem of a change event (null when it has none or is a tombstone): the
+    envelope's, then its columns', then its undeclared columns' (`unknown_fields: quarantine`)."""
     from pyspark.sql import functions as F
 
-    Reason = quality.QuarantineReason
-    problem = quality.problem
+    chain = F.when(F.col("value").isNull(), F.lit(None))
+    chain = _envelope_problems(chain)
+    chain = _column_problems(chain, stream)
+    if stream.event_schema.unknown_fields == "quarantine":
+        unknown = F.col("_unknown_keys")
+        chain = chain.when(
+            F.size(unknown) > 0,
+            quality.problem(
+                quality.QuarantineReason.UNKNOWN_FIELD,
+                F.format_string(
+                    "column(s) %s are not declared in the catalog", F.array_join(unknown, ", ")
+                ),
+            ),
+        )
+    return chain
+
+
+def _envelope_problems(chain: Column) -> Column:
+    """`chain` with the envelope's checks: a change event, a known op, an LSN, its image."""
+    from pyspark.sql import functions as F
+
+    reason, problem = quality.QuarantineReason, quality.problem
     env, image = F.col(ENV), F.col("_image")
     op = env["op"]
-    cdc = stream.cdc_spec
-    chain = F.when(F.col("value").isNull(), F.lit(None))
-    chain = chain.when(
-        env.isNull() | env["_corrupt"].isNotNull(),
-        problem(
-            Reason.MALFORMED_ENVELOPE,
-            F.lit("value is not a Debezium change event (JSON with op, source, before/after)"),
-        ),
-    )
-    chain = chain.when(
-        op.isNull(), problem(Reason.MALFORMED_ENVELOPE, F.lit("the change event has no `op`"))
-    )
-    chain = chain.when(
-        ~op.isin(*OPS),
-        problem(
-            Reason.UNKNOWN_OP,
-            F.format_string("op %s is not one of c, u, d, r (create, update, delete, read)", op),
-        ),
-    )
-    chain = chain.when(
-        env["source"]["lsn"].isNull(),
-        problem(Reason.MALFORMED_ENVELOPE, F.lit("the change event has no source.lsn")),
-    )
-    chain = chain.when(
-        image.isNull(),
-        problem(
-            Reason.MALFORMED_ENVELOPE,
-            F.format_string(
-                "op %s without its %s-image", op, F.when(op == "d", "before").otherwise("after")
+    checks = [
+        (
+            env.isNull() | env["_corrupt"].isNotNull(),
+            problem(
+                reason.MALFORMED_ENVELOPE,
+                F.lit("value is not a Debezium change event (JSON with op, source, before/after)"),
             ),
         ),
-    )
+        (op.isNull(), problem(reason.MALFORMED_ENVELOPE, F.lit("the change event has no `op`"))),
+        (
+            ~op.isin(*OPS),
+            problem(
+                reason.UNKNOWN_OP,
+                F.format_string(
+                    "op %s is not one of c, u, d, r (create, update, delete, read)", op
+                ),
+            ),
+        ),
+        (
+            env["source"]["lsn"].isNull(),
+            problem(reason.MALFORMED_ENVELOPE, F.lit("the change event has no source.lsn")),
+        ),
+        (
+            image.isNull(),
+            problem(
+                reason.MALFORMED_ENVELOPE,
+                F.format_string(
+                    "op %s without its %s-image", op, F.when(op == "d", "before").otherwise("after")
+                ),
+            ),
+        ),
+    ]
+    for condition, found in checks:
+        chain = chain.when(condition, found)
+    return chain
+
+
+def _column_problems(chain: Column, stream: StreamSpec) -> Column:
+    """`chain` with the image's checks: its keys present, each column of its catalog type
+    (never Debezium's unchanged-TOAST placeholder), required columns present."""
+    from pyspark.sql import functions as F
+
+    reason, problem = quality.QuarantineReason, quality.problem
+    image, op = F.col("_image"), F.col(ENV)["op"]
+    cdc = stream.cdc_spec
     for key in cdc.primary_key:
         chain = chain.when(
             image[key].isNull(),
-            problem(Reason.MISSING_KEY, F.lit(f"key column {key!r} is missing or null")),
+            problem(reason.MISSING_KEY, F.lit(f"key column {key!r} is missing or null")),
         )
     for name, spec in stream.event_schema.fields.items():
         text = image[name]
@@ -156,7 +191,7 @@ def _cdc_problem(stream: StreamSpec) -> Column:
             chain = chain.when(
                 text == UNAVAILABLE,
                 problem(
-                    Reason.MALFORMED_ENVELOPE,
+                    reason.MALFORMED_ENVELOPE,
                     F.lit(
                         f"column {name!r} holds Debezium's unchanged-TOAST placeholder: set "
                         "REPLICA IDENTITY FULL on the source table (`conveyor cdc apply` does)"
@@ -166,26 +201,15 @@ def _cdc_problem(stream: StreamSpec) -> Column:
         chain = chain.when(
             text.isNotNull() & F.col(name).isNull(),
             problem(
-                Reason.WRONG_TYPE,
+                reason.WRONG_TYPE,
                 F.format_string(f"column {name!r}: %s is not {types.article(spec.type)}", text),
             ),
         )
         if spec.required and name not in cdc.primary_key:
             chain = chain.when(
                 (op != "d") & text.isNull(),
-                problem(Reason.MISSING_FIELD, F.lit(f"required column {name!r} is null")),
+                problem(reason.MISSING_FIELD, F.lit(f"required column {name!r} is null")),
             )
-    unknown = F.col("_unknown_keys")
-    if stream.event_schema.unknown_fields == "quarantine":
-        chain = chain.when(
-            F.size(unknown) > 0,
-            problem(
-                Reason.UNKNOWN_FIELD,
-                F.format_string(
-                    "column(s) %s are not declared in the catalog", F.array_join(unknown, ", ")
-                ),
-            ),
-        )
     return chain
 
 
@@ -505,7 +529,6 @@ class ChangeLanding:
         """Add each change of the batch as a version of its key (one MERGE): a version equal
         to the one before it (a no-op, a re-sent change) is not added; `_valid_to` and
         `_is_current` of the keys' versions are recomputed. Returns the versions added."""
-        from pyspark.sql import Window
         from pyspark.sql import functions as F
 
         stream = self.stream
@@ -525,6 +548,7 @@ class ChangeLanding:
             "ingest_time",
         ).withColumn("_new", F.lit(True))
         exists = _exists(self.spark, uri)
+        versions = new
         if exists:
             old = (
                 self.spark.read.format("delta")
@@ -534,28 +558,7 @@ class ChangeLanding:
                 .withColumn("_new", F.lit(False))
             )
             versions = old.unionByName(new)
-        else:
-            versions = new
-        # one row per (key, LSN): an existing version wins over the same change re-sent
-        same_change = Window.partitionBy(*keys, LSN).orderBy(F.col("_new"), F.col("offset"))
-        versions = versions.withColumn("_n", F.row_number().over(same_change)).where("_n = 1")
-        ordered = Window.partitionBy(*keys).orderBy(LSN, "offset")
-        state = F.struct(*(F.col(f) for f in fields), (F.col(OP) == "d").alias("_gone"))
-        versions = versions.withColumn("_state", state).withColumn(
-            "_previous", F.lag("_state").over(ordered)
-        )
-        # a new version that repeats the one before it is not a version
-        versions = versions.where(
-            ~F.col("_new")
-            | F.col("_previous").isNull()
-            | ~F.col("_state").eqNullSafe(F.col("_previous"))
-        )
-        after = Window.partitionBy(*keys).orderBy(LSN, "offset")
-        versions = versions.withColumn("_next_from", F.lead("_valid_from").over(after))
-        versions = versions.withColumn("_valid_to", F.col("_next_from")).withColumn(
-            "_is_current", F.col("_next_from").isNull() & (F.col(OP) != "d")
-        )
-        source = versions.select(*names, "_new")
+        source = _versioned(versions, keys, fields).select(*names, "_new")
         added = source.where("_new").count()
         if not exists:
             append_idempotent(source.drop("_new"), uri, self.target.app_id, self.batch_id, [])
@@ -603,6 +606,31 @@ class ChangeLanding:
                 max_pause_s=5.0,
             )
         return delta_version(self.spark, uri), changed
+
+
+def _versioned(versions: DataFrame, keys: list[str], fields: list[str]) -> DataFrame:
+    """The keys' versions, old (`_new` false) and the batch's, as history rows: one per (key,
+    LSN), an existing version winning over the same change re-sent; a new version that repeats
+    the one before it dropped; `_valid_to` and `_is_current` from the next version."""
+    from pyspark.sql import Window
+    from pyspark.sql import functions as F
+
+    same_change = Window.partitionBy(*keys, LSN).orderBy(F.col("_new"), F.col("offset"))
+    versions = versions.withColumn("_n", F.row_number().over(same_change)).where("_n = 1")
+    ordered = Window.partitionBy(*keys).orderBy(LSN, "offset")
+    state = F.struct(*(F.col(f) for f in fields), (F.col(OP) == "d").alias("_gone"))
+    versions = versions.withColumn("_state", state).withColumn(
+        "_previous", F.lag("_state").over(ordered)
+    )
+    versions = versions.where(
+        ~F.col("_new")
+        | F.col("_previous").isNull()
+        | ~F.col("_state").eqNullSafe(F.col("_previous"))
+    )
+    versions = versions.withColumn("_next_from", F.lead("_valid_from").over(ordered))
+    return versions.withColumn("_valid_to", F.col("_next_from")).withColumn(
+        "_is_current", F.col("_next_from").isNull() & (F.col(OP) != "d")
+    )
 
 
 @contextmanager
