@@ -27,14 +27,12 @@ from datetime import datetime, timedelta
 from airflow.sdk import Asset, dag
 from airflow.timetables.interval import CronDataIntervalTimetable
 
-from conveyor.analytics.gold import GOLD_TABLES, AnalyticsStreams
-from conveyor.catalog import resolve_catalog
+from conveyor.analytics.gold import GOLD_TABLES
 from conveyor.provider.operators.spark import ConveyorSparkSubmitOperator
 from conveyor.provider.sensors.watermark import StreamWatermarkSensor
 from conveyor.settings import EndpointNotConfigured, get_settings
 
 SETTINGS = get_settings()
-STREAMS = AnalyticsStreams.from_catalog(resolve_catalog(SETTINGS))
 
 
 def _lake() -> str:
@@ -61,11 +59,9 @@ GOLD_ASSETS = [Asset(uri=f"{_lake()}/gold/{table.name}") for table in GOLD_TABLE
 )
 def conveyor_clickstream_analytics() -> None:
     day = "{{ data_interval_start.strftime('%Y-%m-%d') }}"
-    watermark = StreamWatermarkSensor(
+    watermark = StreamWatermarkSensor(  # the catalog's click stream and gap, read when it runs
         task_id="wait_for_watermark",
-        stream=STREAMS.clicks.name,
         passed="{{ data_interval_end.isoformat() }}",
-        margin=STREAMS.session_gap,
         poke_interval=SETTINGS.sensor_poke_interval_s,
         timeout=int(timedelta(days=1).total_seconds()),
     )

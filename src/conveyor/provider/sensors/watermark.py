@@ -29,7 +29,9 @@ class StreamWatermarkSensor(BaseSensorOperator):
     """Succeeds once `stream`'s watermark is at or after `passed` + `margin`.
 
     `passed` is an ISO-8601 time (templated, e.g. "{{ data_interval_end }}"); naive means UTC.
-    The ledger is read in the lake of `lake_conn_id`.
+    Without `stream`, the catalog's analytics stream (the one with an `analytics:` section), and
+    without `margin` its session gap: both read from the catalog when the task runs, never when
+    the DAG is parsed. The ledger is read in the lake of `lake_conn_id`.
     """
 
     template_fields: Sequence[str] = ("stream", "passed", "catalog_path")
@@ -37,9 +39,9 @@ class StreamWatermarkSensor(BaseSensorOperator):
     def __init__(
         self,
         *,
-        stream: str,
         passed: str,
-        margin: timedelta = timedelta(0),
+        stream: str | None = None,
+        margin: timedelta | None = None,
         catalog_path: str | None = None,
         lake_conn_id: str = connections.LAKE,
         deferrable: bool = True,
@@ -54,15 +56,33 @@ class StreamWatermarkSensor(BaseSensorOperator):
         self.lake_conn_id = lake_conn_id
         self.deferrable = deferrable
 
+    def _resolve(self) -> None:
+        """The analytics stream and its session gap from the catalog, where not given."""
+        if self.stream is not None and self.margin is not None:
+            return
+        from conveyor.analytics.gold import AnalyticsStreams
+        from conveyor.catalog import resolve_catalog
+        from conveyor.settings import get_settings
+
+        streams = AnalyticsStreams.from_catalog(resolve_catalog(get_settings(), self.catalog_path))
+        if self.stream is None:
+            self.stream = streams.clicks.name
+            self.margin = streams.session_gap if self.margin is None else self.margin
+        self.margin = timedelta(0) if self.margin is None else self.margin
+
     def target(self) -> datetime:
         from datetime import datetime
 
+        self._resolve()
+        assert self.margin is not None
         return as_utc(datetime.fromisoformat(str(self.passed))) + self.margin
 
     def poke(self, context: Context) -> bool:
         from conveyor.provider.hooks.lake import ConveyorLakeHook
 
         settings = ConveyorLakeHook(self.lake_conn_id).settings
+        self._resolve()
+        assert self.stream is not None
         watermark = watermark_of(self.stream, settings, self.catalog_path)
         target = self.target()
         self.log.info("stream %s: watermark %s, waiting for %s", self.stream, watermark, target)
@@ -71,6 +91,7 @@ class StreamWatermarkSensor(BaseSensorOperator):
     def execute(self, context: Context) -> Any:
         if not self.deferrable or self.poke(context):
             return super().execute(context) if not self.deferrable else None
+        assert self.stream is not None  # poke resolved it
         self.defer(
             trigger=StreamWatermarkTrigger(
                 stream=self.stream,
