@@ -397,7 +397,6 @@ class ChangeLanding:
             latest = self._not_behind_markers(latest, keys)
         with clock.step("silver"):
             versions[Layer.SILVER], changed = self._merge_silver(latest, keys)
-        state.existing.update(layer for layer, version in versions.items() if version is not None)
         if CdcTable.DELETE_MARKERS in self.stream.cdc_tables and scan.counts.deletes:
             with clock.step("markers"):
                 self._merge_markers(latest, keys)
