@@ -312,25 +312,8 @@ def _replay(
     from pyspark import StorageLevel
     from pyspark.sql import functions as F
 
-    stream = target.stream
-    quarantine = spark.read.format("delta").load(target.quarantine)
-    chosen = quarantine.where(F.col("reason_code").isin(*selection.reasons))
-    if "replay_outcome" in quarantine.columns:
-        chosen = chosen.where(F.col("replay_outcome").isNull())
-    if selection.since:
-        chosen = chosen.where(F.col("ingest_time") >= F.lit(selection.since))
-    if selection.until:
-        chosen = chosen.where(F.col("ingest_time") < F.lit(selection.until))
-    records = chosen.select(
-        "value",
-        "key",
-        *KAFKA_COORDINATES,
-        "kafka_timestamp",
-        "ingest_time",
-        "ingest_date",
-        F.col("reason_code").alias("_old_reason"),
-    )
-    assessed = decode.assess(records, stream.event_schema)
+    records = _replay_candidates(spark, target, selection)
+    assessed = decode.assess(records, target.stream.event_schema)
     assessed = assessed.persist(StorageLevel.MEMORY_AND_DISK)
     held = [assessed]
     try:
@@ -345,34 +328,68 @@ def _replay(
         )
         marked = marked.withColumn("_outcome", outcome).persist(StorageLevel.MEMORY_AND_DISK)
         held += [f for f in (repeats, landed, marked) if f is not None]
-        counts = marked.groupBy("_old_reason", "_outcome").count().collect()
-        for row in counts:
-            result.by_reason.setdefault(row["_old_reason"], {})[row["_outcome"]] = int(row["count"])
-        totals = {
-            o: sum(r["count"] for r in counts if r["_outcome"] == o)
-            for o in ("silver", "duplicate", "still_failing", "already_landed")
-        }
-        result.read = sum(int(r["count"]) for r in counts)
-        result.silver = int(totals["silver"])
-        result.duplicates = int(totals["duplicate"])
-        result.still_failing = int(totals["still_failing"])
-        result.already_landed = int(totals["already_landed"])
-        new = marked.where(F.col("_outcome") == "silver")
-        result.event_dates = sorted(
-            r[0] for r in new.select(quality.EVENT_DATE).distinct().collect()
-        )
+        _tally_replay(marked, result)
         if result.dry_run or not result.read:
             return
         if result.silver:
-            rows = new.select(*silver_columns(stream))
+            rows = marked.where(F.col("_outcome") == "silver").select(
+                *silver_columns(target.stream)
+            )
             writer = rows.write.format("delta").mode("append")
-            writer.partitionBy(*stream.table(Layer.SILVER).partition_by).save(target.silver)
+            writer.partitionBy(*target.stream.table(Layer.SILVER).partition_by).save(target.silver)
         result.silver_version = delta_version(spark, target.silver)
         kill_point("replay-after-silver")
         result.quarantine_version = _mark(spark, target, marked, result.run)
     finally:
         for frame in held:
             frame.unpersist()
+
+
+def _replay_candidates(
+    spark: SparkSession, target: StreamTarget, selection: ReplaySelection
+) -> DataFrame:
+    """Quarantine's records that `selection` chooses and no earlier replay settled, in the
+    shape the decode stage reads, with their old reason code as `_old_reason`."""
+    from pyspark.sql import functions as F
+
+    quarantine = spark.read.format("delta").load(target.quarantine)
+    chosen = quarantine.where(F.col("reason_code").isin(*selection.reasons))
+    if "replay_outcome" in quarantine.columns:
+        chosen = chosen.where(F.col("replay_outcome").isNull())
+    if selection.since:
+        chosen = chosen.where(F.col("ingest_time") >= F.lit(selection.since))
+    if selection.until:
+        chosen = chosen.where(F.col("ingest_time") < F.lit(selection.until))
+    return chosen.select(
+        "value",
+        "key",
+        *KAFKA_COORDINATES,
+        "kafka_timestamp",
+        "ingest_time",
+        "ingest_date",
+        F.col("reason_code").alias("_old_reason"),
+    )
+
+
+def _tally_replay(marked: DataFrame, result: ReworkResult) -> None:
+    """Count `marked`'s records by old reason and outcome into `result` (one Spark job), with
+    the event dates of the records bound for silver."""
+    from pyspark.sql import functions as F
+
+    counts = marked.groupBy("_old_reason", "_outcome").count().collect()
+    for row in counts:
+        result.by_reason.setdefault(row["_old_reason"], {})[row["_outcome"]] = int(row["count"])
+
+    def total(outcome: str) -> int:
+        return sum(int(r["count"]) for r in counts if r["_outcome"] == outcome)
+
+    result.read = sum(int(r["count"]) for r in counts)
+    result.silver = total("silver")
+    result.duplicates = total("duplicate")
+    result.still_failing = total("still_failing")
+    result.already_landed = total("already_landed")
+    new = marked.where(F.col("_outcome") == "silver")
+    result.event_dates = sorted(r[0] for r in new.select(quality.EVENT_DATE).distinct().collect())
 
 
 def _flag(frame: DataFrame, coordinates: DataFrame | None, flag: str) -> DataFrame:
@@ -527,12 +544,7 @@ def _rebuild(
 
     stream = target.stream
     in_range, dates = _ingested(span), _ingest_dates(span)
-    bronze = spark.read.format("delta").load(target.bronze)
-    if dates is not None:
-        bronze = bronze.where(dates)
-    records = bronze.select(
-        "value", "key", *KAFKA_COORDINATES, "kafka_timestamp", "ingest_time", "ingest_date"
-    )
+    records = _bronze_records(spark, target, dates)
     quarantine_exists = table_exists(spark, target.quarantine)
     old_quarantine = _range_of(spark, target.quarantine, dates) if quarantine_exists else None
     assessed = decode.assess(records, stream.event_schema)
@@ -560,25 +572,8 @@ def _rebuild(
             old_silver = old_silver.where(in_range)
         old_silver = old_silver.persist(StorageLevel.MEMORY_AND_DISK)
         held.append(old_silver)
-        result.read = assessed.count()
-        result.silver = new_silver.count()
-        result.quarantined = new_quarantine.count()
-        result.duplicates = result.read - result.silver - result.quarantined
-        result.silver_before = old_silver.count()
-        result.quarantined_before = (
-            old_quarantine.where(F.col("replay_outcome").isNull()).count()
-            if old_quarantine is not None
-            else 0
-        )
-        changed = old_silver.exceptAll(new_silver).unionByName(new_silver.exceptAll(old_silver))
-        result.event_dates = sorted(
-            r[0] for r in changed.select(quality.EVENT_DATE).distinct().collect()
-        )
-        compared = ["topic", "partition", "offset", "reason_code", "reason", "replay_outcome"]
-        quarantine_same = old_quarantine is not None and not (
-            old_quarantine.select(*compared).exceptAll(new_quarantine.select(*compared)).take(1)
-            or new_quarantine.select(*compared).exceptAll(old_quarantine.select(*compared)).take(1)
-        )
+        _tally_rebuild(result, assessed, (old_silver, new_silver), (old_quarantine, new_quarantine))
+        quarantine_same = _same_quarantine(old_quarantine, new_quarantine)
         if result.dry_run:
             return
         if result.event_dates:
@@ -591,6 +586,54 @@ def _rebuild(
     finally:
         for frame in held:
             frame.unpersist()
+
+
+def _bronze_records(spark: SparkSession, target: StreamTarget, dates: str | None) -> DataFrame:
+    """Bronze's records of the ingest `dates` (all with None), in the shape the decode stage
+    reads."""
+    bronze = spark.read.format("delta").load(target.bronze)
+    if dates is not None:
+        bronze = bronze.where(dates)
+    return bronze.select(
+        "value", "key", *KAFKA_COORDINATES, "kafka_timestamp", "ingest_time", "ingest_date"
+    )
+
+
+def _tally_rebuild(
+    result: ReworkResult,
+    assessed: DataFrame,
+    silver: tuple[DataFrame, DataFrame],
+    quarantine: tuple[DataFrame | None, DataFrame],
+) -> None:
+    """Count the records read, the (old, new) silver and quarantine rows into `result`, with
+    the event dates whose silver rows change."""
+    from pyspark.sql import functions as F
+
+    old_silver, new_silver = silver
+    old_quarantine, new_quarantine = quarantine
+    result.read = assessed.count()
+    result.silver = new_silver.count()
+    result.quarantined = new_quarantine.count()
+    result.duplicates = result.read - result.silver - result.quarantined
+    result.silver_before = old_silver.count()
+    result.quarantined_before = (
+        old_quarantine.where(F.col("replay_outcome").isNull()).count()
+        if old_quarantine is not None
+        else 0
+    )
+    changed = old_silver.exceptAll(new_silver).unionByName(new_silver.exceptAll(old_silver))
+    result.event_dates = sorted(
+        r[0] for r in changed.select(quality.EVENT_DATE).distinct().collect()
+    )
+
+
+def _same_quarantine(old: DataFrame | None, new: DataFrame) -> bool:
+    """Whether the re-derived quarantine rows equal the old ones (coordinates, reasons, marks)."""
+    if old is None:
+        return False
+    compared = ["topic", "partition", "offset", "reason_code", "reason", "replay_outcome"]
+    before, after = old.select(*compared), new.select(*compared)
+    return not (before.exceptAll(after).take(1) or after.exceptAll(before).take(1))
 
 
 def _range_of(spark: SparkSession, uri: str, dates: str | None) -> DataFrame:

@@ -125,3 +125,29 @@ def test_the_batch_core_imports_no_landing() -> None:
 def test_the_check_sees_a_circle() -> None:
     """The check itself can fail: a made-up circle is found."""
     assert _cycles({"a": {"b"}, "b": {"c"}, "c": {"a"}, "d": {"a"}}) == [["a", "b", "c"]]
+
+
+MAX_FUNCTION_LINES = 60
+
+
+def _long_functions(path: Path, root: Path = SOURCE) -> Iterator[str]:
+    """`file:line name (n lines)` of every function in `path` longer than the limit."""
+    for node in ast.walk(ast.parse(path.read_text(), str(path))):
+        if isinstance(node, ast.FunctionDef | ast.AsyncFunctionDef):
+            lines = (node.end_lineno or node.lineno) - node.lineno + 1
+            if lines > MAX_FUNCTION_LINES:
+                yield f"{path.relative_to(root)}:{node.lineno} {node.name} ({lines} lines)"
+
+
+def test_every_function_fits_a_screen() -> None:
+    too_long = [found for path in MODULES.values() for found in _long_functions(path)]
+    assert too_long == [], f"over {MAX_FUNCTION_LINES} lines (split them): {too_long}"
+
+
+def test_the_length_check_finds_a_long_function(tmp_path: Path) -> None:
+    body = "\n".join(f"    x{i} = {i}" for i in range(MAX_FUNCTION_LINES))
+    source = tmp_path / "long.py"
+    source.write_text(f"def short() -> None:\n    pass\n\n\ndef long() -> None:\n{body}\n")
+    assert list(_long_functions(source, tmp_path)) == [
+        f"long.py:5 long ({MAX_FUNCTION_LINES + 1} lines)"
+    ]

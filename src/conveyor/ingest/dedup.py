@@ -102,20 +102,9 @@ def repeats(
         # shuffled: it can hold millions of rows (null keys match nothing, as in `_seen`)
         known = existing.join(F.broadcast(valid.select(*keys)), on=keys, how="left_semi")
         if silver_filter is None:
-            # silver's matching rows, few, kept from this one scan: what `_repeats_of_silver`
-            # would read from silver again
-            seen = _found(known, keys, "_seen_time", [f"_seen_{c}" for c in KAFKA_COORDINATES])
-            matched = seen.limit(CROWDED_ON_DRIVER + 1).collect()
-            in_batch = (
-                crowded.limit(CROWDED_ON_DRIVER + 1).collect()
-                if len(matched) <= CROWDED_ON_DRIVER
-                else None
-            )
-            if in_batch is not None and len(in_batch) <= CROWDED_ON_DRIVER:
-                repeated = {tuple(r) for r in in_batch} | {_key_of(r, len(keys)) for r in matched}
-                if not repeated:
-                    return None
-                return _repeats_of_keys(spark, valid, list(repeated), target, state, matched)
+            decided, repeated = _few_repeats(spark, valid, known, crowded, target, state)
+            if decided:
+                return repeated
         crowded = crowded.unionByName(known.select(*renamed)).distinct()
     if silver_filter is None:
         found = crowded.limit(CROWDED_ON_DRIVER + 1).collect()
@@ -125,6 +114,31 @@ def repeats(
             wanted = [tuple(r) for r in found]
             return _repeats_of_keys(spark, valid, wanted, target, state)
     return _repeats_in_spark(valid, existing, crowded, target)
+
+
+def _few_repeats(
+    spark: SparkSession,
+    valid: DataFrame,
+    known: DataFrame,
+    crowded: DataFrame,
+    target: StreamTarget,
+    state: RunState,
+) -> tuple[bool, DataFrame | None]:
+    """(True, the repeats) when silver's rows matching the batch's keys (`known`) and the
+    batch's crowded keys are few enough to decide on the driver; (False, None) when not. The
+    matching rows are kept from this one scan: what `_repeats_of_silver` would read again."""
+    keys = list(target.stream.event_schema.dedup_key)
+    seen = _found(known, keys, "_seen_time", [f"_seen_{c}" for c in KAFKA_COORDINATES])
+    matched = seen.limit(CROWDED_ON_DRIVER + 1).collect()
+    if len(matched) > CROWDED_ON_DRIVER:
+        return False, None
+    in_batch = crowded.limit(CROWDED_ON_DRIVER + 1).collect()
+    if len(in_batch) > CROWDED_ON_DRIVER:
+        return False, None
+    repeated = {tuple(r) for r in in_batch} | {_key_of(r, len(keys)) for r in matched}
+    if not repeated:
+        return True, None
+    return True, _repeats_of_keys(spark, valid, list(repeated), target, state, matched)
 
 
 def _crowded(valid: DataFrame, existing: DataFrame | None, keys: list[str]) -> DataFrame:

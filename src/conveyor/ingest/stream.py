@@ -153,22 +153,36 @@ def _run(
     try:
         query.awaitTermination()
     except StreamingQueryException as exc:
-        if (reason := hdfs_failure(settings, str(exc))) is not None:
-            raise IngestFailed(f"stream '{name}': {reason}") from None
-        # a query that failed over offsets Kafka no longer holds says so, like a start would
-        try:
-            gaps = None if accept_data_loss else _gaps(spark, settings, target, checkpoint)
-        except Exception:  # the checkpoint cannot be read now: report the failure itself
-            log.warning("could not look for offset gaps of %s", name, exc_info=True)
-            gaps = None
-        if gaps:
-            raise DataLossError(name, gaps) from None
-        raise IngestFailed(
-            f"stream '{name}': the streaming query failed: {first_line(exc)}"
-        ) from exc
+        failure = _query_failure(spark, settings, target, checkpoint, exc, accept_data_loss)
+        raise failure from failure.__cause__  # the query's own failure only when unexplained
     finally:
         state.close()
     return summary
+
+
+def _query_failure(
+    spark: SparkSession,
+    settings: Settings,
+    target: StreamTarget,
+    checkpoint: str,
+    exc: Exception,
+    accept_data_loss: bool,
+) -> Exception:
+    """What to tell the user about a failed query: the HDFS failure by name, the offsets Kafka
+    no longer holds (as a start would), else the query's first line, caused by `exc`."""
+    name = target.stream.name
+    if (reason := hdfs_failure(settings, str(exc))) is not None:
+        return IngestFailed(f"stream '{name}': {reason}")
+    try:
+        gaps = None if accept_data_loss else _gaps(spark, settings, target, checkpoint)
+    except Exception:  # the checkpoint cannot be read now: report the failure itself
+        log.warning("could not look for offset gaps of %s", name, exc_info=True)
+        gaps = None
+    if gaps:
+        return DataLossError(name, gaps)
+    failure = IngestFailed(f"stream '{name}': the streaming query failed: {first_line(exc)}")
+    failure.__cause__ = exc
+    return failure
 
 
 def _evolve_silver(
