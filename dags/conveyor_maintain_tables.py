@@ -13,8 +13,9 @@ tasks are mapped over its tables:
   so running streams are not disturbed; conflicts are retried with backoff. A lock per table
   means a retried task never starts a second compaction of a table: it is skipped while the
   first holds the lock.
-- **vacuum** runs daily (in the 00:00 UTC run; trigger with `vacuum: now` to run it at once)
-  at the safe retention: the largest of the catalog's `vacuum_retention`, Delta's 7 days and
+- **vacuum_due** decides whether this run vacuums (the `vacuum` param: daily, in the 00:00 UTC
+  run; `now`; `never`); when it does not, every **vacuum** task is skipped without starting.
+- **vacuum** runs at the safe retention: the largest of the catalog's `vacuum_retention`, Delta's 7 days and
   the longest stream lag in the ledger plus a day. A cdc stream's history and delete-marker
   tables are the stream's tables too; the vacuum of the markers' table first drops the markers
   past the stream's `delete_marker_retention`.
@@ -26,6 +27,7 @@ Every run is recorded in the maintenance log table (`<lake>/_conveyor/maintenanc
 from __future__ import annotations
 
 from datetime import datetime, timedelta
+from typing import Any
 
 from airflow.sdk import Param, dag, task, task_group
 
@@ -88,6 +90,13 @@ def conveyor_maintain_tables() -> None:
         )
         needs >> compact
 
+    @task.short_circuit
+    def vacuum_due(**context: Any) -> bool:
+        """Whether this run vacuums; when not, the vacuum tasks are skipped unstarted."""
+        from conveyor.provider.operators.maintenance import vacuum_due as due
+
+        return due(context["params"]["vacuum"], context.get("logical_date"))
+
     vacuum = VacuumTableOperator.partial(
         task_id="vacuum",
         when="{{ params.vacuum }}",
@@ -97,6 +106,7 @@ def conveyor_maintain_tables() -> None:
     ).expand(table=names)
 
     compaction.expand(table=names) >> vacuum
+    vacuum_due() >> vacuum
 
 
 conveyor_maintain_tables()

@@ -564,9 +564,7 @@ def test_dag_compacts_the_table_over_the_threshold_and_skips_the_rest(
 
     catalog = catalog_variant(tmp_path / "catalog")
     clicks = find_table(catalog, f"{stream_named(catalog, 'clicks')}_silver")
-    logs = find_table(catalog, f"{stream_named(catalog, 'app_logs')}_silver")
     _write_small_files(spark, table_uri(settings, clicks), _days_ago(3), files=12, seed=110)
-    _write_small_files(spark, table_uri(settings, logs), _days_ago(3), files=4, seed=111)
     monkeypatch.setenv("CONVEYOR_CATALOG", str(catalog.source))
 
     bag = DagBag(dag_folder=str(REPO / "dags" / "conveyor_maintain_tables.py"))
@@ -581,21 +579,29 @@ def test_dag_compacts_the_table_over_the_threshold_and_skips_the_rest(
     states = {(ti.task_id, names[ti.map_index]): ti.state for ti in mapped}
     assert states[("compaction.needs_compaction", clicks.name)] == "success"
     assert states[("compaction.compact", clicks.name)] == "success"
-    assert states[("compaction.needs_compaction", logs.name)] == "skipped"
-    assert states[("compaction.compact", logs.name)] == "skipped"
-    assert states[("vacuum", clicks.name)] == states[("vacuum", logs.name)] == "success"
-    missing = [n for n in names if n not in (clicks.name, logs.name)]
+    assert states[("vacuum", clicks.name)] == "success"
+    missing = [n for n in names if n != clicks.name]  # tables not written yet
     assert {states[("compaction.compact", n)] for n in missing} == {"skipped"}
     assert {states[("vacuum", n)] for n in missing} == {"skipped"}
 
     assert [p.files for p in table_stats(settings, clicks).partitions] == [1]  # type: ignore[union-attr]
-    assert [p.files for p in table_stats(settings, logs).partitions] == [4]  # type: ignore[union-attr]
     clicks_log = [(r["operation"], r["status"]) for r in _log_rows(spark, settings, clicks.name)]
     assert clicks_log == [("zorder", "done"), ("vacuum", "done")]
-    logs_log = [(r["operation"], r["status"]) for r in _log_rows(spark, settings, logs.name)]
-    assert logs_log == [("vacuum", "done")]
     compacted = _log_rows(spark, settings, clicks.name)[0]
     assert (compacted["files_before"], compacted["files_after"]) == (12, 1)
+
+    # the next hourly run, outside the vacuum hour: the table is under its small-file
+    # threshold now, so nothing is compacted, and no vacuum task starts
+    idle = dag.test(run_conf={"vacuum": "never"})
+    assert idle.state == "success"
+    tasks = idle.get_task_instances()
+    assert [ti.state for ti in tasks if ti.task_id == "vacuum_due"] == ["success"]
+    needs = {ti.map_index: ti.state for ti in tasks if ti.task_id == "compaction.needs_compaction"}
+    assert needs[names.index(clicks.name)] == "skipped"
+    assert {ti.state for ti in tasks if ti.task_id in ("vacuum", "compaction.compact")} == {
+        "skipped"
+    }
+    assert len(_log_rows(spark, settings, clicks.name)) == 2  # nothing more was logged
 
 
 def test_cli_reports_argument_mistakes_in_one_line(

@@ -119,6 +119,9 @@ def test_table_selection_and_retention_mistakes_are_refused_with_reasons(tmp_pat
     with pytest.raises(UnknownTable, match="name a table"):
         select_tables(catalog, None, False)
     assert len(select_tables(catalog, None, True)) == 6
+    with pytest.raises(UnknownTable, match="--run-id names the run of one table"):
+        select_tables(catalog, None, True, "run-1")
+    assert select_tables(catalog, silver, False, "run-1")[0].name == silver
 
     ref = find_table(catalog, silver)
     settings = Settings()
@@ -135,3 +138,14 @@ def test_table_selection_and_retention_mistakes_are_refused_with_reasons(tmp_pat
     testing = Settings(test_only_min_vacuum_retention="0s")
     to_zero.refuse_unsafe(testing, [ref])
     VacuumOptions().refuse_unsafe(settings, [ref])  # the safe retention is never refused
+
+
+def test_vacuum_runs_daily_in_the_chosen_hour_now_or_never() -> None:
+    from conveyor.provider.operators.maintenance import vacuum_due
+
+    midnight, noon = NOW.replace(hour=0, minute=5), NOW
+    assert vacuum_due("daily", midnight) and not vacuum_due("daily", noon)
+    assert vacuum_due("daily", noon, daily_at_hour=12)
+    assert vacuum_due(" Now ", noon) and not vacuum_due("never", midnight)
+    with pytest.raises(ValueError, match="when must be one of daily, now, never, got 'weekly'"):
+        vacuum_due("weekly", noon)

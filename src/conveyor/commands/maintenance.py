@@ -24,6 +24,14 @@ TableArgument = Annotated[
 ]
 AllOption = Annotated[bool, typer.Option("--all", help="Every table of the catalog.")]
 JsonOption = Annotated[bool, typer.Option("--json", help="Print JSON instead of a table.")]
+RunIdOption = Annotated[
+    str | None,
+    typer.Option(
+        "--run-id",
+        help="The run's id in the maintenance log (one table only), for a scheduler that reads "
+        "the outcome back; default: a new id.",
+    ),
+]
 SHOWN_PATHS = 50
 
 
@@ -54,6 +62,7 @@ def compact(
         ),
     ] = False,
     as_json: JsonOption = False,
+    run_id: RunIdOption = None,
     catalog: CatalogOption = None,
 ) -> None:
     """Compact closed partitions that crossed the catalog's small-file thresholds."""
@@ -61,8 +70,8 @@ def compact(
     from conveyor.spark.session import spark_session
 
     settings, spec = settings_and_catalog(catalog)
-    refs = select_tables(spec, table, every)
-    options = CompactOptions(zorder=zorder, include_open=include_open, force=force)
+    refs = select_tables(spec, table, every, run_id)
+    options = CompactOptions(zorder=zorder, include_open=include_open, force=force, run_id=run_id)
     with (
         spark_session(settings, "conveyor-compact") as spark,
         console.status(f"compacting {len(refs)} table(s)"),
@@ -95,6 +104,7 @@ def vacuum(
         ),
     ] = False,
     as_json: JsonOption = False,
+    run_id: RunIdOption = None,
     catalog: CatalogOption = None,
 ) -> None:
     """Delete files no version inside the safe retention needs (VACUUM)."""
@@ -103,12 +113,14 @@ def vacuum(
     from conveyor.units import parse_duration
 
     settings, spec = settings_and_catalog(catalog)
-    refs = select_tables(spec, table, every)
+    refs = select_tables(spec, table, every, run_id)
     try:
         retention = parse_duration(retain) if retain is not None else None
     except ValueError as exc:
         raise ConveyorError(f"--retain {retain!r}: {exc}") from None
-    options = VacuumOptions(retention=retention, dry_run=dry_run, allow_test_floor=test_only)
+    options = VacuumOptions(
+        retention=retention, dry_run=dry_run, allow_test_floor=test_only, run_id=run_id
+    )
     options.refuse_unsafe(settings, refs)
     with (
         spark_session(settings, "conveyor-vacuum") as spark,

@@ -43,7 +43,9 @@ class CompactOptions:
     """How to compact: `zorder` by the catalog's zorder_by (tables without it are bin-packed),
     `include_open` partitions still inside the late-data tolerance, `force` 2+ small files
     instead of min_small_files. `lock=False` skips the table's lease and relies on Delta's
-    conflict detection alone (tests use it); `attempts` bounds the conflict retries."""
+    conflict detection alone (tests use it); `attempts` bounds the conflict retries. `run_id`
+    names the run in the maintenance log (default: a new id), so a scheduler can read its
+    outcome back."""
 
     zorder: bool = False
     include_open: bool = False
@@ -51,6 +53,7 @@ class CompactOptions:
     lock: bool = True
     lock_ttl: timedelta = DEFAULT_TTL
     attempts: int = ATTEMPTS
+    run_id: str | None = None
 
 
 @dataclass(frozen=True)
@@ -115,7 +118,8 @@ def compact_table(
     conflicts; any other failure is logged as FAILED and raised.
     """
     operation = "zorder" if options.zorder and ref.zorder_by else "compact"
-    run = MaintenanceRun.start(uuid.uuid4().hex, ref, operation, datetime.now(UTC))
+    run_id = options.run_id or uuid.uuid4().hex
+    run = MaintenanceRun.start(run_id, ref, operation, datetime.now(UTC))
     if not options.lock:
         return _compact(spark, settings, catalog, ref, run, options)
     try:

@@ -7,7 +7,7 @@ runs that did something, were stopped by another run's lock, or failed are.
 from __future__ import annotations
 
 import logging
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, fields
 from datetime import datetime
 from enum import StrEnum
 from typing import TYPE_CHECKING, Any
@@ -122,6 +122,16 @@ def record_run(spark: SparkSession, settings: Settings, run: MaintenanceRun) -> 
         f"the maintenance log's append at {uri}",
         attempts=APPEND_ATTEMPTS,
     )
+
+
+def logged_runs(settings: Settings, run_id: str) -> list[MaintenanceRun]:
+    """The log's rows of run `run_id` (read without Spark); none when the run found nothing
+    to do, which is not logged."""
+    from conveyor.delta_rs import read_rows
+
+    names = [f.name for f in fields(MaintenanceRun) if f.name != "paths"]
+    rows = [r for r in read_rows(maintenance_log_uri(settings), names) if r["run_id"] == run_id]
+    return [MaintenanceRun(**{**r, "status": RunStatus(r["status"])}) for r in rows]
 
 
 def last_done(settings: Settings) -> dict[tuple[str, str], datetime]:

@@ -24,10 +24,15 @@ def find_table(catalog: Catalog, name: str) -> TableRef:
         ) from None
 
 
-def select_tables(catalog: Catalog, name: str | None, every: bool) -> list[TableRef]:
-    """`[find_table(name)]`, or every catalog table when `every`; exactly one of the two."""
+def select_tables(
+    catalog: Catalog, name: str | None, every: bool, run_id: str | None = None
+) -> list[TableRef]:
+    """`[find_table(name)]`, or every catalog table when `every`; exactly one of the two. A
+    `run_id` names one run of one table, so it goes with a name only."""
     if name and every:
         raise UnknownTable(f"give either a table name or --all, not both (got {name!r} and --all)")
+    if run_id is not None and every:
+        raise UnknownTable("--run-id names the run of one table: give a table name, not --all")
     if every:
         return list(catalog.tables())
     if not name:

@@ -69,12 +69,14 @@ def test_floor(settings: Settings) -> timedelta:
 class VacuumOptions:
     """How to vacuum: keep `retention` of history (None: the safe retention; less is refused),
     only list the files with `dry_run`, and with `allow_test_floor` go down to the test-only
-    floor instead of the safe retention (tests only)."""
+    floor instead of the safe retention (tests only). `run_id` names the run in the
+    maintenance log (default: a new id)."""
 
     retention: timedelta | None = None
     dry_run: bool = False
     allow_test_floor: bool = False
     lock_ttl: timedelta = DEFAULT_TTL
+    run_id: str | None = None
 
     def refuse_unsafe(self, settings: Settings, tables: Iterable[TableRef]) -> None:
         """Raise VacuumRefused, before any Spark work, when the retention is below what the
@@ -109,7 +111,8 @@ def vacuum_table(
     floor when `allow_test_floor`), or when Delta's retention check refuses it; nothing is
     deleted then. With `dry_run` nothing is deleted and `run.paths` lists what would be.
     """
-    run = MaintenanceRun.start(uuid.uuid4().hex, ref, "vacuum", datetime.now(UTC))
+    run_id = options.run_id or uuid.uuid4().hex
+    run = MaintenanceRun.start(run_id, ref, "vacuum", datetime.now(UTC))
     uri = table_uri(settings, ref)
     if not table_exists(spark, uri):
         return _finish(run, RunStatus.SKIPPED, f"table {ref.name} does not exist yet")
