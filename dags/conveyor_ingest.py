@@ -3,8 +3,11 @@
 
 `streams` reads the catalog when the run starts (`conveyor.yaml`, or `CONVEYOR_CATALOG`), so a
 stream added since is ingested by the next run without a new parse; then one mapped task per
-stream runs `jobs/stream_ingest.py STREAM --available-now` through `spark-submit`: it lands everything Kafka holds beyond the stream's checkpoint in the bronze,
-silver and quarantine tables, exactly once, and writes a ledger row per micro-batch.
+stream (`IngestStreamOperator`) runs `jobs/stream_ingest.py STREAM --available-now` through
+`spark-submit`: it lands everything Kafka holds beyond the stream's checkpoint in the bronze,
+silver and quarantine tables, exactly once, and writes a ledger row per micro-batch. A stream
+with nothing to land (its monitoring group at every partition's end) is skipped without
+starting Spark.
 
 - Runs every 15 minutes; `max_active_runs=1`, so two runs never share a checkpoint.
 - A stream whose Kafka offsets were deleted before they were landed fails with a message naming
@@ -21,7 +24,7 @@ from datetime import datetime, timedelta
 
 from airflow.sdk import dag, task
 
-from conveyor.provider.operators.spark import ConveyorSparkSubmitOperator
+from conveyor.provider.operators.ingest import IngestStreamOperator
 
 
 @dag(
@@ -36,20 +39,18 @@ from conveyor.provider.operators.spark import ConveyorSparkSubmitOperator
 )
 def conveyor_ingest() -> None:
     @task
-    def streams() -> list[list[str]]:
-        """Each catalog stream's job arguments, from the catalog as it is when the run starts."""
+    def streams() -> list[str]:
+        """Each catalog stream, from the catalog as it is when the run starts."""
         from conveyor.catalog import resolve_catalog
         from conveyor.settings import get_settings
 
-        return [[name, "--available-now"] for name in resolve_catalog(get_settings()).stream_names]
+        return list(resolve_catalog(get_settings()).stream_names)
 
-    ConveyorSparkSubmitOperator.partial(
+    IngestStreamOperator.partial(
         task_id="ingest_stream",
-        job="stream_ingest.py",
-        name="conveyor-ingest",
         max_active_tis_per_dagrun=1,
         execution_timeout=timedelta(hours=1),
-    ).expand(application_args=streams())
+    ).expand(stream=streams())
 
 
 conveyor_ingest()

@@ -505,6 +505,12 @@ def test_ingest_dag_lands_every_stream_through_spark_submit(
     assert _table(spark, settings, catalog, clicks, Layer.SILVER).count() == 30
     assert _table(spark, settings, catalog, logs, Layer.SILVER).count() == 20
 
+    # nothing left to land: the next run skips both streams without starting Spark
+    again = dag.test()
+    assert again.state == "success"
+    tasks = [ti for ti in again.get_task_instances() if ti.task_id == "ingest_stream"]
+    assert [ti.state for ti in tasks] == ["skipped", "skipped"]
+
 
 def _quick_start() -> list[str]:
     """The command lines of the README's quick start, as written."""

@@ -110,6 +110,7 @@ def get_provider_info() -> dict[str, Any]:
             {
                 "integration-name": "Conveyor",
                 "python-modules": [
+                    "conveyor.provider.operators.ingest",
                     "conveyor.provider.operators.maintenance",
                     "conveyor.provider.operators.rework",
                     "conveyor.provider.operators.spark",
