@@ -15,6 +15,7 @@ import shutil
 import signal
 import time
 from collections.abc import Callable, Iterable, Iterator
+from concurrent.futures import Future, ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
@@ -162,28 +163,46 @@ class LocalStack:
     def _launch_groups(
         self, state: dict[str, Any], running: set[str], say: Progress
     ) -> Iterator[list[Launch]]:
-        """Launches in start order, a group at a time (a group starts together: a Kafka quorum
-        elects no leader until most of its nodes run); built lazily, so each group sees the
-        earlier ones up."""
+        """Launches in start order, a group at a time: a group's processes start together and
+        are waited for together (a Kafka quorum elects no leader until most of its nodes run;
+        the brokers and the NameNode need nothing of each other, nor do Airflow's parts).
+        Airflow's metadata database is migrated, and its connections registered, while the
+        first group starts. Built lazily, so each group sees the earlier ones up."""
         topology = self.topology(state)
         if topology.secure:
             say("security: CA, broker certificate and principals in " + str(self._security.root))
             security.ensure(self.home)
-        yield [self._launch(name, state) for name in topology.kafka_names()]
-        yield [self._launch("namenode", state)]
+        airflow = not {f"airflow-{p}" for p in components.AIRFLOW_PARTS} <= running
+        prepared = self._prepare_airflow(state, say) if airflow else None
+        first = [self._launch(name, state) for name in (*topology.kafka_names(), "namenode")]
+        yield first
         yield [self._launch(name, state) for name in topology.datanode_names()]
+        if prepared is not None:
+            prepared.result()  # the migration's or the registration's error, if any
+            env = self.airflow_env(state)
+            yield [
+                components.airflow_launch(self.settings, env, p) for p in components.AIRFLOW_PARTS
+            ]
+        optional = change_capture.optional_components(self.optional_sets(state))
+        yield [self._launch(name, state) for name in optional]  # Connect needs Kafka only
+
+    def _prepare_airflow(self, state: dict[str, Any], say: Progress) -> Future[None]:
+        """Migrate Airflow's metadata database and register the connections, in the background
+        (two Python processes that need no other component)."""
         env = self.airflow_env(state)
-        if not {f"airflow-{p}" for p in components.AIRFLOW_PARTS} <= running:
+        conns = components.stack_connections(self.settings, state["endpoints"])
+
+        def prepare() -> None:
             say("airflow: migrating the metadata database")
             components.airflow_migrate(env)
             say("airflow: registering the connections, one per role")
-            components.airflow_register_connections(
-                env, components.stack_connections(self.settings, state["endpoints"])
-            )
-            for part in components.AIRFLOW_PARTS:
-                yield [components.airflow_launch(self.settings, env, part)]
-        for name in change_capture.optional_components(self.optional_sets(state)):
-            yield [self._launch(name, state)]
+            components.airflow_register_connections(env, conns)
+
+        pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="airflow-prepare")
+        try:
+            return pool.submit(prepare)
+        finally:
+            pool.shutdown(wait=False)  # the task runs on; its future answers
 
     def _launch(self, name: str, state: dict[str, Any]) -> Launch:
         """The launch of one component: a Kafka node, the NameNode, a DataNode or an Airflow
