@@ -202,7 +202,7 @@ def _schedulable(dag: dict[str, Any] | None) -> dict[str, Any] | None:
 
 def _wait_for(probe: Callable[[], T | None], timeout_s: float, what: str) -> T:
     try:
-        return wait_for(probe, timeout_s, what=what, interval_s=2.0)
+        return wait_for(probe, timeout_s, what=what, interval_s=0.5)
     except TimeoutError as exc:
         raise AirflowApiError(str(exc)) from None
 

@@ -227,7 +227,9 @@ class Belt:
         )
 
     def assert_exactly_once(self) -> dict[str, int]:
-        """The end counts after a fault; fails on a lost or doubled event or commit."""
+        """The end counts after a fault (and the seconds the check took); fails on a lost or
+        doubled event or commit."""
+        began = time.monotonic()
         assert not self.load.failed, self.load.failed[:3]
         stream = self.catalog.stream(self.name)
         silver = self.spark.read.format("delta").load(
@@ -260,7 +262,13 @@ class Belt:
         assert sorted(r["event_id"] for r in rust_ids) == sorted(ids)
         ledger = self.ledger()
         assert sum(int(r["rows_read"]) for r in ledger if r["kind"] == "batch") == in_kafka
-        return {"acknowledged": len(acked), "in_kafka": in_kafka, "silver": len(ids)}
+        checked_in = round(time.monotonic() - began, 1)
+        return {
+            "acknowledged": len(acked),
+            "in_kafka": in_kafka,
+            "silver": len(ids),
+            "check_s": checked_in,
+        }
 
 
 def figures(fault: str, **values: Any) -> None:
@@ -316,36 +324,30 @@ def _log_tail(belt: Belt) -> str:
 # ---------------------------------------------------------------- 1. a partition leader dies
 
 
-def test_killed_partition_leaders_move_producer_and_stream_on(belt: Belt) -> None:
+def test_a_killed_partition_leader_moves_producer_and_stream_on(belt: Belt) -> None:
+    # one kill -9 of partition 0's leader proves the failover; a second leader's (the earlier
+    # version of this test) proved it again at 80 s of the fault tier
     stack = _stack()
-    killed: list[int] = []
-    for partition in (0, 1):
-        belt.load.resume()
-        leaders = _leaders(belt.settings, belt.topic)
-        leader = leaders[partition][0]
-        if leader in killed:  # "a different leader": the other partition's may be the same node
-            leader = next(lead for lead, _ in leaders.values() if lead not in killed)
-        killed.append(leader)
-        name = f"kafka-{leader - 1}"
-        batches, landed = belt.landed()
-        in_flight = belt.load.acked_now() - landed
-        stack.kill_component(name)
-        recovered = belt.next_batch_after(batches, 180, f"a batch after {name} was killed")
-        assert belt.job_alive(), _log_tail(belt)
-        # the producer carries on too: more acknowledgements arrive with the leader gone
-        acked = belt.load.acked_now()
-        wait_until(lambda a=acked: belt.load.acked_now() > a, 60, what="acks from the new leader")
-        stack.start_component(name)
-        # the restarted broker rejoins and catches up: back in every partition's ISR
-        wait_until(
-            lambda node=leader: all(
-                node in isr for _, isr in _leaders(belt.settings, belt.topic).values()
-            ),
-            180,
-            what=f"{name} back in the in-sync replicas",
-            interval_s=1,
-        )
-        figures(f"kill -9 leader {name}", to_next_batch_s=recovered, records_in_flight=in_flight)
+    belt.load.resume()
+    leader = _leaders(belt.settings, belt.topic)[0][0]
+    name = f"kafka-{leader - 1}"
+    batches, landed = belt.landed()
+    in_flight = belt.load.acked_now() - landed
+    stack.kill_component(name)
+    recovered = belt.next_batch_after(batches, 180, f"a batch after {name} was killed")
+    assert belt.job_alive(), _log_tail(belt)
+    # the producer carries on too: more acknowledgements arrive with the leader gone
+    acked = belt.load.acked_now()
+    wait_until(lambda: belt.load.acked_now() > acked, 60, what="acks from the new leader")
+    stack.start_component(name)
+    # the restarted broker rejoins and catches up: back in every partition's ISR
+    wait_until(
+        lambda: all(leader in isr for _, isr in _leaders(belt.settings, belt.topic).values()),
+        180,
+        what=f"{name} back in the in-sync replicas",
+        interval_s=1,
+    )
+    figures(f"kill -9 leader {name}", to_next_batch_s=recovered, records_in_flight=in_flight)
     belt.settle()
     assert belt.job_alive(), _log_tail(belt)
     figures("leaders: end counts", **belt.assert_exactly_once())

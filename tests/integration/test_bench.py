@@ -1,5 +1,10 @@
-"""The benchmark harness works end to end (`--quick`): every contender lands every event exactly
-once, and the report, the JSON and the chart are written. Speed is reported, never asserted."""
+"""The benchmark harness works end to end (`--quick`): every contender's code path drains once and
+lands every event exactly once, and the report, the JSON and the chart are written. Speed is
+reported, never asserted.
+
+The live runs, the steady state over history, the fixed cost and the lone events are further
+measurements of the same code paths (the scripts drained here, the ingest the other tests
+prove), each a JVM start or more: the full benchmark runs them, this test does not."""
 
 from __future__ import annotations
 
@@ -18,7 +23,13 @@ def test_quick_benchmark_lands_every_event_once_per_contender(
 ) -> None:
     out = tmp_path / "results"
     result = subprocess.run(
-        [sys.executable, str(REPO / "benchmarks/ingest.py"), "--quick", "--out", str(out)],
+        [
+            sys.executable,
+            str(REPO / "benchmarks/ingest.py"),
+            "--quick",
+            *("--skip-latency", "--steady-state-rows", "0", "--fixed-cost-rounds", "0"),
+            *("--single-events", "0", "--out", str(out)),
+        ],
         capture_output=True,
         text=True,
         env=dict(os.environ),
@@ -43,15 +54,7 @@ def test_quick_benchmark_lands_every_event_once_per_contender(
             assert run["events_per_s"] > 0 and run["cpu_s"] >= 0, name
             if "table" in run:  # the writers run long enough for their CPU to be sampled
                 assert run["cpu_s"] > 0 and run["files"] >= 1, name
-    (rate,) = figures["latency_rates"]
-    # live: the two contenders the targets compare (the others run live the scripts they
-    # drain with above, measured the same way, in the full benchmark)
-    assert {key.rsplit("@", 1)[0] for key in figures["latency"]} == {"conveyor", "docs-medallion"}
-    for name in ("conveyor", "docs-medallion"):
-        (live,) = figures["latency"][f"{name}@{rate}"]
-        assert live["measured"] == live["events"] > 0, name
-        assert live["exited"] is None and live["correct"], name  # its own job landed them
-        assert 0 < live["p50_s"] <= live["p99_s"], name
+    assert figures["latency_rates"] == [] and figures["latency"] == {}
     assert set(figures["query"]) == {
         "conveyor",
         "docs-medallion",
@@ -61,12 +64,7 @@ def test_quick_benchmark_lands_every_event_once_per_contender(
     # every conveyor batch accounts for its steps in the ledger
     (conveyor,) = figures["drain"]["conveyor"]
     assert conveyor["batches"] and all(b["parse_ms"] is not None for b in conveyor["batches"])
-    steady = figures["steady_state"]
-    assert steady["empty"] is None  # into empty tables it is the conveyor drain above
-    assert steady["steady"]["correct"]
-    assert steady["duplicates_found"] == steady["planted_duplicates"] > 0
-    fixed = figures["fixed_cost"]
-    assert len(fixed["visible_s"]) == fixed["rounds"] and all(s > 0 for s in fixed["visible_s"])
+    assert "steady_state" not in figures and "fixed_cost" not in figures
     report = (out / "report.md").read_text()
     assert "## Backlog drain" in report and "| conveyor |" in report
     assert (out / "chart.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"

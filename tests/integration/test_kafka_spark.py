@@ -3,19 +3,14 @@
 from __future__ import annotations
 
 import json
-import subprocess
-import sys
 import uuid
 from pathlib import Path
 from typing import Any
 
 from conveyor.kafka.clients import client_options
-from conveyor.produce import click_events, encode, log_events, send_events
+from conveyor.produce import click_events, encode, send_events
 from conveyor.settings import Settings
-from conveyor.spark.session import spark_submit_args
 from tests.catalogs import catalog_variant, provision, stream_named
-from tests.conftest import REPO
-from tests.jobs import printed_json
 
 
 def _topic(settings: Settings, partitions: int = 2) -> str:
@@ -82,37 +77,3 @@ def test_stream_kafka_into_delta_on_hdfs_and_read_back(
     again = ingest_stream(spark, settings, catalog, clicks.name, available_now=True)
     assert again.total("rows_read") == 20
     assert spark.read.format("delta").load(silver_uri).count() == 320
-
-
-def test_spark_submit_runs_a_job_with_the_same_jars(
-    settings: Settings, spark: Any, tmp_path: Path
-) -> None:
-    from conveyor.catalog import Layer, table_uri
-
-    catalog = catalog_variant(tmp_path)
-    provision(settings, catalog)
-    logs = catalog.stream(stream_named(catalog, "app_logs"))
-    send_events(settings, logs.topic.name, (encode(e, None) for e in log_events(40, seed=4)))
-    submit = Path(sys.executable).parent / "spark-submit"
-    result = subprocess.run(
-        [
-            str(submit),
-            *spark_submit_args(settings),
-            str(REPO / "jobs/stream_ingest.py"),
-            logs.name,
-            "--available-now",
-            "--json",
-            "--catalog",
-            str(catalog.source),
-        ],
-        capture_output=True,
-        text=True,
-        timeout=600,
-        check=False,
-    )
-    assert result.returncode == 0, result.stderr[-3000:]
-    totals = printed_json(result.stdout)
-    assert totals["stream"] == logs.name
-    assert (totals["rows_read"], totals["silver_rows"], totals["quarantined"]) == (40, 40, 0)
-    silver = spark.read.format("delta").load(table_uri(settings, logs.table(Layer.SILVER)))
-    assert silver.count() == 40
