@@ -69,6 +69,17 @@ class ReworkArgumentError(ConveyorError):
 # --- arguments -------------------------------------------------------------------------------
 
 
+RECORD_COLUMNS = (
+    "value",
+    "key",
+    *KAFKA_COORDINATES,
+    "kafka_timestamp",
+    "ingest_time",
+    "ingest_date",
+)
+"""A stored record's columns in the shape the decode stage reads (bronze's and quarantine's)."""
+
+
 def reworkable(catalog: Catalog, name: str) -> StreamSpec:
     """The append stream `name`; ReworkArgumentError (one line) for an unknown stream or a cdc
     stream, whose silver follows its source table rather than bronze."""
@@ -360,15 +371,7 @@ def _replay_candidates(
         chosen = chosen.where(F.col("ingest_time") >= F.lit(selection.since))
     if selection.until:
         chosen = chosen.where(F.col("ingest_time") < F.lit(selection.until))
-    return chosen.select(
-        "value",
-        "key",
-        *KAFKA_COORDINATES,
-        "kafka_timestamp",
-        "ingest_time",
-        "ingest_date",
-        F.col("reason_code").alias("_old_reason"),
-    )
+    return chosen.select(*RECORD_COLUMNS, F.col("reason_code").alias("_old_reason"))
 
 
 def _tally_replay(marked: DataFrame, result: ReworkResult) -> None:
@@ -594,9 +597,7 @@ def _bronze_records(spark: SparkSession, target: StreamTarget, dates: str | None
     bronze = spark.read.format("delta").load(target.bronze)
     if dates is not None:
         bronze = bronze.where(dates)
-    return bronze.select(
-        "value", "key", *KAFKA_COORDINATES, "kafka_timestamp", "ingest_time", "ingest_date"
-    )
+    return bronze.select(*RECORD_COLUMNS)
 
 
 def _tally_rebuild(

@@ -114,15 +114,19 @@ def test_every_operator_sensor_and_trigger_defaults_to_the_roles_ids(plugin: Non
                         found.setdefault(name, p.default)
         return found
 
-    # maintenance runs through spark-submit too: one way to run Spark from Airflow
-    for cls in (ConveyorSparkSubmitOperator, CompactTableOperator, VacuumTableOperator):
+    # maintenance runs through spark-submit too (one way to run Spark from Airflow), with no
+    # Kafka principal: it never reaches Kafka
+    assert defaults(ConveyorSparkSubmitOperator) == {
+        "spark_conn_id": connections.SPARK,
+        "kafka_conn_id": connections.KAFKA_INGEST,
+        "lake_conn_id": connections.LAKE,
+        "conn_id": "spark_default",  # the provider's own, which ours always sets
+    }
+    for cls in (CompactTableOperator, VacuumTableOperator):
         assert issubclass(cls, ConveyorSparkSubmitOperator)
-        assert defaults(cls) == {
-            "spark_conn_id": connections.SPARK,
-            "kafka_conn_id": connections.KAFKA_INGEST,
-            "lake_conn_id": connections.LAKE,
-            "conn_id": "spark_default",  # the provider's own, which ours always sets
-        }, cls
+        operator = cls(task_id="t", table="clicks_silver")
+        assert (operator.kafka_conn_id, operator.lake_conn_id) == (None, connections.LAKE), cls
+        assert operator._conn_id == connections.SPARK, cls
     for cls in (TableNeedsCompactionSensor, StreamWatermarkSensor, StreamWatermarkTrigger):
         assert defaults(cls) == {"lake_conn_id": connections.LAKE}, cls
     for cls in (TopicsPlanOperator, TopicsApplyOperator, ConveyorKafkaHook):

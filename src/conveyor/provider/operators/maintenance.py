@@ -82,7 +82,11 @@ class _TableOperator(ConveyorSparkSubmitOperator):
     ) -> None:
         kwargs.setdefault("name", f"conveyor-{self.operation}")
         super().__init__(
-            job="maintain.py", lake_conn_id=lake_conn_id, spark_conn_id=spark_conn_id, **kwargs
+            job="maintain.py",
+            lake_conn_id=lake_conn_id,
+            spark_conn_id=spark_conn_id,
+            kafka_conn_id=None,  # maintenance never reaches Kafka: no principal, no secret
+            **kwargs,
         )
         self.table = table
         self.catalog_path = catalog_path

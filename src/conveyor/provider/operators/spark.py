@@ -29,14 +29,15 @@ class ConveyorSparkSubmitOperator(SparkSubmitOperator):
     """spark-submit a file from the repo's `jobs/` folder (e.g. `job="stream_ingest.py"`).
 
     `spark_conn_id` names the master (as for the provider's operator), `kafka_conn_id` the Kafka
-    principal the job reads with, `lake_conn_id` the lake it writes."""
+    principal the job reads with (None: a job that never reaches Kafka, which then gets none of
+    its settings or secrets), `lake_conn_id` the lake it writes."""
 
     def __init__(
         self,
         *,
         job: str,
         spark_conn_id: str = connections.SPARK,
-        kafka_conn_id: str = connections.KAFKA_INGEST,
+        kafka_conn_id: str | None = connections.KAFKA_INGEST,
         lake_conn_id: str = connections.LAKE,
         **kwargs: Any,
     ) -> None:
@@ -56,7 +57,7 @@ class ConveyorSparkSubmitOperator(SparkSubmitOperator):
         files in secrets_dir), with the task's own `env_vars` over them."""
         from conveyor.connections import KAFKA_FIELDS, LAKE_FIELDS, settings_env
 
-        fields = (*KAFKA_FIELDS, *LAKE_FIELDS)
+        fields = (*(KAFKA_FIELDS if self.kafka_conn_id else ()), *LAKE_FIELDS)
         return {**settings_env(settings, fields, secrets_dir), **(self.env_vars or {})}
 
     def execute(self, context: Context) -> None:
